@@ -1,0 +1,134 @@
+"""Typed parameter blocks, one per pipeline (``conf/base/parameters_<pipeline>.yml``).
+
+Validated all together before any node runs (``hooks.ValidateParameters``), so a typo or an out-of-range value
+stops a run before any training, with one message naming the key and what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dataset_pruning.data import DATASETS
+from dataset_pruning.models import MODELS
+from dataset_pruning.scoring import SCORERS
+from dataset_pruning.selection import SOLVERS
+from dataset_pruning.training import TrainingConfig
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _known(registry, name: str) -> str:
+    registry.get(name)  # raises ValueError listing the known names
+    return name
+
+
+class IngestParams(_Block):
+    dataset: str = "mnist1d"
+    root: str = "data/01_raw"
+    seed: int = 42
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str) -> str:
+        return _known(DATASETS, v)
+
+
+class ModelParams(_Block):
+    name: str = "cnn1d"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _known(MODELS, v)
+
+
+class TrainingParams(_Block):
+    epochs: int = Field(60, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(0.1, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    augment: bool = False
+    amp: bool = True
+    seed: int = 0
+    device: str = "auto"
+
+    def recipe(self) -> TrainingConfig:
+        return TrainingConfig(**self.model_dump())
+
+
+class ErmTrainingParams(_Block):
+    model: ModelParams = Field(default_factory=ModelParams)
+    training: TrainingParams = Field(default_factory=TrainingParams)
+
+
+class ScoringParams(_Block):
+    method: str = "last_layer_influence"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        return _known(SCORERS, v)
+
+
+class SelectionParams(_Block):
+    problem: Literal["cardinality", "generalization"] = "cardinality"
+    solver: str = "greedy"
+    ratio: float | None = None
+    eps: float | None = None
+    seed: int = 0
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("solver")
+    @classmethod
+    def _solver(cls, v: str) -> str:
+        return _known(SOLVERS, v)
+
+    @model_validator(mode="after")
+    def _budget(self) -> "SelectionParams":
+        if self.problem == "cardinality":
+            if self.ratio is None or not 0.0 < self.ratio < 1.0:
+                raise ValueError(
+                    f"ratio must lie strictly between 0 and 1 (the fraction removed) for problem 'cardinality' "
+                    f"(Eq. 4), got {self.ratio}"
+                )
+        elif self.eps is None or not self.eps >= 0.0:
+            raise ValueError(f"eps must be >= 0 for problem 'generalization' (Eq. 3), got {self.eps}")
+        return self
+
+
+class RetrainingParams(_Block):
+    model: ModelParams | None = None  # None: the ERM architecture
+    training: TrainingParams | None = None  # None: the ERM recipe
+
+
+PARAMETER_BLOCKS: dict[str, type[_Block]] = {
+    "ingest": IngestParams,
+    "erm_training": ErmTrainingParams,
+    "influence_scoring": ScoringParams,
+    "optimization_selection": SelectionParams,
+    "retraining": RetrainingParams,
+}
+
+
+def validate_parameters(parameters: dict[str, Any]) -> dict[str, _Block]:
+    """Validate every known block present in ``parameters``; one ``ValueError`` lists all problems."""
+    problems, parsed = [], {}
+    for key, block in PARAMETER_BLOCKS.items():
+        if key not in parameters:
+            continue
+        try:
+            parsed[key] = block.model_validate(parameters[key] or {})
+        except ValueError as error:
+            problems.append(f"parameters '{key}' (conf/base/parameters_{key}.yml): {error}")
+    if problems:
+        raise ValueError("invalid parameters, nothing was run:\n" + "\n".join(problems))
+    return parsed

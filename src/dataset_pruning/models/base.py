@@ -1,0 +1,39 @@
+"""Every classifier is ``features`` followed by one linear ``head``: the head is the paper's "last layer"."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from dataset_pruning.registry import Registry
+
+
+class Classifier(nn.Module):
+    """``forward(x) = head(features(x))``; ``features`` returns shape (batch, head.in_features)."""
+
+    def __init__(self, features: nn.Module, num_features: int, num_classes: int) -> None:
+        super().__init__()
+        self.features = features
+        self.head = nn.Linear(num_features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+# A builder takes (input_shape, num_classes, **options) and returns a Classifier.
+Builder = Callable[..., Classifier]
+MODELS: Registry[Builder] = Registry("model")
+
+
+def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **options: Any) -> Classifier:
+    """Build a freshly initialised model by name. Initialisation uses torch's global RNG: seed it with
+    ``torch.random.fork_rng`` around the call (``training.seeded_model`` does)."""
+    return MODELS.get(name)(input_shape=tuple(input_shape), num_classes=int(num_classes), **options)
+
+
+def feature_size(features: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Width of ``features``' output for one input of ``input_shape``, found by a dry forward pass."""
+    with torch.no_grad():
+        return int(features(torch.zeros(2, *input_shape)).flatten(1).shape[1])

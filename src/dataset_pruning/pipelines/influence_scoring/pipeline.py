@@ -1,0 +1,16 @@
+from kedro.pipeline import Pipeline, node, pipeline
+
+from .nodes import score_influence
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return pipeline(
+        [
+            node(
+                score_influence,
+                ["erm_model", "train_set", "params:influence_scoring", "params:erm_training"],
+                "influence_vectors",
+                name="score_influence",
+            )
+        ]
+    )

@@ -1,0 +1,16 @@
+from kedro.pipeline import Pipeline, node, pipeline
+
+from .nodes import select_samples
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return pipeline(
+        [
+            node(
+                select_samples,
+                ["influence_vectors", "params:optimization_selection"],
+                "removed_indices",
+                name="select_samples",
+            )
+        ]
+    )

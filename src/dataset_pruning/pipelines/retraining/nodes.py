@@ -1,0 +1,54 @@
+"""Retraining: a fresh model on the kept samples, and the figures of Theorem 1 (step 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from dataset_pruning.config import ErmTrainingParams, RetrainingParams
+from dataset_pruning.data import TensorData
+from dataset_pruning.reporting import pruning_figure
+from dataset_pruning.selection import theorem_quantities
+from dataset_pruning.training import ModelSpec, evaluate, fit, load_model, save_model
+
+
+def kept_indices(n: int, removed_indices: list[int]) -> torch.Tensor:
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[torch.as_tensor(removed_indices, dtype=torch.long)] = False
+    return keep.nonzero().flatten()
+
+
+def retrain(train_set: TensorData, removed_indices: list[int], params: dict, erm_params: dict) -> dict[str, Any]:
+    """A freshly initialised model (same seed as ERM unless configured), same recipe, on the kept samples."""
+    p, erm = RetrainingParams.model_validate(params), ErmTrainingParams.model_validate(erm_params)
+    model_params, recipe = p.model or erm.model, (p.training or erm.training).recipe()
+    spec = ModelSpec(model_params.name, train_set.input_shape, train_set.num_classes, model_params.options)
+    model = spec.build(seed=recipe.seed)
+    kept = train_set.subset(kept_indices(len(train_set), removed_indices), name=f"{train_set.name}-pruned")
+    fit(model, kept, recipe, desc="retraining")
+    return save_model(model, spec)
+
+
+def measure_pruning(
+    erm_model: dict[str, Any],
+    retrained_model: dict[str, Any],
+    test_set: TensorData,
+    influence_vectors: np.ndarray,
+    removed_indices: list[int],
+):
+    """pruning_metrics (plain dict), the same as MLflow metrics, and the figure."""
+    removed = np.asarray(removed_indices, dtype=np.int64)
+    full, pruned = evaluate(load_model(erm_model), test_set), evaluate(load_model(retrained_model), test_set)
+    metrics = {
+        **theorem_quantities(influence_vectors, removed),
+        "ratio": len(removed) / len(influence_vectors),
+        "full_test_loss": full["loss"],
+        "full_test_accuracy": full["accuracy"],
+        "pruned_test_loss": pruned["loss"],
+        "pruned_test_accuracy": pruned["accuracy"],
+        "generalization_gap": pruned["loss"] - full["loss"],
+    }
+    tracked = {key: {"value": value, "step": 0} for key, value in metrics.items()}
+    return metrics, tracked, pruning_figure(influence_vectors, removed, metrics)
