@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dataset_pruning.data import DATASETS
 from dataset_pruning.models import MODELS
@@ -127,8 +127,11 @@ def validate_parameters(parameters: dict[str, Any]) -> dict[str, _Block]:
             continue
         try:
             parsed[key] = block.model_validate(parameters[key] or {})
-        except ValueError as error:
-            problems.append(f"parameters '{key}' (conf/base/parameters_{key}.yml): {error}")
+        except ValidationError as error:
+            for item in error.errors():
+                where = ".".join([key, *map(str, item["loc"])])
+                message = item["msg"].removeprefix("Value error, ")
+                problems.append(f"  {where}: {message} (conf/base/parameters_{key}.yml or --params)")
     if problems:
         raise ValueError("invalid parameters, nothing was run:\n" + "\n".join(problems))
     return parsed

@@ -1,0 +1,88 @@
+"""End-to-end: the real prune pipeline, catalog and MLflow tracking on a tiny configuration."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from dataset_pruning.selection import removal_norm
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _latest(path):
+    """The file inside the newest version folder of a versioned dataset."""
+    versions = sorted(p for p in path.iterdir())
+    return versions[-1] / path.name
+
+
+def _run(workdir, params, pipeline="prune"):
+    """Run ``pipeline`` of the real project with outputs written under ``workdir`` (the working directory)."""
+    assert Path.cwd() == workdir
+    bootstrap_project(PROJECT_ROOT)
+    params = {**params, "data_root": str(workdir / "data")}
+    with KedroSession.create(project_path=PROJECT_ROOT, runtime_params=params) as session:
+        session.run(pipeline_name=pipeline)
+
+
+def test_prune_pipeline_end_to_end(kedro_project, tiny_prune_params):
+    _run(kedro_project, tiny_prune_params)
+    data = kedro_project / "data"
+    train = pickle.loads((data / "02_intermediate" / "train_set.pkl").read_bytes())
+    n = len(train)
+    removed = json.loads(_latest(data / "07_model_output" / "removed_indices.json").read_text())
+    influence = pickle.loads(_latest(data / "07_model_output" / "influence_vectors.pkl").read_bytes())
+    metrics = json.loads(_latest(data / "08_reporting" / "pruning_metrics.json").read_text())
+
+    assert len(removed) == round(0.3 * n) and len(set(removed)) == len(removed)
+    assert n - len(removed) == n - round(0.3 * n)  # the kept set has the requested size
+    assert influence.shape[0] == n
+    assert np.isfinite(metrics["eps"])
+    assert metrics["eps"] == pytest.approx(removal_norm(influence, np.array(removed)), rel=1e-9)
+    assert metrics["eps_over_n"] == pytest.approx(metrics["eps"] / n)
+    assert metrics["generalization_gap"] == pytest.approx(metrics["pruned_test_loss"] - metrics["full_test_loss"])
+
+    mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["dataset_pruning"])
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    for key in ("eps", "eps_over_n", "m_over_n2", "full_test_loss", "full_test_accuracy", "pruned_test_loss",
+                "pruned_test_accuracy", "generalization_gap"):
+        assert run[f"metrics.{key}"] == pytest.approx(metrics[key])
+    assert run["params.optimization_selection.solver"] == "greedy"
+    assert float(run["params.optimization_selection.ratio"]) == 0.3
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id)}
+    assert {"removed_indices.json", "pruning_plot.png"} <= artifacts
+
+
+def test_second_run_keeps_the_first(kedro_project, tiny_prune_params):
+    """Versioned outputs: a second run adds a version beside the first instead of overwriting it."""
+    _run(kedro_project, tiny_prune_params)
+    _run(kedro_project, tiny_prune_params)
+    for entry in ("06_models/erm_model.pkl", "07_model_output/influence_vectors.pkl",
+                  "07_model_output/removed_indices.json", "08_reporting/pruning_metrics.json"):
+        assert len(list((kedro_project / "data" / entry).iterdir())) == 2, entry
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"optimization_selection": {"ratio": 1.5}}, "ratio must lie strictly between 0 and 1"),
+        ({"optimization_selection": {"problem": "generalization", "eps": -1.0}}, "eps must be >= 0"),
+        ({"optimization_selection": {"solver": "tabu"}}, "unknown solver 'tabu'"),
+        ({"erm_training": {"model": {"name": "resnet9"}}}, "unknown model 'resnet9'"),
+        ({"influence_scoring": {"method": "shapley"}}, "unknown scoring method 'shapley'"),
+        ({"ingest": {"dataset": "imagenet21k"}}, "unknown data set 'imagenet21k'"),
+    ],
+)
+def test_bad_parameters_stop_before_any_node(kedro_project, params, message):
+    with pytest.raises(ValueError, match=message):
+        _run(kedro_project, params)
+    assert not (kedro_project / "data" / "06_models").exists()  # nothing was trained

@@ -1,0 +1,53 @@
+import math
+
+import pytest
+import torch
+
+from dataset_pruning.data import TensorData
+from dataset_pruning.training import ModelSpec, TrainingConfig, evaluate, fit, learning_rate, load_model, save_model
+
+
+def _blobs(n=200, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    x = torch.randn(n, 8, generator=g) + 3.0 * torch.nn.functional.one_hot(y, 8).float()
+    return TensorData(x, y, 3, "blobs")
+
+
+def test_fit_learns_and_is_reproducible():
+    data = _blobs()
+    spec = ModelSpec("mlp", data.input_shape, 3, {"hidden": 16})
+    config = TrainingConfig(epochs=15, batch_size=32, lr=0.1, seed=3, device="cpu")
+    models = [spec.build(seed=1) for _ in range(2)]
+    for model in models:
+        fit(model, data, config, progress=False)
+    assert evaluate(models[0], data)["accuracy"] > 0.9
+    for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_saved_model_round_trip():
+    data = _blobs(50)
+    spec = ModelSpec("cnn1d", data.input_shape, 3)
+    model = spec.build(seed=0)
+    restored = load_model(save_model(model, spec))
+    assert torch.equal(restored(data.x), model.eval()(data.x))
+
+
+def test_nan_loss_stops_with_advice():
+    data = _blobs(64)
+    data.x[0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        fit(ModelSpec("mlp", data.input_shape, 3).build(seed=0), data, TrainingConfig(epochs=1), progress=False)
+
+
+def test_cosine_schedule_ends_near_zero():
+    config = TrainingConfig(lr=0.1)
+    assert learning_rate(config, 0, 100) == pytest.approx(0.1)
+    assert learning_rate(config, 50, 100) == pytest.approx(0.05)
+    assert learning_rate(config, 99, 100) < 0.1 * (1 - math.cos(math.pi / 100))
+
+
+def test_mismatched_shapes_are_rejected():
+    with pytest.raises(ValueError, match="must match"):
+        TensorData(torch.zeros(5, 2), torch.zeros(4), 2, "broken")
