@@ -6,7 +6,7 @@ imports the pipelines named on the command line, so it cannot build the composed
 
 from __future__ import annotations
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Pipeline, pipeline
 
 from dataset_pruning.pipelines import (
     erm_training,
@@ -29,7 +29,12 @@ PRUNE_STAGES = ("ingest", "erm_training", "influence_scoring", "optimization_sel
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    pipelines = {name: module.create_pipeline() for name, module in STAGES.items()}
+    # Each stage is a namespace (kedro-viz draws it as one collapsible box; nodes are named `<stage>.<node>`);
+    # dataset and parameter names stay global so the stages join through the catalog.
+    pipelines = {
+        name: pipeline(module.create_pipeline(), namespace=name, prefix_datasets_with_namespace=False)
+        for name, module in STAGES.items()
+    }
     pipelines["prune"] = sum((pipelines[name] for name in PRUNE_STAGES), Pipeline([]))
     pipelines["__default__"] = pipelines["prune"]
     return pipelines
