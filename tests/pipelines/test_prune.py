@@ -86,3 +86,11 @@ def test_bad_parameters_stop_before_any_node(kedro_project, params, message):
     with pytest.raises(ValueError, match=message):
         _run(kedro_project, params)
     assert not (kedro_project / "data" / "06_models").exists()  # nothing was trained
+
+
+def test_missing_data_folder_stops_at_ingest_with_the_layout(kedro_project):
+    params = {"ingest": {"dataset": "cifar10", "root": str(kedro_project / "raw")}}
+    with pytest.raises(Exception, match="cifar-10-batches-py") as raised:
+        _run(kedro_project, params)
+    assert "data_batch_1" in str(raised.value)
+    assert not (kedro_project / "data" / "06_models").exists()  # nothing was trained
