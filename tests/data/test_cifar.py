@@ -46,9 +46,19 @@ def write_cifar10(root: Path, per_batch: int = 4, test_size: int = 3, seed: int 
     test, test_labels = rows(rng, test_size), rng.integers(0, 10, test_size).tolist()
     dump(
         directory / "test_batch",
-        {b"batch_label": b"testing batch 1 of 1", b"labels": test_labels, b"data": test, b"filenames": [b"t.png"] * test_size},
+        {
+            b"batch_label": b"testing batch 1 of 1",
+            b"labels": test_labels,
+            b"data": test,
+            b"filenames": [b"t.png"] * test_size,
+        },
     )
-    return {"train": np.concatenate(data), "train_labels": np.array(labels), "test": test, "test_labels": np.array(test_labels)}
+    return {
+        "train": np.concatenate(data),
+        "train_labels": np.array(labels),
+        "test": test,
+        "test_labels": np.array(test_labels),
+    }
 
 
 def write_cifar100(root: Path, train_size: int = 6, test_size: int = 4, seed: int = 1) -> dict[str, np.ndarray]:

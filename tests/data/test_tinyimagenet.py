@@ -1,4 +1,4 @@
-"""TinyImageNet-200 read from a fixture in the official zip's layout (wnids.txt, train/<wnid>/images, val annotations)."""
+"""TinyImageNet-200 read from a fixture in the official zip's layout (wnids.txt, train/<wnid>/images, val/)."""
 
 from __future__ import annotations
 

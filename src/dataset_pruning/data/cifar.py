@@ -56,7 +56,9 @@ def _read_pickle(path: Path, name: str, layout: str) -> dict[str, Any]:
             f"extract the archive again"
         ) from error
     if not isinstance(content, dict):
-        raise ValueError(f"{path} holds a {type(content).__name__}, not the dict of a CIFAR batch; extract the archive again")
+        raise ValueError(
+            f"{path} holds a {type(content).__name__}, not the dict of a CIFAR batch; extract the archive again"
+        )
     return {key.decode() if isinstance(key, bytes) else key: value for key, value in content.items()}
 
 

@@ -7,7 +7,14 @@ from pathlib import Path
 import torch
 
 from dataset_pruning.data.base import DATASETS, TensorData, missing_data_error
-from dataset_pruning.data.images import Samples, channel_stats, limit_per_class, normalize_channels, read_images, to_unit_range
+from dataset_pruning.data.images import (
+    Samples,
+    channel_stats,
+    limit_per_class,
+    normalize_channels,
+    read_images,
+    to_unit_range,
+)
 
 IMAGE_FOLDER_LAYOUT = """\
 {root}/
@@ -24,7 +31,8 @@ IMAGE_FOLDER_LAYOUT = """\
 def _list_split(directory: Path, class_to_idx: dict[str, int], allow_empty: bool) -> Samples:
     from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
-    return [(Path(path), label) for path, label in make_dataset(str(directory), class_to_idx, IMG_EXTENSIONS, allow_empty=allow_empty)]
+    found = make_dataset(str(directory), class_to_idx, IMG_EXTENSIONS, allow_empty=allow_empty)
+    return [(Path(path), label) for path, label in found]
 
 
 @DATASETS.register("imagefolder")

@@ -19,8 +19,9 @@ Samples = list[tuple[Path, int]]
 def normalize_channels(pixels: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 pixels of shape (n, C, H, W) -> float32 (pixels / 255 - mean) / std, per channel."""
     x = torch.from_numpy(np.ascontiguousarray(pixels)).to(torch.float32).div_(255.0)
-    shape = (1, -1, 1, 1)
-    return x.sub_(torch.tensor(mean, dtype=torch.float32).view(shape)).div_(torch.tensor(std, dtype=torch.float32).view(shape))
+    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return x.sub_(mean_t).div_(std_t)
 
 
 def to_unit_range(pixels: np.ndarray) -> torch.Tensor:
