@@ -97,6 +97,9 @@ def augment_images(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 StepCallback = Callable[[int, nn.Module, torch.Tensor, float], None]
 # Called after each epoch with (epoch, model).
 EpochCallback = Callable[[int, nn.Module], None]
+# Called after each forward pass, before the update, with (step, batch_indices, detached logits): the
+# training-pass outputs that forgetting events and TDDS are defined on.
+BatchOutputCallback = Callable[[int, torch.Tensor, torch.Tensor], None]
 
 
 def fit(
@@ -106,6 +109,7 @@ def fit(
     *,
     on_step: StepCallback | None = None,
     on_epoch_end: EpochCallback | None = None,
+    on_batch_output: BatchOutputCallback | None = None,
     progress: bool = True,
     desc: str = "training",
 ) -> list[float]:
@@ -140,7 +144,10 @@ def fit(
             if config.augment:
                 xb = augment_images(xb, generator)
             with torch.autocast(device.type, enabled=use_amp):
-                loss = F.cross_entropy(model(xb), y_all[batch.to(device)])
+                logits = model(xb)
+                loss = F.cross_entropy(logits, y_all[batch.to(device)])
+            if on_batch_output is not None:
+                on_batch_output(step, batch, logits.detach())
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
