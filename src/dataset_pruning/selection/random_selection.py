@@ -1,23 +1,34 @@
-"""The random baseline: it ignores S (Eq. 4) or removes a random order's longest feasible prefix (Eq. 3)."""
+"""The random baseline: it ignores S (Eq. 4: m_g random samples of each group) or removes a random order's
+longest feasible prefix (Eq. 3, each class stopping at its cap)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
-from dataset_pruning.selection.objective import SOLVERS
+from dataset_pruning.selection.objective import SOLVERS, as_caps, as_quota, longest_feasible_prefix, removal_norm, traced
 
 
 @SOLVERS.register("random")
 class RandomSolver:
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
+        self.trace = None
 
-    def cardinality(self, influence: np.ndarray, m: int) -> np.ndarray:
-        return numpy_rng(self.seed).choice(len(influence), size=m, replace=False)
+    def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
+        trace = traced(self)
+        codes, quota = as_quota(len(influence), m, groups)
+        rng = numpy_rng(self.seed)
+        removed = np.concatenate(
+            [rng.choice(np.flatnonzero(codes == g), size=int(q), replace=False) for g, q in enumerate(quota)]
+        ).astype(np.int64)
+        trace.record(removal_norm(influence, removed))
+        return np.sort(removed)
 
-    def generalization(self, influence: np.ndarray, eps: float) -> np.ndarray:
+    def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
+        trace = traced(self)
+        codes, caps = as_caps(len(influence), groups, caps)
         order = numpy_rng(self.seed).permutation(len(influence))
-        norms = np.linalg.norm(np.cumsum(influence[order], axis=0), axis=1)
-        feasible = np.flatnonzero(norms <= eps)
-        return order[: feasible[-1] + 1] if feasible.size else order[:0]
+        removed = longest_feasible_prefix(influence, order, eps, codes, caps)
+        trace.record(-float(len(removed)))
+        return removed

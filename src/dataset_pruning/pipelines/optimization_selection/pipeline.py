@@ -8,8 +8,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 select_samples,
-                ["influence_vectors", "params:optimization_selection"],
-                "removed_indices",
+                ["influence_vectors", "train_set", "params:optimization_selection"],
+                ["removed_indices", "selection_metrics"],
                 name="select_samples",
             )
         ]

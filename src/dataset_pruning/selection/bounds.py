@@ -1,0 +1,176 @@
+"""The convex relaxation (W in [0, 1]^n) of Eq. 3 / Eq. 4: its solution and the bounds it certifies.
+
+Eq. 4 relaxed: min ||S^T W||_2 over P = {W in [0,1]^n, sum_{i in g} W_i = m_g}. For any unit u,
+    L(u) = sum_g (sum of the m_g smallest <S_i, u> in group g)  <=  <u, S^T W> <= ||S^T W||   for all W in P,
+so max(0, L(u)) is a lower bound on the Eq. 4 optimum (strong duality: the best u gives the relaxed optimum).
+When n > d the relaxed optimum is usually 0 (0 lies in the zonotope slice) and the bound is 0: it certifies
+nothing, and the report says so. The relaxed W comes from accelerated projected gradient (FISTA) on ||S^T W||^2,
+and every iterate's residual direction u = S^T W / ||S^T W|| is tried in L(u).
+
+Eq. 3 relaxed: max sum W s.t. ||S^T W|| <= eps, W in [0,1]^n with at most c_g from group g. Its Lagrange dual
+(minimax over ||S^T W|| = max_{|v|<=1} <v, S^T W>) gives for any y in R^d
+    U(y) = eps ||y|| + sum_g (sum of the c_g largest positive parts of 1 - <S_i, y> in group g),
+an upper bound on the count; y is found by L-BFGS on a smoothed U and the exact U is evaluated.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dataset_pruning.selection.objective import as_caps, as_quota, check_influence
+
+def exact_matvec(influence: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """S @ v in float64 (pass S as float64: bounds must not inherit float32 rounding)."""
+    return influence @ np.asarray(vector, dtype=np.float64)
+
+
+def exact_rmatvec(influence: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """S^T w in float64."""
+    return np.asarray(weights, dtype=np.float64) @ influence
+
+
+def smallest_sum(values: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> float:
+    """sum over groups g of the counts[g] smallest values in group g."""
+    total = 0.0
+    for g, k in enumerate(counts):
+        if k <= 0:
+            continue
+        member = values[codes == g] if len(counts) > 1 else values
+        total += float(np.partition(member, k - 1)[:k].sum()) if k < member.size else float(member.sum())
+    return total
+
+
+def project_capped_simplex(v: np.ndarray, codes: np.ndarray, quota: np.ndarray, shift=None):
+    """Euclidean projection onto {W in [0,1]^n : sum_{i in g} W_i = quota[g]}: W = clip(v - tau_g, 0, 1) with
+    tau_g found by safeguarded Newton steps on the piecewise-linear sum. Returns (W, tau of shape (G,))."""
+    groups = len(quota)
+    lo = np.full(groups, np.inf)
+    hi = np.full(groups, -np.inf)
+    np.minimum.at(lo, codes, v)
+    np.maximum.at(hi, codes, v)
+    lo, hi = lo - 1.0, hi + 1.0  # sum at lo = group size >= quota, at hi = 0 <= quota
+    tau = np.clip(shift, lo, hi) if shift is not None else (lo + hi) / 2
+    for _ in range(100):
+        w = np.clip(v - tau[codes], 0.0, 1.0)
+        excess = np.bincount(codes, w, minlength=groups) - quota
+        if np.all(np.abs(excess) <= 1e-10 * (1.0 + quota)):
+            break
+        lo = np.where(excess > 0, tau, lo)
+        hi = np.where(excess < 0, tau, hi)
+        slope = np.bincount(codes, (w > 0.0) & (w < 1.0), minlength=groups)
+        newton = tau + excess / np.maximum(slope, 1)
+        tau = np.where((newton > lo) & (newton < hi) & (slope > 0), newton, (lo + hi) / 2)
+    return np.clip(v - tau[codes], 0.0, 1.0), tau
+
+
+def top_singular_squared(influence: np.ndarray, seed: int = 0, iterations: int = 30) -> float:
+    """The largest eigenvalue of S^T S by power iteration (slightly inflated to stay an upper estimate)."""
+    v = np.random.default_rng(seed).standard_normal(influence.shape[1])
+    value = 0.0
+    for _ in range(iterations):
+        w = exact_rmatvec(influence, exact_matvec(influence, v))
+        value = float(np.linalg.norm(w))
+        if value == 0.0:
+            return 0.0
+        v = w / value
+    return value * 1.05
+
+
+def relax_cardinality(
+    influence: np.ndarray, codes: np.ndarray, quota: np.ndarray, iterations: int = 200, seed: int = 0,
+    deadline: float | None = None,
+):
+    """FISTA on ||S^T W||^2 over P. Returns (W of shape (n,), relaxed objective, lower bound on the Eq. 4 optimum).
+
+    The lower bound is the best L(u) over the iterates' residual directions (valid whatever the convergence)."""
+    import time
+
+    sizes = np.bincount(codes, minlength=len(quota))
+    w = np.where(sizes[codes] > 0, quota[codes] / np.maximum(sizes[codes], 1), 0.0)
+    lipschitz = 2.0 * top_singular_squared(influence, seed)
+    best_w, best_value, bound = w, math.inf, 0.0
+    if lipschitz == 0.0:
+        return w, 0.0, 0.0
+    y, t, tau = w.copy(), 1.0, None
+    for _ in range(iterations):
+        residual = exact_rmatvec(influence, y)
+        norm = float(np.linalg.norm(residual))
+        if norm < best_value:
+            best_w, best_value = y.copy(), norm
+        if norm == 0.0:
+            break
+        projections = exact_matvec(influence, residual)
+        bound = max(bound, smallest_sum(projections / norm, codes, quota))
+        if best_value <= bound * (1 + 1e-6):
+            break
+        w_next, tau = project_capped_simplex(y - 2.0 * projections / lipschitz, codes, quota, tau)
+        t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        y = w_next + (t - 1) / t_next * (w_next - w)
+        y, _ = project_capped_simplex(y, codes, quota, tau)
+        w, t = w_next, t_next
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+    return best_w, best_value, max(bound, 0.0)
+
+
+def count_upper_bound(influence: np.ndarray, eps: float, codes: np.ndarray, caps: np.ndarray, iterations: int = 100):
+    """An upper bound on Eq. 3's count: floor(min_y U(y)) with U of the module docstring, y from L-BFGS."""
+    from scipy.optimize import minimize
+
+    scale = float(np.sqrt(np.mean(np.einsum("ij,ij->i", influence, influence, dtype=np.float64)))) or 1.0
+    total = float(caps.sum())
+
+    def exact(y):
+        slack = np.maximum(1.0 - exact_matvec(influence, y), 0.0)
+        return eps * float(np.linalg.norm(y)) - smallest_sum(-slack, codes, caps)
+
+    def smooth(z, temperature=0.05):
+        y = z / scale
+        margin = (1.0 - exact_matvec(influence, y)) / temperature
+        value = eps * math.sqrt(float(y @ y) + 1e-30) + temperature * float(np.logaddexp(0.0, margin).sum())
+        weights = 1.0 / (1.0 + np.exp(-np.clip(margin, -700, 700)))  # d softplus / d margin
+        grad_y = eps * y / math.sqrt(float(y @ y) + 1e-30) - exact_rmatvec(influence, weights)
+        return value, grad_y / scale
+
+    best = total
+    if iterations > 0 and eps >= 0:
+        start = -exact_rmatvec(influence, np.ones(len(influence)))
+        start = start / (np.linalg.norm(start) or 1.0)
+        for z0 in (np.zeros(influence.shape[1]), start):
+            result = minimize(smooth, z0, jac=True, method="L-BFGS-B", options={"maxiter": iterations})
+            best = min(best, exact(result.x / scale))
+    return float(min(math.floor(best + 1e-9), total))
+
+
+def relaxation_bound(
+    influence: np.ndarray,
+    problem: str,
+    *,
+    groups: np.ndarray | None = None,
+    m=None,
+    eps: float | None = None,
+    caps=None,
+    iterations: int = 100,
+) -> tuple[float, str]:
+    """(bound, note). Eq. 4: a lower bound on min ||W^T S||; Eq. 3: an upper bound on the removable count.
+    The note is 'informative', or says why the bound certifies nothing; iterations 0 skips it (nan)."""
+    if iterations <= 0:
+        return math.nan, "not computed"
+    influence = check_influence(influence).astype(np.float64, copy=False)
+    n = len(influence)
+    if problem == "cardinality":
+        codes, quota = as_quota(n, m, groups)
+        _, relaxed, bound = relax_cardinality(influence, codes, quota, iterations)
+        if bound <= 0.0:
+            return 0.0, (
+                f"trivial: the relaxation reaches ~{relaxed:.3g} (n = {n} vs d = {influence.shape[1]}), "
+                "so it cannot certify a positive objective"
+            )
+        return bound, "informative"
+    codes, caps = as_caps(n, groups, caps)
+    bound = count_upper_bound(influence, float(eps), codes, caps, iterations)
+    if bound >= caps.sum():
+        return bound, "trivial: the relaxation allows removing every removable sample"
+    return bound, "informative"

@@ -1,0 +1,160 @@
+"""Exact solvers for small n, to measure the heuristics' optimality gap.
+
+- Enumeration: every subset with the right per-class counts, scored through the n x n Gram matrix
+  (||sum_R S_i||^2 = sum_{i,j in R} G_ij), in chunks. Used when the number of subsets is <= ``max_subsets``.
+- Otherwise a mixed-integer program solved by SCIP (``pyscipopt``): Eq. 4 as min t s.t. ||S^T W||^2 <= t,
+  Eq. 3 as max sum W s.t. ||S^T W||^2 <= eps^2, W binary, per-class counts; S is rescaled to unit largest row
+  so SCIP's tolerances mean something. ``status`` says whether SCIP proved optimality within ``time_limit_s``;
+  ``gap`` is SCIP's relative gap (0 when proved).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from dataset_pruning.selection.objective import SOLVERS, as_caps, as_quota, removal_norm, traced
+
+
+def _subsets(codes: np.ndarray, counts: np.ndarray):
+    """All index tuples with counts[g] members of group g (product of per-group combinations)."""
+    per_group = [itertools.combinations(np.flatnonzero(codes == g).tolist(), int(k)) for g, k in enumerate(counts)]
+    for parts in itertools.product(*per_group):
+        yield tuple(itertools.chain.from_iterable(parts))
+
+
+def _count_subsets(codes: np.ndarray, counts: np.ndarray) -> int:
+    sizes = np.bincount(codes, minlength=len(counts))
+    return math.prod(math.comb(int(s), int(k)) for s, k in zip(sizes, counts))
+
+
+def enumerate_best(gram: np.ndarray, codes: np.ndarray, counts: np.ndarray, chunk: int = 20000):
+    """(best index tuple, its squared norm) over all subsets with the given per-group counts."""
+    m = int(counts.sum())
+    if m == 0:
+        return (), 0.0
+    best, best_value = None, math.inf
+    iterator = _subsets(codes, counts)
+    while True:
+        block = np.fromiter(itertools.chain.from_iterable(itertools.islice(iterator, chunk)), dtype=np.int64)
+        if block.size == 0:
+            return best, best_value
+        block = block.reshape(-1, m)
+        values = gram[block[:, :, None], block[:, None, :]].sum(axis=(1, 2))
+        k = int(np.argmin(values))
+        if values[k] < best_value:
+            best, best_value = tuple(block[k].tolist()), float(values[k])
+
+
+@SOLVERS.register("exact")
+class ExactSolver:
+    """Enumeration up to ``max_subsets`` subsets, SCIP beyond (``use_scip: false`` forbids it)."""
+
+    def __init__(self, seed: int = 0, max_subsets: int = 2_000_000, use_scip: bool = True, time_limit_s: float = 600.0):
+        self.seed, self.max_subsets, self.use_scip, self.time_limit_s = seed, int(max_subsets), use_scip, time_limit_s
+        self.trace, self.status, self.gap, self.dual_bound = None, None, None, None
+
+    def _too_large(self, n: int) -> ValueError:
+        return ValueError(
+            f"exact solver: n = {n} has more than max_subsets = {self.max_subsets} subsets to enumerate and SCIP "
+            "is not available (pip install pyscipopt) or use_scip is false; use a heuristic solver (swap)"
+        )
+
+    def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
+        trace = traced(self)
+        n = len(influence)
+        codes, quota = as_quota(n, m, groups)
+        if _count_subsets(codes, quota) <= self.max_subsets:
+            rows = np.asarray(influence, dtype=np.float64)
+            best, value = enumerate_best(rows @ rows.T, codes, quota)
+            self.status, self.gap, self.dual_bound = "optimal (enumeration)", 0.0, math.sqrt(max(value, 0.0))
+            removed = np.asarray(best, dtype=np.int64)
+        else:
+            removed = self._scip(influence, codes, quota=quota)
+        trace.record(removal_norm(influence, removed))
+        return np.sort(removed)
+
+    def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
+        trace = traced(self)
+        n = len(influence)
+        codes, caps = as_caps(n, groups, caps)
+        total = sum(_count_subsets(codes, c) for c in _count_vectors(caps))
+        if total <= self.max_subsets:
+            rows = np.asarray(influence, dtype=np.float64)
+            gram = rows @ rows.T
+            for counts in sorted(_count_vectors(caps), key=lambda c: -int(c.sum())):  # largest counts first
+                best, value = enumerate_best(gram, codes, counts)
+                if best is not None and math.sqrt(max(value, 0.0)) <= eps:
+                    # the largest feasible count; ties broken by the smallest norm among its count vectors
+                    size = int(counts.sum())
+                    for other in _count_vectors(caps):
+                        if int(other.sum()) == size and not np.array_equal(other, counts):
+                            cand, cand_value = enumerate_best(gram, codes, other)
+                            if cand is not None and cand_value < value:
+                                best, value = cand, cand_value
+                    self.status, self.gap = "optimal (enumeration)", 0.0
+                    removed = np.asarray(best, dtype=np.int64)
+                    trace.record(-float(len(removed)))
+                    return np.sort(removed)
+            self.status, self.gap = "optimal (enumeration)", 0.0
+            return np.empty(0, dtype=np.int64)
+        removed = self._scip(influence, codes, caps=caps, eps=eps)
+        trace.record(-float(len(removed)))
+        return np.sort(removed)
+
+    def _scip(self, influence, codes, *, quota=None, caps=None, eps=None) -> np.ndarray:
+        if not self.use_scip:
+            raise self._too_large(len(influence))
+        try:
+            from pyscipopt import Model, quicksum
+        except ImportError:
+            raise self._too_large(len(influence)) from None
+        rows = np.asarray(influence, dtype=np.float64)
+        n, d = rows.shape
+        scale = float(np.linalg.norm(rows, axis=1).max()) or 1.0
+        rows = rows / scale
+        model = Model()
+        model.hideOutput()
+        model.setParam("limits/time", float(self.time_limit_s))
+        model.setParam("randomization/randomseedshift", int(self.seed))
+        w = [model.addVar(vtype="B", name=f"w{i}") for i in range(n)]
+        groups = quota if quota is not None else caps
+        for g in range(len(groups)):
+            members = quicksum(w[i] for i in np.flatnonzero(codes == g))
+            model.addCons(members == int(quota[g]) if quota is not None else members <= int(caps[g]))
+        if d <= n:  # z = S^T W, d extra variables
+            z = [model.addVar(lb=None, name=f"z{k}") for k in range(d)]
+            for k in range(d):
+                model.addCons(z[k] == quicksum(float(rows[i, k]) * w[i] for i in range(n) if rows[i, k] != 0.0))
+            square = quicksum(z[k] * z[k] for k in range(d))
+        else:  # through the Gram matrix: n^2 terms
+            gram = rows @ rows.T
+            square = quicksum(float(gram[i, j]) * w[i] * w[j] for i in range(n) for j in range(n) if gram[i, j])
+        if quota is not None:
+            t = model.addVar(lb=0.0, name="t")
+            model.addCons(square <= t)
+            model.setObjective(t, "minimize")
+        else:
+            model.addCons(square <= (eps / scale) ** 2)
+            model.setObjective(quicksum(w), "maximize")
+        model.optimize()
+        self.status = str(model.getStatus())
+        self.gap = float(model.getGap()) if model.getNSols() else math.inf
+        if model.getNSols() == 0:
+            raise RuntimeError(f"SCIP found no solution within {self.time_limit_s} s (status {self.status})")
+        if quota is not None:
+            self.dual_bound = math.sqrt(max(model.getDualbound(), 0.0)) * scale
+        solution = model.getBestSol()
+        removed = np.asarray([i for i in range(n) if model.getSolVal(solution, w[i]) > 0.5], dtype=np.int64)
+        if eps is not None:  # SCIP's feasibility tolerance: drop samples until the exact norm fits
+            while removed.size and removal_norm(influence, removed) > eps:
+                keep = np.argmin([removal_norm(influence, np.delete(removed, k)) for k in range(removed.size)])
+                removed = np.delete(removed, keep)
+        return removed
+
+
+def _count_vectors(caps: np.ndarray) -> list[np.ndarray]:
+    """Every per-group count vector 0 <= c_g <= caps[g]."""
+    return [np.asarray(c, dtype=np.int64) for c in itertools.product(*[range(int(k) + 1) for k in caps])]

@@ -1,0 +1,94 @@
+"""Convex relaxation (W in [0, 1]^n), rounding and repair: the route of the authors' released code.
+
+Eq. 4: FISTA on ||S^T W||^2 over {W in [0,1]^n, per-class sums m_g} (``bounds.relax_cardinality``); samples with
+W ~ 1 are removed, samples with W ~ 0 kept, the rest of each class's quota is filled greedily among the
+fractional samples (rounding), then swap local search repairs what rounding broke.
+Eq. 3: bisection on the count t between 0 and the relaxation's upper bound, each t solved as above; the largest t
+whose repaired set has norm <= eps wins, then it grows by greedy picks + swaps while it fits.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from dataset_pruning.selection.bounds import count_upper_bound, relax_cardinality
+from dataset_pruning.selection.greedy import greedy_picks
+from dataset_pruning.selection.objective import SOLVERS, as_caps, as_quota, row_squares, traced
+from dataset_pruning.selection.swap import greedy_prefix_mask, grow_within_eps, swap_refine
+
+
+def round_relaxed(influence, weights, codes, quota, squares, tolerance: float = 1e-3) -> np.ndarray:
+    """Integral mask from a relaxed W: W >= 1 - tol removed (largest first, within quota), the rest of each
+    quota filled greedily among 0 < W < 1 - tol, then among all remaining samples of the class if needed."""
+    n = len(influence)
+    mask = np.zeros(n, dtype=bool)
+    for g, q in enumerate(quota):
+        member = np.flatnonzero(codes == g)
+        sure = member[weights[member] >= 1.0 - tolerance]
+        sure = sure[np.argsort(-weights[sure], kind="stable")][:q]
+        mask[sure] = True
+    need = quota - np.bincount(codes[mask], minlength=len(quota))
+    for eligible in (~mask & (weights > tolerance), ~mask):
+        if need.sum() == 0:
+            break
+        residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
+        picks, _ = greedy_picks(influence, residual, eligible, codes, need, squares=squares)
+        mask[picks] = True
+        need = quota - np.bincount(codes[mask], minlength=len(quota))
+    return mask
+
+
+@SOLVERS.register("relaxation")
+class RelaxationSolver:
+    """Relaxation + rounding + swap repair. ``iterations`` of FISTA, ``time_budget_s`` for the whole solve."""
+
+    def __init__(self, seed: int = 0, iterations: int = 300, time_budget_s: float = 60.0, patience: int | None = 2):
+        self.seed, self.iterations, self.time_budget_s, self.patience = seed, int(iterations), time_budget_s, patience
+        self.trace = None
+
+    def _solve(self, influence, exact, codes, quota, squares, deadline) -> np.ndarray:
+        weights, _, _ = relax_cardinality(exact, codes, quota, self.iterations, self.seed, deadline)
+        mask = round_relaxed(influence, weights, codes, quota, squares)
+        return swap_refine(
+            influence, mask, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=self.patience,
+            squares=squares, trace=self.trace,
+        )
+
+    def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
+        deadline = time.perf_counter() + self.time_budget_s
+        traced(self)
+        codes, quota = as_quota(len(influence), m, groups)
+        exact = np.asarray(influence, dtype=np.float64)
+        return np.flatnonzero(self._solve(influence, exact, codes, quota, row_squares(influence), deadline))
+
+    def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
+        deadline = time.perf_counter() + self.time_budget_s
+        trace = traced(self)
+        codes, caps = as_caps(len(influence), groups, caps)
+        exact, squares = np.asarray(influence, dtype=np.float64), row_squares(influence)
+        sizes = np.bincount(codes, minlength=len(caps))
+        best = greedy_prefix_mask(influence, eps, codes, caps, squares)
+        lo, hi = int(best.sum()), int(count_upper_bound(exact, eps, codes, caps, iterations=50))
+        trace.record(-float(lo))
+        while lo < hi and time.perf_counter() < deadline:
+            t = (lo + hi + 1) // 2
+            quota = np.minimum(np.floor(t * caps / max(caps.sum(), 1)).astype(np.int64), caps)
+            quota[np.argsort(-(t * caps / max(caps.sum(), 1) - quota), kind="stable")[: t - quota.sum()]] += 1
+            quota = np.minimum(quota, np.minimum(caps, sizes))
+            self.trace = None  # the inner solves' traces are not the Eq. 3 curve
+            mask = self._solve(influence, exact, codes, quota, squares, deadline)
+            if np.linalg.norm(influence[mask].sum(axis=0, dtype=np.float64)) <= eps:
+                lo, best = int(mask.sum()), mask
+                trace.record(-float(lo))
+            else:
+                hi = t - 1
+        self.trace = trace
+        refine = lambda trial: swap_refine(  # noqa: E731
+            influence, trial, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=self.patience,
+            squares=squares,
+        )
+        best = grow_within_eps(influence, best, codes, caps, eps, deadline=deadline, refine=refine, squares=squares,
+                               trace=trace)
+        return np.flatnonzero(best)

@@ -1,0 +1,197 @@
+"""Greedy followed by swap local search: exchange one removed and one kept sample of the same class while that
+lowers ||sum of removed S_i||_2 (Eq. 4); for Eq. 3, grow the removed set and re-balance it by swaps while the
+norm stays within eps.
+
+A swap i (removed) <-> j (kept) changes ||r||^2 by  |S_i|^2 + |S_j|^2 - 2<r,S_i> + 2<r,S_j> - 2<S_i,S_j>.
+With p = S r kept up to date, a block of b candidates on one side is scored against every sample of the other
+side with one (n, b) product S S_I^T, never an n x n matrix; the best swap of the block is applied, the block
+rescored, and so on. Candidates are ranked by their one-sided gain, so blocks deeper in the ranking rarely help:
+the search stops after ``patience`` fruitless blocks per side (``patience: null`` checks every block: a certified
+2-swap local optimum) or at ``time_budget_s``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from dataset_pruning.selection.greedy import greedy_cardinality, greedy_picks
+from dataset_pruning.selection.objective import (
+    SOLVERS,
+    as_caps,
+    as_quota,
+    longest_feasible_prefix,
+    matvec,
+    row_squares,
+    traced,
+)
+
+
+def swap_refine(
+    influence: np.ndarray,
+    mask: np.ndarray,
+    codes: np.ndarray,
+    *,
+    time_budget_s: float = float("inf"),
+    patience: int | None = 2,
+    block: int | None = None,
+    max_swaps: int | None = None,
+    squares: np.ndarray | None = None,
+    trace=None,
+) -> np.ndarray:
+    """Best-improvement 2-swap local search within classes; returns the refined bool mask (n,) (a copy)."""
+    deadline = time.perf_counter() + time_budget_s
+    n = len(influence)
+    mask = mask.copy()
+    squares = row_squares(influence) if squares is None else squares
+    block = int(np.clip(20_000_000 // max(n, 1), 4, 64)) if block is None else int(block)
+    residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
+    projections = matvec(influence, residual)
+    value = float(residual @ residual)
+    if trace is not None:
+        trace.record(np.sqrt(value))
+    offsets, fruitless, done, swaps = [0, 0], [0, 0], [False, False], 0
+    side = 0  # 0: the block holds removed samples (leaving), 1: kept samples (entering)
+    while time.perf_counter() < deadline and (max_swaps is None or swaps < max_swaps) and not all(done):
+        if done[side]:
+            side = 1 - side
+            continue
+        inside = mask if side == 0 else ~mask
+        members = np.flatnonzero(inside)
+        gain = 2.0 * projections - squares if side == 0 else -(squares + 2.0 * projections)
+        ranked = members[np.argsort(-gain[members], kind="stable")]
+        chunk = ranked[offsets[side] : offsets[side] + block]
+        if chunk.size == 0 or members.size == n:
+            done[side] = True
+            continue
+        columns = np.asarray(influence[chunk], dtype=np.float64)
+        cross = (influence @ columns.T.astype(influence.dtype)).astype(np.float64)  # (n, b): <S_k, S_I>
+        same = codes[:, None] == codes[chunk][None, :]
+        improved = False
+        while time.perf_counter() < deadline and (max_swaps is None or swaps < max_swaps):
+            if side == 0:  # column i leaves, row j enters
+                delta = (squares[chunk] - 2.0 * projections[chunk])[None, :] + (squares + 2.0 * projections)[:, None]
+                valid = same & (~mask)[:, None] & mask[chunk][None, :]
+            else:  # row i leaves, column j enters
+                delta = (squares[chunk] + 2.0 * projections[chunk])[None, :] + (squares - 2.0 * projections)[:, None]
+                valid = same & mask[:, None] & (~mask[chunk])[None, :]
+            delta -= 2.0 * cross
+            delta[~valid] = np.inf
+            row, col = np.unravel_index(int(np.argmin(delta)), delta.shape)
+            if not delta[row, col] < -max(1e-12 * value, 1e-300):
+                break
+            leave, enter = (chunk[col], row) if side == 0 else (row, chunk[col])
+            mask[leave], mask[enter] = False, True
+            leave_col = cross[:, col] if side == 0 else matvec(influence, np.asarray(influence[leave], np.float64))
+            enter_col = cross[:, col] if side == 1 else matvec(influence, np.asarray(influence[enter], np.float64))
+            projections += enter_col - leave_col
+            residual += np.asarray(influence[enter], np.float64) - np.asarray(influence[leave], np.float64)
+            swaps += 1
+            if swaps % 64 == 0:  # resynchronise against drift of the incremental updates
+                residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
+                projections = matvec(influence, residual)
+            value = float(residual @ residual)
+            improved = True
+            if trace is not None:
+                trace.record(np.sqrt(value))
+        if improved:
+            offsets, fruitless, done = [0, 0], [0, 0], [False, False]
+        else:
+            offsets[side] += block
+            fruitless[side] += 1
+            done[side] = patience is not None and fruitless[side] >= patience
+        side = 1 - side
+    return mask
+
+
+def grow_within_eps(
+    influence: np.ndarray,
+    mask: np.ndarray,
+    codes: np.ndarray,
+    caps: np.ndarray,
+    eps: float,
+    *,
+    deadline: float,
+    refine,
+    squares: np.ndarray,
+    trace=None,
+) -> np.ndarray:
+    """Eq. 3 from a feasible mask: add ``step`` greedy picks, re-balance by ``refine`` (a mask -> mask function),
+    keep the result when its norm is <= eps; the step doubles on success and halves on failure."""
+    step = max(1, int(mask.sum()) // 8)
+    while step >= 1 and time.perf_counter() < deadline:
+        counts = np.bincount(codes[mask], minlength=len(caps))
+        if (caps - counts).sum() == 0:
+            break
+        residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
+        picks, _ = greedy_picks(influence, residual, ~mask, codes, caps - counts, limit=step, squares=squares)
+        trial = mask.copy()
+        trial[picks] = True
+        if np.linalg.norm(influence[trial].sum(axis=0, dtype=np.float64)) > eps:
+            trial = refine(trial)
+        if np.linalg.norm(influence[trial].sum(axis=0, dtype=np.float64)) <= eps:
+            mask = trial
+            if trace is not None:
+                trace.record(-float(mask.sum()))
+            step *= 2
+        else:
+            step //= 2
+    return mask
+
+
+def greedy_prefix_mask(influence, eps, codes, caps, squares=None, batch=None) -> np.ndarray:
+    """Eq. 3 start: the longest prefix of the greedy path (classes stopping at their caps) within eps, as a mask."""
+    order, _ = greedy_picks(
+        influence, np.zeros(influence.shape[1]), np.ones(len(influence), bool), codes, caps, batch=batch,
+        squares=squares,
+    )
+    mask = np.zeros(len(influence), dtype=bool)
+    mask[longest_feasible_prefix(influence, order, eps)] = True
+    return mask
+
+
+@SOLVERS.register("swap")
+class SwapSolver:
+    """Greedy start, then 2-swap local search within classes (Eq. 4); greedy prefix, then growth with swap
+    re-balancing (Eq. 3). Deterministic: the seed is accepted for a uniform interface."""
+
+    def __init__(
+        self,
+        seed: int = 0,
+        time_budget_s: float = 60.0,
+        patience: int | None = 2,
+        block: int | None = None,
+        batch: int | None = None,
+    ) -> None:
+        self.seed, self.time_budget_s, self.patience, self.block, self.batch = seed, time_budget_s, patience, block, batch
+        self.trace = None
+
+    def _refine(self, influence, mask, codes, deadline, squares):
+        return swap_refine(
+            influence, mask, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=self.patience,
+            block=self.block, squares=squares, trace=self.trace,
+        )
+
+    def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
+        deadline = time.perf_counter() + self.time_budget_s
+        codes, quota = as_quota(len(influence), m, groups)
+        traced(self)
+        squares = row_squares(influence)
+        mask = greedy_cardinality(influence, codes, quota, self.batch, squares)
+        return np.flatnonzero(self._refine(influence, mask, codes, deadline, squares))
+
+    def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
+        deadline = time.perf_counter() + self.time_budget_s
+        codes, caps = as_caps(len(influence), groups, caps)
+        trace, squares = traced(self), row_squares(influence)
+        mask = greedy_prefix_mask(influence, eps, codes, caps, squares, self.batch)
+        trace.record(-float(mask.sum()))
+        refine = lambda trial: swap_refine(  # noqa: E731
+            influence, trial, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=self.patience,
+            block=self.block, squares=squares,
+        )
+        mask = grow_within_eps(
+            influence, mask, codes, caps, eps, deadline=deadline, refine=refine, squares=squares, trace=trace
+        )
+        return np.flatnonzero(mask)
