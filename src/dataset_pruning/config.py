@@ -81,10 +81,14 @@ class ScoringParams(_Block):
 
 class SelectionParams(_Block):
     problem: Literal["cardinality", "generalization"] = "cardinality"
-    solver: str = "greedy"
+    solver: str = "swap"
     ratio: float | None = None
     eps: float | None = None
     seed: int = 0
+    class_balanced: bool = False  # Eq. 4: remove ratio * n_c per class; Eq. 3: keep class_floor of each class
+    class_floor: float = Field(0.0, ge=0.0, le=1.0)
+    projection_dim: int | None = Field(None, ge=1)  # solve on a random projection of S to this many dimensions
+    bound_iterations: int = Field(100, ge=0)  # relaxation bound reported beside the solve; 0 skips it
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("solver")
