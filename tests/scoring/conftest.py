@@ -26,3 +26,12 @@ def tiny_data() -> TensorData:
 @pytest.fixture
 def tiny_spec(tiny_data) -> ModelSpec:
     return ModelSpec("mlp", tiny_data.input_shape, tiny_data.num_classes, {"hidden": 8, "depth": 1})
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These problems are tiny: one thread avoids oversubscribing the 2 CI cores (restored after each test)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,6 +1,15 @@
 """Scoring methods, one module each, behind one registry ``SCORERS`` and ``score_samples(name, ...)``."""
 
-from dataset_pruning.scoring import influence  # noqa: F401  (registration)
-from dataset_pruning.scoring.base import SCORERS, SampleScores, score_samples
+from dataset_pruning.scoring import influence, whole_network  # noqa: F401  (registration)
+from dataset_pruning.scoring.base import SCORERS, SampleScores, score_samples, scorer_needs, scorer_output
+from dataset_pruning.scoring.trace import TraceRecorder, TrainingTrace
 
-__all__ = ["SCORERS", "SampleScores", "score_samples"]
+__all__ = [
+    "SCORERS",
+    "SampleScores",
+    "TraceRecorder",
+    "TrainingTrace",
+    "score_samples",
+    "scorer_needs",
+    "scorer_output",
+]

@@ -1,14 +1,17 @@
 """The scorer interface and registry.
 
-A scorer takes the trained model (or a recorded training trace) and the training data and returns
+A scorer is called as ``scorer(model, train, *, trace=None, **options)``: the trained model, the training data and,
+for methods that read the training trajectory, the ``TrainingTrace`` recorded during ERM. It returns
 ``SampleScores`` aligned with the data set's indices: one influence vector per sample (n, d), which the
 optimisation solvers of ``selection`` consume, or one scalar per sample (n,), of which the end named by
-``keep`` is kept.
+``keep`` is kept. Each scorer is registered with ``@scorer(name, output=..., needs=...)``: ``needs`` names the
+parts of the training trace it reads (``steps``, ``checkpoints``, ``dynamics``), so a run can be checked before
+any training.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 import torch
@@ -18,11 +21,13 @@ from dataset_pruning.registry import Registry
 
 @dataclass
 class SampleScores:
-    """values : Tensor of shape (n_samples,) or (n_samples, d); keep : which end of a scalar score is kept."""
+    """values : Tensor of shape (n_samples,) or (n_samples, d); keep : which end of a scalar score is kept;
+    info : diagnostics of the computation (solver residuals, projection size, ...), plain Python values."""
 
     values: torch.Tensor
     method: str
     keep: Literal["highest", "lowest"] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.values.ndim not in (1, 2):
@@ -34,6 +39,8 @@ class SampleScores:
             )
         if self.values.ndim == 1 and self.keep not in ("highest", "lowest"):
             raise ValueError(f"{self.method}: a scalar score must say which end is kept ('highest' or 'lowest')")
+        if self.values.ndim == 2 and self.keep is not None:
+            raise ValueError(f"{self.method}: influence vectors have no kept end; keep must be None")
 
     @property
     def is_vector(self) -> bool:
@@ -42,8 +49,36 @@ class SampleScores:
 
 Scorer = Callable[..., SampleScores]
 SCORERS: Registry[Scorer] = Registry("scoring method")
+TRACE_PARTS = ("steps", "checkpoints", "dynamics")
 
 
-def score_samples(method: str, model: torch.nn.Module, train: Any, **options: Any) -> SampleScores:
-    """Run scoring method ``method`` on ``model`` trained on ``train``."""
-    return SCORERS.get(method)(model, train, **options)
+def scorer(name: str, *, output: Literal["scalar", "vector"], needs: tuple[str, ...] = ()):
+    """Register a scorer under ``name``; ``output`` says (n,) or (n, d), ``needs`` the trace parts it reads."""
+    if output not in ("scalar", "vector"):
+        raise ValueError(f"output must be 'scalar' or 'vector', got {output!r}")
+    unknown = set(needs) - set(TRACE_PARTS)
+    if unknown:
+        raise ValueError(f"unknown trace parts {sorted(unknown)}; known: {', '.join(TRACE_PARTS)}")
+
+    def decorator(fn: Scorer) -> Scorer:
+        fn.output, fn.needs = output, tuple(needs)
+        return SCORERS.register(name)(fn)
+
+    return decorator
+
+
+def scorer_output(method: str) -> str:
+    """'scalar' (one score per sample) or 'vector' (one influence vector per sample)."""
+    return SCORERS.get(method).output
+
+
+def scorer_needs(method: str) -> tuple[str, ...]:
+    """The parts of the training trace that ``method`` reads (empty: the trained model is enough)."""
+    return SCORERS.get(method).needs
+
+
+def score_samples(
+    method: str, model: torch.nn.Module, train: Any, *, trace: Any = None, **options: Any
+) -> SampleScores:
+    """Run scoring method ``method`` on ``model`` trained on ``train`` (``trace``: the ERM ``TrainingTrace``)."""
+    return SCORERS.get(method)(model, train, trace=trace, **options)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.models.base import Classifier
 from dataset_pruning.runtime import resolve_device, torch_generator
-from dataset_pruning.scoring.base import SCORERS, SampleScores
+from dataset_pruning.scoring.base import SampleScores, scorer
 
 
 @torch.no_grad()
@@ -115,11 +115,12 @@ def lissa_inverse_hvp(
     return estimate / repeats
 
 
-@SCORERS.register("last_layer_influence")
+@scorer("last_layer_influence", output="vector")
 def last_layer_influence(
     model: Classifier,
     train: TensorData,
     *,
+    trace=None,
     hessian: str = "exact",
     weight_decay: float = 5e-4,
     damping: float = 0.001,

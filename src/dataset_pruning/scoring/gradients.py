@@ -1,0 +1,194 @@
+"""The shared base of the gradient-based scorers: a model as a pure function of one flat parameter vector.
+
+Per-sample gradients are ``vmap(grad(loss of one sample))`` over a batch (torch.func), Hessian-vector products
+are ``jvp(grad(mean loss))`` vmapped over the vectors: never a Python loop over samples. Memory per call depends
+on the batch size (and on the number of vectors), not on n; only the returned scores grow with n.
+
+Notation: P is the number of differentiated parameters; theta is a flat tensor of shape (P,), concatenated in
+``named_parameters`` order.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, jvp, vmap
+from tqdm.auto import tqdm
+
+from dataset_pruning.data.base import TensorData
+from dataset_pruning.runtime import resolve_device, torch_generator
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return DTYPES[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPES)}") from None
+
+
+def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+class FunctionalModel:
+    """``model`` (deep-copied, eval mode) as a function of theta, on ``device`` in ``dtype``.
+
+    parameters : names of the differentiated parameters (default: all that require grad); the others and the
+    buffers (batch-norm running statistics) are held fixed, so per-sample gradients are well defined.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        parameters: Sequence[str] | None = None,
+        device: str = "auto",
+        dtype: str | torch.dtype = "float32",
+    ) -> None:
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype)
+        self.module = copy.deepcopy(model).to(device=self.device, dtype=self.dtype).eval()
+        named = dict(self.module.named_parameters())
+        if parameters is None:
+            names = [name for name, p in named.items() if p.requires_grad]
+        else:
+            unknown = sorted(set(parameters) - set(named))
+            if unknown:
+                raise ValueError(f"unknown parameter names {unknown}; the model has: {', '.join(named)}")
+            names = [name for name in named if name in set(parameters)]
+        if not names:
+            raise ValueError("no parameters to differentiate: pass parameter names the model has")
+        self.names = names
+        self.shapes = [named[name].shape for name in names]
+        self.sizes = [named[name].numel() for name in names]
+        self.fixed = {name: p.detach() for name, p in named.items() if name not in set(names)}
+        self.fixed.update({name: b for name, b in self.module.named_buffers()})
+        self.theta = torch.cat([named[name].detach().flatten() for name in names])
+
+    @property
+    def num_parameters(self) -> int:
+        return int(self.theta.numel())
+
+    def unflatten(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {
+            name: chunk.view(shape)
+            for name, chunk, shape in zip(self.names, torch.split(theta, self.sizes), self.shapes)
+        }
+
+    def flatten_state(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        """theta of shape (P,) from a ``state_dict``-like mapping (a checkpoint)."""
+        return torch.cat([state[name].detach().flatten() for name in self.names]).to(self.device, self.dtype)
+
+    def logits(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.module, {**self.fixed, **self.unflatten(theta)}, (x,))
+
+    def sample_loss(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of one sample (x without its batch dimension)."""
+        return F.cross_entropy(self.logits(theta, x.unsqueeze(0)), y.unsqueeze(0))
+
+    def mean_loss(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self.logits(theta, x), y)
+
+    def per_sample_gradients(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """grad l(z_i; theta) for each sample of the batch: shape (b, P)."""
+        return vmap(grad(self.sample_loss), in_dims=(None, 0, 0))(theta, x, y)
+
+    def hvp(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+        """Hessian of the batch's mean loss times each row of ``vectors`` (k, P): shape (k, P)."""
+        gradient = grad(self.mean_loss)
+
+        def one(v: torch.Tensor) -> torch.Tensor:
+            return jvp(lambda t: gradient(t, x, y), (theta,), (v,))[1]
+
+        return vmap(one)(vectors)
+
+    def to_device(self, data: TensorData, index: slice | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return data.x[index].to(self.device, self.dtype), data.y[index].to(self.device)
+
+
+def per_sample_gradients(
+    fm: FunctionalModel,
+    data: TensorData,
+    *,
+    theta: torch.Tensor | None = None,
+    projection: torch.Tensor | None = None,
+    batch_size: int = 256,
+    progress: bool = False,
+    desc: str = "per-sample gradients",
+) -> torch.Tensor:
+    """Per-sample gradients of all samples, shape (n, P), or projected ``G @ projection.T``, shape (n, k).
+
+    Computed ``batch_size`` samples at a time; with a projection (k, P) the peak memory is O(batch_size * P + n * k).
+    """
+    theta = fm.theta if theta is None else theta
+    rows = []
+    for index in tqdm(list(batch_slices(len(data), batch_size)), desc=desc, disable=not progress, leave=False):
+        g = fm.per_sample_gradients(theta, *fm.to_device(data, index))
+        rows.append(g if projection is None else g @ projection.T)
+    return torch.cat(rows)
+
+
+def mean_hvp(
+    fm: FunctionalModel,
+    data: TensorData,
+    vectors: torch.Tensor,
+    *,
+    theta: torch.Tensor | None = None,
+    batch_size: int = 256,
+    vector_chunk: int = 64,
+) -> torch.Tensor:
+    """(mean Hessian of the loss over all of ``data``) times each row of ``vectors`` (k, P): shape (k, P).
+
+    Memory O(vector_chunk * batch_size * activations): both the samples and the vectors are taken in chunks.
+    """
+    theta = fm.theta if theta is None else theta
+    out = torch.zeros_like(vectors)
+    n = len(data)
+    for index in batch_slices(n, batch_size):
+        x, y = fm.to_device(data, index)
+        weight = (index.stop - index.start) / n
+        for k in batch_slices(len(vectors), vector_chunk):
+            out[k] += weight * fm.hvp(theta, x, y, vectors[k])
+    return out
+
+
+def gaussian_projection(num_parameters: int, dim: int, *, seed: int, device, dtype) -> torch.Tensor:
+    """R of shape (dim, P) with i.i.d. N(0, 1/dim) entries, so E ||R v||^2 = ||v||^2 and the norm of any sum of
+    projected vectors approximates the norm of the sum (Johnson-Lindenstrauss): eps survives the projection."""
+    if dim < 1:
+        raise ValueError(f"projection_dim must be >= 1 (or null for no projection), got {dim}")
+    r = torch.randn(dim, num_parameters, generator=torch_generator(seed), dtype=torch.float64)
+    return (r / dim**0.5).to(device=device, dtype=dtype)
+
+
+def reinitialised(model: nn.Module, seed: int) -> nn.Module:
+    """A CPU copy of ``model`` with fresh weights from its layers' own initialisers, seeded (no global seeding)."""
+    fresh = copy.deepcopy(model).cpu()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        for module in fresh.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    return fresh
+
+
+__all__ = [
+    "FunctionalModel",
+    "batch_slices",
+    "gaussian_projection",
+    "mean_hvp",
+    "per_sample_gradients",
+    "reinitialised",
+    "resolve_dtype",
+]

@@ -1,0 +1,205 @@
+"""The training trace: what ERM records for the scorers that read the training trajectory.
+
+``TraceRecorder`` plugs into ``training.fit``'s callbacks and returns a ``TrainingTrace`` (the catalog entry
+``training_trace``). Each part is recorded only when asked, because some grow with n * epochs or steps * P:
+
+- ``steps`` (SGD-Influence, Hara et al. 2019): every step's parameters theta_t (before step t, plus the final
+  ones), its minibatch indices and learning rate, and the optimiser's momentum and weight decay.
+- ``checkpoints`` (MoSo): K state_dicts at evenly spaced epoch ends, each with the learning rate of its last step.
+- ``dynamics`` (forgetting, dynamic uncertainty, TDDS): per epoch, the training-pass correctness of every sample
+  (before the update of its minibatch), the clean-view (eval mode, no augmentation) probability of its true class
+  at the end of the epoch, and the training-pass softmax of the first ``probability_epochs`` epochs.
+
+Every trace holds the model spec, the training recipe and the per-step learning rates (a few kilobytes), so a
+trace with nothing recorded is still a valid catalog entry.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from dataset_pruning.data.base import TensorData
+
+PARTS = ("steps", "checkpoints", "dynamics")
+
+
+@dataclass
+class TrainingTrace:
+    """A recorded ERM run. Shapes: T steps, E epochs, n samples, C classes, P parameters, K checkpoints.
+
+    step_lrs : Tensor of shape (T,), float64 (always recorded)
+    step_parameters : Tensor of shape (T + 1, P), float32 or None; row t is theta before step t
+    step_batches : list of T int64 tensors or None
+    checkpoints : list of K dicts {epoch, step, lr, state_dict}
+    correct : Tensor of shape (E, n), bool, or None (training pass)
+    true_probability : Tensor of shape (E, n), float32, or None (clean view, end of epoch)
+    probabilities : Tensor of shape (min(E, probability_epochs), n, C), float16, or None (training pass)
+    """
+
+    spec: dict[str, Any]
+    config: dict[str, Any]
+    n_samples: int
+    step_lrs: torch.Tensor
+    parameter_names: list[str] = field(default_factory=list)
+    step_parameters: torch.Tensor | None = None
+    step_batches: list[torch.Tensor] | None = None
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    correct: torch.Tensor | None = None
+    true_probability: torch.Tensor | None = None
+    probabilities: torch.Tensor | None = None
+
+    @property
+    def recorded(self) -> tuple[str, ...]:
+        present = {
+            "steps": self.step_parameters is not None,
+            "checkpoints": bool(self.checkpoints),
+            "dynamics": self.correct is not None,
+        }
+        return tuple(part for part in PARTS if present[part])
+
+    def require(self, part: str, method: str) -> None:
+        """A clear error when a scorer needs a part this trace lacks."""
+        if part not in self.recorded:
+            hint = {
+                "steps": "erm_training.trace.steps: true",
+                "checkpoints": "erm_training.trace.checkpoints: 10",
+                "dynamics": "erm_training.trace.dynamics: true",
+            }[part]
+            raise ValueError(
+                f"scoring method {method!r} needs the training trace's {part!r}, which this ERM run did not record "
+                f"(recorded: {list(self.recorded) or 'nothing'}); set {hint} in conf/base/parameters_erm_training.yml "
+                "and rerun erm_training"
+            )
+
+
+def require_trace(trace: TrainingTrace | None, part: str, method: str) -> TrainingTrace:
+    if trace is None:
+        raise ValueError(
+            f"scoring method {method!r} reads the training trajectory: pass trace=TrainingTrace (recorded by "
+            f"TraceRecorder during fit; in the pipeline, the catalog entry training_trace) with {part!r} recorded"
+        )
+    trace.require(part, method)
+    return trace
+
+
+class TraceRecorder:
+    """Callbacks for ``training.fit`` that fill a ``TrainingTrace``.
+
+    Usage: ``rec = TraceRecorder(model, data, config, spec, ...); fit(model, data, config, **rec.callbacks());
+    trace = rec.finish(model)``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: TensorData,
+        config: Any,
+        spec: Any,
+        *,
+        steps: bool = False,
+        checkpoints: int = 0,
+        dynamics: bool = False,
+        probability_epochs: int = 30,
+        max_step_bytes: float = 2e9,
+        eval_batch_size: int = 1024,
+    ) -> None:
+        self.data, self.config = data, config
+        self.n = len(data)
+        self.epochs = int(config.epochs)
+        self.steps_per_epoch = math.ceil(self.n / config.batch_size)
+        total_steps = self.steps_per_epoch * self.epochs
+        self.names = [name for name, p in model.named_parameters() if p.requires_grad]
+        num_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        if steps:
+            size = (total_steps + 1) * num_parameters * 4
+            if size > max_step_bytes:
+                raise ValueError(
+                    f"recording every step's parameters needs {size / 1e9:.2f} GB ({total_steps} steps x "
+                    f"{num_parameters} parameters), above erm_training.trace.max_step_bytes = "
+                    f"{max_step_bytes / 1e9:.2f} GB: raise that limit, train fewer epochs, or score with "
+                    "whole_network_influence, which needs no trajectory"
+                )
+        if checkpoints < 0 or checkpoints > self.epochs:
+            raise ValueError(f"trace.checkpoints must lie in [0, epochs = {self.epochs}], got {checkpoints}")
+        self.record_steps, self.record_dynamics = steps, dynamics
+        # K evenly spaced epoch ends, the last one included: epochs ceil(E k / K) - 1, k = 1..K
+        self.checkpoint_epochs = sorted({math.ceil(self.epochs * k / checkpoints) - 1 for k in range(1, checkpoints + 1)})
+        self.probability_epochs = min(int(probability_epochs), self.epochs) if dynamics else 0
+        self.eval_batch_size = eval_batch_size
+        self.spec = asdict(spec) if not isinstance(spec, dict) else dict(spec)
+        self.lrs: list[float] = []
+        self.batches: list[torch.Tensor] = []
+        self.parameters: list[torch.Tensor] = [self._flat(model)] if steps else []
+        self.checkpoints: list[dict[str, Any]] = []
+        c = data.num_classes
+        self.correct = torch.zeros(self.epochs, self.n, dtype=torch.bool) if dynamics else None
+        self.true_probability = torch.zeros(self.epochs, self.n) if dynamics else None
+        self.probabilities = torch.zeros(self.probability_epochs, self.n, c, dtype=torch.float16) if dynamics else None
+
+    def _flat(self, model: nn.Module) -> torch.Tensor:
+        named = dict(model.named_parameters())
+        return torch.cat([named[name].detach().float().flatten().cpu() for name in self.names])
+
+    def callbacks(self) -> dict[str, Any]:
+        return {"on_step": self.on_step, "on_epoch_end": self.on_epoch_end, "on_batch_output": self.on_batch_output}
+
+    def on_batch_output(self, step: int, batch: torch.Tensor, logits: torch.Tensor) -> None:
+        if not self.record_dynamics:
+            return
+        epoch = step // self.steps_per_epoch
+        batch = batch.cpu()
+        logits = logits.float().cpu()
+        self.correct[epoch, batch] = logits.argmax(1) == self.data.y[batch]
+        if epoch < self.probability_epochs:
+            self.probabilities[epoch, batch] = torch.softmax(logits, 1).half()
+
+    def on_step(self, step: int, model: nn.Module, batch: torch.Tensor, lr: float) -> None:
+        self.lrs.append(float(lr))
+        if self.record_steps:
+            self.batches.append(batch.detach().cpu().clone())
+            self.parameters.append(self._flat(model))
+
+    @torch.no_grad()
+    def on_epoch_end(self, epoch: int, model: nn.Module) -> None:
+        if epoch in self.checkpoint_epochs:
+            self.checkpoints.append(
+                {
+                    "epoch": epoch,
+                    "step": len(self.lrs),
+                    "lr": self.lrs[-1],
+                    "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                }
+            )
+        if self.record_dynamics:
+            was_training = model.training
+            model.eval()
+            device = next(model.parameters()).device
+            for start in range(0, self.n, self.eval_batch_size):
+                stop = min(start + self.eval_batch_size, self.n)
+                p = torch.softmax(model(self.data.x[start:stop].to(device)).float(), 1).cpu()
+                self.true_probability[epoch, start:stop] = p[torch.arange(stop - start), self.data.y[start:stop]]
+            model.train(was_training)
+
+    def finish(self) -> TrainingTrace:
+        config = asdict(self.config) if not isinstance(self.config, dict) else dict(self.config)
+        return TrainingTrace(
+            spec=self.spec,
+            config=config,
+            n_samples=self.n,
+            step_lrs=torch.tensor(self.lrs, dtype=torch.float64),
+            parameter_names=list(self.names),
+            step_parameters=torch.stack(self.parameters) if self.record_steps else None,
+            step_batches=self.batches if self.record_steps else None,
+            checkpoints=self.checkpoints,
+            correct=self.correct,
+            true_probability=self.true_probability,
+            probabilities=self.probabilities,
+        )
+
+
+__all__ = ["PARTS", "TraceRecorder", "TrainingTrace", "require_trace"]
