@@ -134,14 +134,30 @@ def test_cg_on_the_head_equals_the_closed_form_last_layer(tiny_spec, tiny_data):
     assert torch.allclose(cg, last, rtol=1e-3, atol=1e-4 * last.abs().max())
 
 
+def test_gauss_newton_equals_hessian_for_a_linear_model(problem):
+    model, data, _ = problem
+    options = {
+        "weight_decay": REG, "damping": 0.0, "projection_dim": None, "cg_tol": 1e-12, "cg_steps": 200,
+        "dtype": "float64", "device": "cpu", "progress": False,
+    }
+    hessian = score_samples("whole_network_influence", model, data, curvature="hessian", **options).values
+    gauss_newton = score_samples("whole_network_influence", model, data, curvature="gauss_newton", **options).values
+    assert torch.allclose(gauss_newton, hessian, rtol=1e-5, atol=1e-7 * hessian.abs().max())
+
+
 def test_negative_curvature_stops_with_advice(tiny_spec, tiny_data):
     """An untrained network's Hessian is indefinite: with no damping CG must refuse, not return garbage."""
     model = tiny_spec.build(seed=2)
     with torch.no_grad():  # large weights: strong, indefinite curvature in the hidden layer
         for p in model.parameters():
             p.mul_(4.0)
+    options = {
+        "weight_decay": 0.0, "damping": 0.0, "projection_dim": None, "cg_tol": 1e-10, "cg_steps": 300,
+        "dtype": "float64", "device": "cpu", "progress": False,
+    }
     with pytest.raises(FloatingPointError, match="raise damping"):
-        score_samples(
-            "whole_network_influence", model, tiny_data, weight_decay=0.0, damping=0.0, projection_dim=None,
-            cg_tol=1e-10, cg_steps=300, dtype="float64", device="cpu", progress=False,
-        )
+        score_samples("whole_network_influence", model, tiny_data, **options)
+    # the Gauss-Newton curvature is positive semi-definite: the same solve goes through with a little damping
+    options["damping"] = 1e-3
+    scores = score_samples("whole_network_influence", model, tiny_data, curvature="gauss_newton", **options)
+    assert torch.isfinite(scores.values).all()

@@ -1,6 +1,19 @@
 """Scoring methods, one module each, behind one registry ``SCORERS`` and ``score_samples(name, ...)``."""
 
-from dataset_pruning.scoring import influence, whole_network  # noqa: F401  (registration)
+from dataset_pruning.scoring import (  # noqa: F401  (registration)
+    dynamic_uncertainty,
+    el2n,
+    forgetting,
+    grand,
+    herding,
+    influence,
+    influence_norm,
+    moso,
+    random_score,
+    sgd_influence,
+    tdds,
+    whole_network,
+)
 from dataset_pruning.scoring.base import SCORERS, SampleScores, score_samples, scorer_needs, scorer_output
 from dataset_pruning.scoring.trace import TraceRecorder, TrainingTrace
 

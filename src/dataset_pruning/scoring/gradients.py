@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, grad, jvp, vmap
+from torch.func import functional_call, grad, jvp, vjp, vmap
 from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
@@ -113,6 +113,23 @@ class FunctionalModel:
 
         return vmap(one)(vectors)
 
+    def ggn_vp(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+        """Generalised Gauss-Newton J^T (diag p - p p^T) J of the batch's mean cross-entropy times each row of
+        ``vectors`` (k, P): shape (k, P). Positive semi-definite, equal to the Hessian for a linear model."""
+
+        def logits(t: torch.Tensor) -> torch.Tensor:
+            return self.logits(t, x)
+
+        out, pullback = vjp(logits, theta)
+        p = torch.softmax(out, dim=1)
+
+        def one(v: torch.Tensor) -> torch.Tensor:
+            jv = jvp(logits, (theta,), (v,))[1]
+            u = p * jv - p * (p * jv).sum(1, keepdim=True)
+            return pullback(u / len(x))[0]
+
+        return vmap(one)(vectors)
+
     def to_device(self, data: TensorData, index: slice | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return data.x[index].to(self.device, self.dtype), data.y[index].to(self.device)
 
@@ -147,19 +164,24 @@ def mean_hvp(
     theta: torch.Tensor | None = None,
     batch_size: int = 256,
     vector_chunk: int = 64,
+    curvature: str = "hessian",
 ) -> torch.Tensor:
     """(mean Hessian of the loss over all of ``data``) times each row of ``vectors`` (k, P): shape (k, P).
 
+    curvature : ``hessian`` (exact), or ``gauss_newton`` (its positive semi-definite Gauss-Newton part).
     Memory O(vector_chunk * batch_size * activations): both the samples and the vectors are taken in chunks.
     """
     theta = fm.theta if theta is None else theta
+    if curvature not in ("hessian", "gauss_newton"):
+        raise ValueError(f"unknown curvature {curvature!r}; known: hessian, gauss_newton")
+    product = fm.hvp if curvature == "hessian" else fm.ggn_vp
     out = torch.zeros_like(vectors)
     n = len(data)
     for index in batch_slices(n, batch_size):
         x, y = fm.to_device(data, index)
         weight = (index.stop - index.start) / n
         for k in batch_slices(len(vectors), vector_chunk):
-            out[k] += weight * fm.hvp(theta, x, y, vectors[k])
+            out[k] += weight * product(theta, x, y, vectors[k])
     return out
 
 

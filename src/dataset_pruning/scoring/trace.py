@@ -58,13 +58,15 @@ class TrainingTrace:
         present = {
             "steps": self.step_parameters is not None,
             "checkpoints": bool(self.checkpoints),
-            "dynamics": self.correct is not None,
+            "dynamics": any(
+                part is not None for part in (self.correct, self.true_probability, self.probabilities)
+            ),
         }
         return tuple(part for part in PARTS if present[part])
 
-    def require(self, part: str, method: str) -> None:
-        """A clear error when a scorer needs a part this trace lacks."""
-        if part not in self.recorded:
+    def require(self, part: str, method: str, field: str | None = None) -> None:
+        """A clear error when a scorer needs a part (and within it ``field``) that this trace lacks."""
+        if part not in self.recorded or (field is not None and getattr(self, field) is None):
             hint = {
                 "steps": "erm_training.trace.steps: true",
                 "checkpoints": "erm_training.trace.checkpoints: 10",
@@ -77,13 +79,13 @@ class TrainingTrace:
             )
 
 
-def require_trace(trace: TrainingTrace | None, part: str, method: str) -> TrainingTrace:
+def require_trace(trace: TrainingTrace | None, part: str, method: str, field: str | None = None) -> TrainingTrace:
     if trace is None:
         raise ValueError(
             f"scoring method {method!r} reads the training trajectory: pass trace=TrainingTrace (recorded by "
             f"TraceRecorder during fit; in the pipeline, the catalog entry training_trace) with {part!r} recorded"
         )
-    trace.require(part, method)
+    trace.require(part, method, field)
     return trace
 
 

@@ -9,7 +9,9 @@ per-sample gradients give all n projected vectors, and S (n x k) fits in memory 
 projection, min(n, P) right-hand sides are solved (the identity or the gradients themselves).
 
 A network's Hessian can be indefinite away from a strict minimum: CG then meets a direction of non-positive
-curvature of A, and the scorer stops with advice to raise the damping instead of returning garbage.
+curvature of A, and the scorer stops with advice instead of returning garbage: raise the damping, or set
+``curvature: gauss_newton`` (the positive semi-definite Gauss-Newton part of the Hessian, exact for a linear
+model; Martens 2010), which CG always solves.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def conjugate_gradient(
         if not (curvature > 0).all():
             raise FloatingPointError(
                 "conjugate gradient met a direction of non-positive curvature: the network's Hessian plus damping "
-                "is not positive definite here; raise damping (influence_scoring options) or score a converged model"
+                "is not positive definite here; raise damping, set curvature: gauss_newton (positive definite), "
+                "or score a converged model"
             )
         alpha = rs[idx] / curvature
         x[idx] += alpha[:, None] * p[idx]
@@ -88,6 +91,7 @@ def whole_network_influence(
     weight_decay: float = 5e-4,
     damping: float = 0.01,
     projection_dim: int | None = 256,
+    curvature: str = "hessian",
     parameters: Sequence[str] | None = None,
     cg_steps: int = 100,
     cg_tol: float = 1e-5,
@@ -102,6 +106,7 @@ def whole_network_influence(
 ) -> SampleScores:
     """S of shape (n, projection_dim), or (n, P) without a projection: Eq. 2 on all (or the named) parameters.
 
+    curvature : ``hessian`` (Eq. 2 as written) or ``gauss_newton`` (positive semi-definite).
     hessian_samples : the Hessian is averaged over a seeded random subset of this many samples (None: all).
     Cost: cg_steps block HVPs of k vectors over the Hessian samples, plus one batched per-sample-gradient pass.
     """
@@ -116,12 +121,13 @@ def whole_network_influence(
     reg = weight_decay + damping
 
     def operator(v: torch.Tensor) -> torch.Tensor:
-        return mean_hvp(fm, hessian_data, v, batch_size=batch_size, vector_chunk=vector_chunk) + reg * v
+        product = mean_hvp(fm, hessian_data, v, batch_size=batch_size, vector_chunk=vector_chunk, curvature=curvature)
+        return product + reg * v
 
     def solve(rhs: torch.Tensor) -> tuple[torch.Tensor, dict]:
         return conjugate_gradient(operator, rhs, steps=cg_steps, tol=cg_tol, progress=progress)
 
-    info: dict = {"parameters": p, "damping": damping, "weight_decay": weight_decay}
+    info: dict = {"parameters": p, "damping": damping, "weight_decay": weight_decay, "curvature": curvature}
     if projection_dim is not None:
         projection = gaussian_projection(p, int(projection_dim), seed=seed, device=fm.device, dtype=fm.dtype)
         solved, cg_info = solve(projection)  # rows: A^-1 R_r

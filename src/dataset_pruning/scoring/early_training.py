@@ -1,0 +1,73 @@
+"""Short training runs from fresh initialisations, shared by EL2N and GraNd ("Deep Learning on a Data Diet").
+
+Paul et al. score a few epochs into training (epoch 20 of 200 on CIFAR-10) and average over >= 10 independent
+runs. Each run here is a fresh seeded initialisation of the scored architecture trained with the ERM recipe,
+stopped after ``epochs`` epochs *of the full schedule* (the learning rate is the full run's at that epoch, not a
+schedule compressed into the short run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+from torch import nn
+
+from dataset_pruning.data.base import TensorData
+from dataset_pruning.scoring.gradients import reinitialised
+from dataset_pruning.training import TrainingConfig, fit
+
+
+class _StopTraining(Exception):
+    """Raised by the epoch callback to stop ``fit`` after the scoring epoch."""
+
+
+def training_recipe(recipe: TrainingConfig | dict | None, trace: Any) -> TrainingConfig:
+    """The recipe of the short runs: ``recipe`` if given, else the ERM run's (``trace.config``), else defaults."""
+    if isinstance(recipe, TrainingConfig):
+        return recipe
+    if recipe is not None:
+        return TrainingConfig(**recipe)
+    if trace is not None:
+        return TrainingConfig(**trace.config)
+    return TrainingConfig()
+
+
+def default_epochs(recipe: TrainingConfig) -> int:
+    """10% of the recipe's epochs, at least 1: Data Diet's epoch 20 of 200."""
+    return max(1, round(0.1 * recipe.epochs))
+
+
+def early_models(
+    model: nn.Module,
+    train: TensorData,
+    *,
+    recipe: TrainingConfig,
+    epochs: int,
+    runs: int,
+    seed: int,
+    device: str,
+) -> Iterator[nn.Module]:
+    """``runs`` models: run k is a fresh initialisation (seed ``seed + k``) trained ``epochs`` epochs (0: at init)."""
+    if runs < 1:
+        raise ValueError(f"runs must be >= 1, got {runs}")
+    if not 0 <= epochs <= recipe.epochs:
+        raise ValueError(f"epochs must lie in [0, {recipe.epochs}] (the recipe's epochs), got {epochs}")
+    for k in range(runs):
+        fresh = reinitialised(model, seed + k)
+        if epochs > 0:
+            config = TrainingConfig(**{**asdict(recipe), "seed": recipe.seed + seed + k, "device": device})
+
+            def stop(epoch: int, _model: nn.Module) -> None:
+                if epoch + 1 >= epochs:
+                    raise _StopTraining
+
+            try:
+                fit(fresh, train, config, on_epoch_end=stop, progress=False)
+            except _StopTraining:
+                pass
+        yield fresh.eval()
+
+
+__all__ = ["default_epochs", "early_models", "training_recipe"]

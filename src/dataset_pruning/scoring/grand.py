@@ -1,0 +1,57 @@
+"""GraNd (Paul et al., "Deep Learning on a Data Diet", NeurIPS 2021): the per-sample gradient norm early in training.
+
+    GraNd(x_i, y_i) = E_runs || grad_theta l(x_i, y_i; theta) ||_2      (all parameters)
+
+from ``runs`` fresh initialisations trained ``epochs`` epochs each (``epochs: 0`` scores at initialisation).
+The HIGHEST scores are kept. Per-sample gradients come from ``torch.func`` in batches; only their norms are kept,
+so memory is O(batch_size * P). Cost: runs * (epochs of training + one per-sample-gradient pass).
+Reference: mansheej/data_diet, data_diet/scores.py.
+"""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from dataset_pruning.data.base import TensorData
+from dataset_pruning.scoring.base import SampleScores, scorer
+from dataset_pruning.scoring.early_training import default_epochs, early_models, training_recipe
+from dataset_pruning.scoring.gradients import FunctionalModel, batch_slices
+from dataset_pruning.training import TrainingConfig
+
+
+def gradient_norms(model: torch.nn.Module, train: TensorData, *, batch_size: int, device: str) -> torch.Tensor:
+    """||grad l(z_i)||_2 over all parameters, shape (n,), float64 on the CPU."""
+    fm = FunctionalModel(model, device=device)
+    norms = [
+        fm.per_sample_gradients(fm.theta, *fm.to_device(train, index)).double().norm(dim=1).cpu()
+        for index in batch_slices(len(train), batch_size)
+    ]
+    return torch.cat(norms)
+
+
+@scorer("grand", output="scalar")
+def grand(
+    model: torch.nn.Module,
+    train: TensorData,
+    *,
+    trace=None,
+    runs: int = 10,
+    epochs: int | None = None,
+    recipe: TrainingConfig | dict | None = None,
+    batch_size: int = 256,
+    device: str = "auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> SampleScores:
+    """scores : Tensor of shape (n_samples,), keep highest. ``epochs`` defaults to 10% of the recipe's."""
+    config = training_recipe(recipe, trace)
+    epochs = default_epochs(config) if epochs is None else int(epochs)
+    total = torch.zeros(len(train), dtype=torch.float64)
+    models = early_models(model, train, recipe=config, epochs=epochs, runs=runs, seed=seed, device=device)
+    for run in tqdm(models, total=runs, desc="GraNd runs", disable=not progress, leave=False):
+        total += gradient_norms(run, train, batch_size=batch_size, device=device)
+    return SampleScores((total / runs).float(), method="grand", keep="highest", info={"runs": runs, "epochs": epochs})
+
+
+__all__ = ["gradient_norms", "grand"]

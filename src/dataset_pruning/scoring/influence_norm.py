@@ -1,0 +1,26 @@
+"""Influence-score, the baseline of the Dataset Pruning paper (Koh & Liang 2017 influence, per sample).
+
+    score_i = || S_i ||_2,    S_i = (1/n) H^-1 grad l(z_i)  (last layer, Eq. 2)
+
+Each sample is judged alone: the group effect (two large S_i that cancel) that Eq. 3 / Eq. 4 exploit is ignored.
+The paper's baseline selects the samples of high influence norm: the HIGHEST scores are kept. Cost: that of
+``last_layer_influence`` (same options).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dataset_pruning.data.base import TensorData
+from dataset_pruning.scoring.base import SampleScores, scorer
+from dataset_pruning.scoring.influence import last_layer_influence
+
+
+@scorer("influence_norm", output="scalar")
+def influence_norm(model: torch.nn.Module, train: TensorData, *, trace=None, **influence_options) -> SampleScores:
+    """scores : Tensor of shape (n_samples,), ||S_i||_2 of the last-layer influence; keep highest."""
+    vectors = last_layer_influence(model, train, **influence_options).values
+    return SampleScores(vectors.double().norm(dim=1).float(), method="influence_norm", keep="highest")
+
+
+__all__ = ["influence_norm"]

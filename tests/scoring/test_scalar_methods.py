@@ -1,0 +1,234 @@
+"""One property per scalar scoring method, each checked against an independent computation on a small case."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.stats import spearmanr
+
+from dataset_pruning.scoring import TraceRecorder, TrainingTrace, score_samples
+from dataset_pruning.scoring.gradients import reinitialised
+from dataset_pruning.scoring.herding import herding_order
+from dataset_pruning.training import ModelSpec, TrainingConfig, fit
+
+from .conftest import blobs
+
+RECIPE = TrainingConfig(epochs=10, batch_size=16, lr=0.05, amp=False, device="cpu")
+
+
+def _trace(**parts) -> TrainingTrace:
+    """A hand-built trace: only the parts a test sets."""
+    n = parts.pop("n_samples")
+    return TrainingTrace(spec={}, config={}, n_samples=n, step_lrs=torch.zeros(0, dtype=torch.float64), **parts)
+
+
+# EL2N and GraNd ("Deep Learning on a Data Diet") ------------------------------------------------------------------
+
+
+def test_el2n_is_the_error_norm_and_averages_runs(tiny_spec, tiny_data):
+    model = tiny_spec.build(seed=0)
+    at_init = score_samples("el2n", model, tiny_data, runs=1, epochs=0, seed=3, device="cpu", progress=False)
+    fresh = reinitialised(model, 3).eval()
+    with torch.no_grad():
+        expected = [
+            (torch.softmax(fresh(tiny_data.x[i : i + 1]), 1)[0] - F.one_hot(tiny_data.y[i], 3).float()).norm()
+            for i in range(len(tiny_data))
+        ]
+    assert at_init.keep == "highest"
+    assert torch.allclose(at_init.values, torch.stack(expected), atol=1e-6)
+    # runs are averaged: run k uses seed + k, so two runs from seed 0 are the mean of single runs at seeds 0 and 1
+    options = {"epochs": 2, "recipe": RECIPE, "device": "cpu", "progress": False}
+    both = score_samples("el2n", model, tiny_data, runs=2, seed=0, **options).values
+    one = score_samples("el2n", model, tiny_data, runs=1, seed=0, **options).values
+    other = score_samples("el2n", model, tiny_data, runs=1, seed=1, **options).values
+    assert torch.allclose(both, (one + other) / 2, atol=1e-6)
+    assert both.mean() < at_init.values.mean(), "two epochs of training should lower the mean error norm"
+
+
+def test_grand_is_the_per_sample_gradient_norm(tiny_spec, tiny_data):
+    model = tiny_spec.build(seed=0)
+    scores = score_samples("grand", model, tiny_data, runs=1, epochs=0, seed=4, device="cpu", progress=False)
+    fresh = reinitialised(model, 4).eval()
+    expected = []
+    for i in range(len(tiny_data)):  # explicit autograd, one sample at a time: the reference
+        loss = F.cross_entropy(fresh(tiny_data.x[i : i + 1]), tiny_data.y[i : i + 1])
+        grads = torch.autograd.grad(loss, list(fresh.parameters()))
+        expected.append(torch.cat([g.flatten() for g in grads]).norm())
+    assert scores.keep == "highest"
+    assert torch.allclose(scores.values, torch.stack(expected), rtol=1e-5, atol=1e-7)
+
+
+# Training dynamics: forgetting, dynamic uncertainty, TDDS ---------------------------------------------------------
+
+
+def test_forgetting_counts_on_a_hand_built_trace():
+    correct = torch.tensor(
+        [  # rows: presentations (epochs); columns: samples
+            [1, 0, 1, 0, 0, 1],
+            [1, 1, 0, 0, 0, 0],
+            [1, 0, 1, 0, 1, 1],
+            [1, 1, 0, 0, 1, 0],
+        ],
+        dtype=torch.bool,
+    )
+    data = blobs(n=6, classes=3)
+    scores = score_samples("forgetting", None, data, trace=_trace(n_samples=6, correct=correct))
+    # never-learned sample 3 gets the maximum, E = 4 presentations, above any possible count
+    assert scores.values.tolist() == [0.0, 1.0, 2.0, 4.0, 0.0, 2.0]
+    assert scores.keep == "highest"
+
+
+def test_recorder_maps_training_outputs_to_sample_indices():
+    """With a learning rate of ~0 the model never changes, so every recorded training-pass and clean-view figure
+    must equal the initial model's prediction for that very sample: a scrambled index mapping would not."""
+    data = blobs(n=50, classes=3, seed=7)
+    spec = ModelSpec("mlp", data.input_shape, 3, {"hidden": 4, "depth": 1})
+    model = spec.build(seed=0)
+    with torch.no_grad():
+        p0 = torch.softmax(model.eval()(data.x), 1)
+    config = TrainingConfig(epochs=3, batch_size=8, lr=1e-30, momentum=0.0, weight_decay=0.0, amp=False, device="cpu")
+    recorder = TraceRecorder(model, data, config, spec, dynamics=True, checkpoints=2, probability_epochs=2)
+    fit(model, data, config, progress=False, **recorder.callbacks())
+    trace = recorder.finish()
+    assert trace.correct.shape == (3, 50) and trace.probabilities.shape == (2, 50, 3)
+    assert torch.equal(trace.correct, (p0.argmax(1) == data.y).expand(3, 50))
+    assert torch.allclose(trace.true_probability, p0[torch.arange(50), data.y].expand(3, 50), atol=1e-6)
+    assert torch.allclose(trace.probabilities.float(), p0.expand(2, 50, 3), atol=1e-3)
+    assert [c["epoch"] for c in trace.checkpoints] == [1, 2] and trace.recorded == ("checkpoints", "dynamics")
+
+
+def test_dynamic_uncertainty_is_the_mean_windowed_std():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=(8, 5))
+    p[:, 0] = 0.7  # a constant prediction has no uncertainty
+    scores = score_samples("dynamic_uncertainty", None, blobs(n=5), trace=_trace(n_samples=5, true_probability=torch.tensor(p)), window=3)
+    expected = [np.mean([np.std(p[k : k + 3, i], ddof=1) for k in range(6)]) for i in range(5)]
+    assert np.allclose(scores.values.numpy(), expected, atol=1e-6)
+    assert scores.values[0] == 0 and scores.keep == "highest"
+
+
+def _tdds_loops(probs: np.ndarray, window: int, decay: float) -> np.ndarray:
+    """The reference's loops (importance_evaluation.py), written out sample by sample."""
+    t, n, _ = probs.shape
+    out = np.zeros(n)
+    for i in range(n):
+        for k in range(t - window + 1):
+            kd = []
+            for j in range(window - 1):
+                a, b = probs[k + j, i], probs[k + j + 1, i]
+                kd.append(np.abs(b * (np.log(b + 1e-8) - np.log(a + 1e-8))).sum())
+            kd = np.array(kd)
+            out[i] += np.linalg.norm(kd - kd.mean()) * decay * (1 - decay) ** (t - window - k)
+    return out
+
+
+def test_tdds_follows_the_reference_and_ignores_labels():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(7, 6, 4)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(2, keepdims=True)
+    probs[:, 0] = 0.25  # a sample whose prediction never changes scores 0
+    trace = _trace(n_samples=6, probabilities=torch.tensor(probs))
+    scores = score_samples("tdds", None, blobs(n=6, classes=4), trace=trace, window=4, decay=0.9)
+    assert np.allclose(scores.values.numpy(), _tdds_loops(probs, 4, 0.9), rtol=1e-5)
+    assert scores.values[0] == 0 and scores.keep == "highest"
+    relabelled = blobs(n=6, classes=4)
+    relabelled.y = (relabelled.y + 1) % 4
+    assert torch.equal(score_samples("tdds", None, relabelled, trace=trace, window=4).values, scores.values)
+
+
+# Herding, random, influence norm ---------------------------------------------------------------------------------
+
+
+def test_herding_order_is_greedy_argmin_mean_matching():
+    rng = np.random.default_rng(2)
+    f = rng.normal(size=(12, 3))
+    mean, chosen, order = f.mean(0), [], []
+    for t in range(1, 13):  # brute force over candidates
+        best = min((j for j in range(12) if j not in chosen), key=lambda j: np.linalg.norm(mean - (f[chosen].sum(0) + f[j]) / t))
+        chosen.append(best)
+    assert herding_order(torch.tensor(f)).tolist() == chosen
+    assert chosen[0] == int(np.argmin(np.linalg.norm(f - mean, axis=1))), "the first pick is the closest to the mean"
+
+
+def test_herding_scores_rank_within_each_class(tiny_spec, tiny_data):
+    scores = score_samples("herding", tiny_spec.build(seed=0), tiny_data, device="cpu")
+    for c in range(3):
+        members = scores.values[tiny_data.y == c]
+        n_c = len(members)
+        assert sorted(members.tolist()) == pytest.approx(sorted(1 - k / n_c for k in range(n_c)))
+    assert scores.keep == "highest"
+
+
+def test_random_is_seeded_uniform(tiny_data):
+    a = score_samples("random", None, tiny_data, seed=1).values
+    assert torch.equal(a, score_samples("random", None, tiny_data, seed=1).values)
+    assert not torch.equal(a, score_samples("random", None, tiny_data, seed=2).values)
+    assert 0 <= a.min() and a.max() < 1
+
+
+def test_influence_norm_is_the_norm_of_each_influence_vector(tiny_spec, tiny_data):
+    model = tiny_spec.build(seed=0)
+    vectors = score_samples("last_layer_influence", model, tiny_data, device="cpu", progress=False).values
+    norms = score_samples("influence_norm", model, tiny_data, device="cpu", progress=False)
+    assert torch.allclose(norms.values, vectors.norm(dim=1), rtol=1e-5)
+    assert norms.keep == "highest"
+
+
+# MoSo ------------------------------------------------------------------------------------------------------------
+
+
+def _logistic_at(seed: int):
+    data = blobs(n=30, features=4, classes=3, seed=seed, spread=1.0)
+    model = ModelSpec("mlp", data.input_shape, 3, {"depth": 0}).build(seed=seed)
+    fit(model, data, TrainingConfig(epochs=3, batch_size=10, lr=0.1, amp=False, device="cpu"), progress=False)
+    return model.double().eval(), data
+
+
+def test_moso_matches_exact_leave_one_out_risk_change():
+    """At a checkpoint with step size lr, removing z_i from one gradient step (sum / N) changes the risk of the
+    other samples by M_i = L_{-i}(theta - lr/N sum_{j != i} g_j) - L_{-i}(theta - lr/N sum_j g_j), computed
+    exactly here; MoSo's first-order score predicts lr / (N - 1) * <g_bar - g_i/N, g_i>, in sign and rank."""
+    model, data = _logistic_at(0)
+    lr = 0.05
+    x, y, n = data.x.double(), data.y, len(data)
+    theta = torch.cat([model.head.weight.detach().flatten(), model.head.bias.detach()])
+
+    def losses(t):
+        return F.cross_entropy(x @ t[:12].view(3, 4).T + t[12:], y, reduction="none")
+
+    per_sample = torch.func.jacrev(losses)(theta)  # (n, P): the per-sample gradients, explicitly
+    step = theta - lr * per_sample.mean(0)
+    exact = []
+    for i in range(n):
+        keep = torch.arange(n) != i
+        without_i = step + lr / n * per_sample[i]
+        exact.append(float(losses(without_i)[keep].mean() - losses(step)[keep].mean()))
+    exact = np.array(exact)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    trace = _trace(n_samples=n, checkpoints=[{"epoch": 0, "step": 0, "lr": lr, "state_dict": state}])
+    scores = score_samples("moso", model, data, trace=trace, device="cpu", progress=False)
+    predicted = scores.values.double().numpy() / (n - 1)
+    assert scores.keep == "highest"
+    assert spearmanr(predicted, exact).statistic > 0.99
+    clear = np.abs(exact) > 0.02 * np.abs(exact).max()
+    assert (np.sign(predicted[clear]) == np.sign(exact[clear])).all()
+    assert np.allclose(predicted, exact, rtol=0.05, atol=0.02 * np.abs(exact).max())
+
+
+def test_moso_weights_checkpoints_by_learning_rate_and_exact_form():
+    (m1, data), (m2, _) = _logistic_at(1), _logistic_at(2)
+    checkpoint = lambda m, lr: {"epoch": 0, "step": 0, "lr": lr, "state_dict": m.state_dict()}  # noqa: E731
+    one = score_samples("moso", m1, data, trace=_trace(n_samples=30, checkpoints=[checkpoint(m1, 1.0)]), device="cpu", progress=False).values
+    two = score_samples("moso", m1, data, trace=_trace(n_samples=30, checkpoints=[checkpoint(m2, 1.0)]), device="cpu", progress=False).values
+    both = score_samples("moso", m1, data, trace=_trace(n_samples=30, checkpoints=[checkpoint(m1, 0.3), checkpoint(m2, 0.05)]), device="cpu", progress=False).values
+    assert torch.allclose(both, 0.3 * one + 0.05 * two, rtol=1e-5, atol=1e-9)
+    # the reference's exact form, from explicit per-sample gradients
+    x, n = data.x.double(), 30
+    theta = torch.cat([m1.head.weight.detach().flatten(), m1.head.bias.detach()])
+    g = torch.func.jacrev(lambda t: F.cross_entropy(x @ t[:12].view(3, 4).T + t[12:], data.y, reduction="none"))(theta)
+    g_bar = g.mean(0)
+    expected = ((2 * n - 3) * g_bar @ g_bar - (g * g).sum(1) + (2 * n - 4) * ((g_bar - g / n) * g).sum(1)) / (n - 1) ** 2
+    exact_form = score_samples("moso", m1, data, trace=_trace(n_samples=30, checkpoints=[checkpoint(m1, 1.0)]), form="exact", device="cpu", progress=False).values
+    assert torch.allclose(exact_form.double(), expected, rtol=1e-4, atol=1e-7)
