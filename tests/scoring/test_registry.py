@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dataset_pruning.scoring import SCORERS, TraceRecorder, score_samples, scorer_needs, scorer_output
+from dataset_pruning.scoring import (
+    SCORERS,
+    TraceRecorder,
+    score_samples,
+    scorer_needs,
+    scorer_options,
+    scorer_output,
+)
 from dataset_pruning.training import ModelSpec, TrainingConfig, fit
 
 from .conftest import blobs
@@ -49,7 +56,8 @@ def test_registry_lists_the_methods():
 @pytest.mark.parametrize("method", SCORERS.names())
 def test_every_scorer(method, trained):
     model, data, trace = trained
-    options = {"device": "cpu", "progress": False, "seed": 0, **FAST.get(method, {})}
+    common = {"device": "cpu", "progress": False, "seed": 0}
+    options = {**{k: v for k, v in common.items() if k in scorer_options(method)}, **FAST.get(method, {})}
     first = score_samples(method, model, data, trace=trace, **options)
     second = score_samples(method, model, data, trace=trace, **options)
     assert first.method == method
@@ -67,4 +75,10 @@ def test_every_scorer(method, trained):
 def test_trace_methods_say_what_to_record(method, trained):
     model, data, _ = trained
     with pytest.raises(ValueError, match="trace"):
-        score_samples(method, model, data, trace=None, device="cpu")
+        score_samples(method, model, data, trace=None)
+
+
+def test_unknown_options_list_the_accepted_ones(trained):
+    model, data, _ = trained
+    with pytest.raises(ValueError, match="takes: runs, epochs"):
+        score_samples("el2n", model, data, run=3)

@@ -14,7 +14,14 @@ from dataset_pruning.scoring import (  # noqa: F401  (registration)
     tdds,
     whole_network,
 )
-from dataset_pruning.scoring.base import SCORERS, SampleScores, score_samples, scorer_needs, scorer_output
+from dataset_pruning.scoring.base import (
+    SCORERS,
+    SampleScores,
+    score_samples,
+    scorer_needs,
+    scorer_options,
+    scorer_output,
+)
 from dataset_pruning.scoring.trace import TraceRecorder, TrainingTrace
 
 __all__ = [
@@ -24,5 +31,6 @@ __all__ = [
     "TrainingTrace",
     "score_samples",
     "scorer_needs",
+    "scorer_options",
     "scorer_output",
 ]

@@ -11,6 +11,7 @@ any training.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
@@ -67,6 +68,12 @@ def scorer(name: str, *, output: Literal["scalar", "vector"], needs: tuple[str, 
     return decorator
 
 
+def scorer_options(method: str) -> tuple[str, ...]:
+    """The keyword options ``method`` accepts (besides model, train and trace), from its signature."""
+    parameters = inspect.signature(SCORERS.get(method)).parameters
+    return tuple(name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY and name != "trace")
+
+
 def scorer_output(method: str) -> str:
     """'scalar' (one score per sample) or 'vector' (one influence vector per sample)."""
     return SCORERS.get(method).output
@@ -80,5 +87,15 @@ def scorer_needs(method: str) -> tuple[str, ...]:
 def score_samples(
     method: str, model: torch.nn.Module, train: Any, *, trace: Any = None, **options: Any
 ) -> SampleScores:
-    """Run scoring method ``method`` on ``model`` trained on ``train`` (``trace``: the ERM ``TrainingTrace``)."""
-    return SCORERS.get(method)(model, train, trace=trace, **options)
+    """Run scoring method ``method`` on ``model`` trained on ``train`` (``trace``: the ERM ``TrainingTrace``).
+
+    An option the method does not take is an error that lists the ones it takes.
+    """
+    fn = SCORERS.get(method)
+    unknown = sorted(set(options) - set(scorer_options(method)))
+    if unknown:
+        raise ValueError(
+            f"scoring method {method!r} takes no option(s) {unknown}; it takes: "
+            f"{', '.join(scorer_options(method)) or 'none'}"
+        )
+    return fn(model, train, trace=trace, **options)

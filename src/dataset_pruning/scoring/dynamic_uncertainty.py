@@ -31,7 +31,7 @@ def windowed_uncertainty(true_probability: torch.Tensor, window: int) -> torch.T
 
 @scorer("dynamic_uncertainty", output="scalar", needs=("dynamics",))
 def dynamic_uncertainty(
-    model: torch.nn.Module, train: TensorData, *, trace=None, window: int = 10, **_unused
+    model: torch.nn.Module, train: TensorData, *, trace=None, window: int = 10
 ) -> SampleScores:
     """scores : Tensor of shape (n_samples,); keep highest. ``window`` is J (10 in the reference)."""
     trace = require_trace(trace, "dynamics", "dynamic_uncertainty", "true_probability")

@@ -30,7 +30,7 @@ def forgetting_counts(correct: torch.Tensor) -> torch.Tensor:
 
 
 @scorer("forgetting", output="scalar", needs=("dynamics",))
-def forgetting(model: torch.nn.Module, train: TensorData, *, trace=None, **_unused) -> SampleScores:
+def forgetting(model: torch.nn.Module, train: TensorData, *, trace=None) -> SampleScores:
     """scores : Tensor of shape (n_samples,), forgetting events from the ERM trace; keep highest."""
     trace = require_trace(trace, "dynamics", "forgetting", "correct")
     if trace.n_samples != len(train):

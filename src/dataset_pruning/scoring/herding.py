@@ -53,7 +53,6 @@ def herding(
     space: str = "features",
     batch_size: int = 1024,
     device: str = "auto",
-    **_unused,
 ) -> SampleScores:
     """scores : Tensor of shape (n_samples,), 1 - (herding rank within the class) / n_c; keep highest."""
     dev = resolve_device(device)

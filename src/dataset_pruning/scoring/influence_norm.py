@@ -17,9 +17,29 @@ from dataset_pruning.scoring.influence import last_layer_influence
 
 
 @scorer("influence_norm", output="scalar")
-def influence_norm(model: torch.nn.Module, train: TensorData, *, trace=None, **influence_options) -> SampleScores:
-    """scores : Tensor of shape (n_samples,), ||S_i||_2 of the last-layer influence; keep highest."""
-    vectors = last_layer_influence(model, train, **influence_options).values
+def influence_norm(
+    model: torch.nn.Module,
+    train: TensorData,
+    *,
+    trace=None,
+    hessian: str = "exact",
+    weight_decay: float = 5e-4,
+    damping: float = 0.001,
+    lissa: dict | None = None,
+    batch_size: int = 1024,
+    max_exact_dim: int = 20000,
+    device: str = "auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> SampleScores:
+    """scores : Tensor of shape (n_samples,), ||S_i||_2 of the last-layer influence; keep highest.
+
+    The options are those of ``last_layer_influence``.
+    """
+    vectors = last_layer_influence(
+        model, train, hessian=hessian, weight_decay=weight_decay, damping=damping, lissa=lissa,
+        batch_size=batch_size, max_exact_dim=max_exact_dim, device=device, seed=seed, progress=progress,
+    ).values
     return SampleScores(vectors.double().norm(dim=1).float(), method="influence_norm", keep="highest")
 
 

@@ -64,7 +64,6 @@ def moso(
     batch_size: int = 256,
     device: str = "auto",
     progress: bool = True,
-    **_unused,
 ) -> SampleScores:
     """scores : Tensor of shape (n_samples,), sum over checkpoints of lr_k * M_i(theta_k); keep highest."""
     trace = require_trace(trace, "checkpoints", "moso")

@@ -47,7 +47,6 @@ def tdds(
     epochs: int | None = None,
     window: int = 10,
     decay: float = 0.9,
-    **_unused,
 ) -> SampleScores:
     """scores : Tensor of shape (n_samples,); keep highest. ``epochs`` is T (default: all recorded, <= 30)."""
     trace = require_trace(trace, "dynamics", "tdds", "probabilities")
