@@ -96,7 +96,7 @@ class AnnealingSolver:
         while not schedule.done():
             temperature = schedule.temperature()
             a, b, candidate, energies = propose(k)
-            accept = (energies <= energy) | (rng.random(k) < np.exp(-(energies - energy) / temperature))
+            accept = (energies <= energy) | (rng.random(k) < np.exp(-np.maximum(energies - energy, 0.0) / temperature))
             hits = np.flatnonzero(accept)
             used = k if hits.size == 0 else int(hits[0]) + 1
             schedule.moves += used

@@ -81,7 +81,7 @@ class BucketedSolver:
             return Client(self.scheduler_address), None
         cluster = LocalCluster(
             n_workers=self.n_workers, threads_per_worker=self.threads_per_worker, processes=self.processes,
-            dashboard_address=None,
+            dashboard_address=":0",
         )
         return Client(cluster), cluster
 

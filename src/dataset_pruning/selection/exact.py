@@ -2,6 +2,8 @@
 
 - Enumeration: every subset with the right per-class counts, scored through the n x n Gram matrix
   (||sum_R S_i||^2 = sum_{i,j in R} G_ij), in chunks. Used when the number of subsets is <= ``max_subsets``.
+- Meet in the middle for one group, n <= ``max_split_n`` and d <= ``max_split_d``: both halves' subset sums
+  and an exact nearest-neighbour search (k-d tree) for each size split.
 - Otherwise a mixed-integer program solved by SCIP (``pyscipopt``): Eq. 4 as min t s.t. ||S^T W||^2 <= t,
   Eq. 3 as max sum W s.t. ||S^T W||^2 <= eps^2, W binary, per-class counts; S is rescaled to unit largest row
   so SCIP's tolerances mean something. ``status`` says whether SCIP proved optimality within ``time_limit_s``;
@@ -48,12 +50,61 @@ def enumerate_best(gram: np.ndarray, codes: np.ndarray, counts: np.ndarray, chun
             best, best_value = tuple(block[k].tolist()), float(values[k])
 
 
+def _subset_sums(rows: np.ndarray):
+    """All 2^k subset sums of ``rows`` (k, d): (sums (2^k, d), sizes (2^k,), bitmasks (2^k,))."""
+    sums = np.zeros((1, rows.shape[1]))
+    sizes = np.zeros(1, dtype=np.int64)
+    bits = np.zeros(1, dtype=np.int64)
+    for i, row in enumerate(rows):
+        sums = np.concatenate([sums, sums + row])
+        sizes = np.concatenate([sizes, sizes + 1])
+        bits = np.concatenate([bits, bits | (1 << i)])
+    return sums, sizes, bits
+
+
+def meet_in_the_middle(rows: np.ndarray, m: int, incumbent: np.ndarray) -> tuple[np.ndarray, float]:
+    """Exact Eq. 4 for one group: split the rows in halves, enumerate each half's subset sums, and for every
+    left sum a of size k find the right sum of size m - k nearest to -a with a k-d tree (exact nearest
+    neighbour) closer than the ``incumbent``'s norm (which prunes most of the search; the incumbent is returned
+    when nothing is closer). O(2^(n/2)) memory; fast while d is small (k-d tree pruning fades beyond d ~ 16)."""
+    from scipy.spatial import cKDTree
+
+    n = len(rows)
+    h = n // 2
+    left, right = _subset_sums(rows[:h]), _subset_sums(rows[h:])
+    best_value, best = removal_norm(rows, incumbent), None
+    for k in range(max(0, m - (n - h)), min(h, m) + 1):
+        a = left[1] == k
+        b = right[1] == m - k
+        if not a.any() or not b.any():
+            continue
+        tree = cKDTree(right[0][b])
+        distances, nearest = tree.query(-left[0][a], k=1, distance_upper_bound=best_value * (1 + 1e-12))
+        j = int(np.argmin(distances))
+        if distances[j] < best_value:
+            best_value = float(distances[j])
+            best = (int(left[2][a][j]), int(right[2][b][nearest[j]]))
+    if best is None:
+        return np.sort(np.asarray(incumbent, dtype=np.int64)), best_value
+    chosen = [i for i in range(h) if best[0] >> i & 1] + [h + i for i in range(n - h) if best[1] >> i & 1]
+    return np.asarray(chosen, dtype=np.int64), best_value
+
+
 @SOLVERS.register("exact")
 class ExactSolver:
     """Enumeration up to ``max_subsets`` subsets, SCIP beyond (``use_scip: false`` forbids it)."""
 
-    def __init__(self, seed: int = 0, max_subsets: int = 2_000_000, use_scip: bool = True, time_limit_s: float = 600.0):
+    def __init__(
+        self,
+        seed: int = 0,
+        max_subsets: int = 2_000_000,
+        use_scip: bool = True,
+        time_limit_s: float = 600.0,
+        max_split_n: int = 44,
+        max_split_d: int = 16,
+    ):
         self.seed, self.max_subsets, self.use_scip, self.time_limit_s = seed, int(max_subsets), use_scip, time_limit_s
+        self.max_split_n, self.max_split_d = max_split_n, max_split_d
         self.trace, self.status, self.gap, self.dual_bound = None, None, None, None
 
     def _too_large(self, n: int) -> ValueError:
@@ -71,6 +122,13 @@ class ExactSolver:
             best, value = enumerate_best(rows @ rows.T, codes, quota)
             self.status, self.gap, self.dual_bound = "optimal (enumeration)", 0.0, math.sqrt(max(value, 0.0))
             removed = np.asarray(best, dtype=np.int64)
+        elif len(quota) == 1 and n <= self.max_split_n and influence.shape[1] <= self.max_split_d:
+            from dataset_pruning.selection.swap import SwapSolver
+
+            rows = np.asarray(influence, dtype=np.float64)
+            incumbent = SwapSolver(seed=self.seed, time_budget_s=5.0).cardinality(rows, quota, codes)
+            removed, value = meet_in_the_middle(rows, int(quota[0]), incumbent)
+            self.status, self.gap, self.dual_bound = "optimal (meet in the middle)", 0.0, value
         else:
             removed = self._scip(influence, codes, quota=quota)
         trace.record(removal_norm(influence, removed))
@@ -113,11 +171,21 @@ class ExactSolver:
             raise self._too_large(len(influence)) from None
         rows = np.asarray(influence, dtype=np.float64)
         n, d = rows.shape
-        scale = float(np.linalg.norm(rows, axis=1).max()) or 1.0
+        incumbent = None
+        if quota is not None:  # scale so that a good solution (swap's) has objective 1: tolerances stay relative
+            from dataset_pruning.selection.swap import SwapSolver
+
+            incumbent = SwapSolver(seed=self.seed, time_budget_s=10.0).cardinality(rows, quota, codes)
+            scale = removal_norm(rows, incumbent)
+        else:
+            scale = float(eps)
+        scale = scale if scale > 0 else (float(np.linalg.norm(rows, axis=1).max()) or 1.0)
         rows = rows / scale
         model = Model()
         model.hideOutput()
         model.setParam("limits/time", float(self.time_limit_s))
+        model.setParam("numerics/feastol", 1e-9)
+        model.setParam("limits/gap", 0.0)
         model.setParam("randomization/randomseedshift", int(self.seed))
         w = [model.addVar(vtype="B", name=f"w{i}") for i in range(n)]
         groups = quota if quota is not None else caps
@@ -139,6 +207,16 @@ class ExactSolver:
         else:
             model.addCons(square <= (eps / scale) ** 2)
             model.setObjective(quicksum(w), "maximize")
+        if incumbent is not None:
+            start = model.createSol()
+            chosen = set(incumbent.tolist())
+            for i in range(n):
+                model.setSolVal(start, w[i], 1.0 if i in chosen else 0.0)
+            if d <= n:
+                for k, value in enumerate(rows[incumbent].sum(axis=0)):
+                    model.setSolVal(start, z[k], float(value))
+            model.setSolVal(start, t, 1.0 + 1e-9)
+            model.addSol(start, free=True)
         model.optimize()
         self.status = str(model.getStatus())
         self.gap = float(model.getGap()) if model.getNSols() else math.inf

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from dataset_pruning.runtime import numpy_rng
 from dataset_pruning.selection.greedy import greedy_cardinality, greedy_picks
 from dataset_pruning.selection.objective import (
     SOLVERS,
@@ -105,6 +106,47 @@ def swap_refine(
     return mask
 
 
+def perturb_and_refine(
+    influence: np.ndarray,
+    mask: np.ndarray,
+    codes: np.ndarray,
+    *,
+    deadline: float,
+    rng: np.random.Generator,
+    stall: int,
+    kick: int = 3,
+    patience: int | None = 2,
+    block: int | None = None,
+    squares: np.ndarray | None = None,
+    trace=None,
+) -> np.ndarray:
+    """Iterated local search from a swap local optimum: apply 1..``kick`` random within-class swaps, re-run
+    ``swap_refine``, keep the result when it is better; stop after ``stall`` kicks in a row without progress."""
+    best = mask.copy()
+    best_value = float(np.linalg.norm(influence[best].sum(axis=0, dtype=np.float64)))
+    groups = [np.flatnonzero(codes == g) for g in range(int(codes.max()) + 1)] if len(codes) else []
+    movable = [g for g in groups if 0 < best[g].sum() < len(g)]
+    fails = 0
+    while movable and fails < stall and time.perf_counter() < deadline:
+        trial = best.copy()
+        for _ in range(int(rng.integers(1, kick + 1))):
+            g = movable[int(rng.integers(len(movable)))]
+            out, into = rng.choice(g[trial[g]]), rng.choice(g[~trial[g]])
+            trial[out], trial[into] = False, True
+        trial = swap_refine(
+            influence, trial, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=patience,
+            block=block, squares=squares,
+        )
+        value = float(np.linalg.norm(influence[trial].sum(axis=0, dtype=np.float64)))
+        if value < best_value * (1 - 1e-12):
+            best, best_value, fails = trial, value, 0
+            if trace is not None:
+                trace.record(value)
+        else:
+            fails += 1
+    return best
+
+
 def grow_within_eps(
     influence: np.ndarray,
     mask: np.ndarray,
@@ -163,8 +205,11 @@ class SwapSolver:
         patience: int | None = 2,
         block: int | None = None,
         batch: int | None = None,
+        stall: int = 200,
+        kick: int = 3,
     ) -> None:
         self.seed, self.time_budget_s, self.patience, self.block, self.batch = seed, time_budget_s, patience, block, batch
+        self.stall, self.kick = int(stall), int(kick)
         self.trace = None
 
     def _refine(self, influence, mask, codes, deadline, squares):
@@ -179,7 +224,13 @@ class SwapSolver:
         traced(self)
         squares = row_squares(influence)
         mask = greedy_cardinality(influence, codes, quota, self.batch, squares)
-        return np.flatnonzero(self._refine(influence, mask, codes, deadline, squares))
+        mask = self._refine(influence, mask, codes, deadline, squares)
+        if self.stall > 0:
+            mask = perturb_and_refine(
+                influence, mask, codes, deadline=deadline, rng=numpy_rng(self.seed), stall=self.stall, kick=self.kick,
+                patience=self.patience, block=self.block, squares=squares, trace=self.trace,
+            )
+        return np.flatnonzero(mask)
 
     def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
         deadline = time.perf_counter() + self.time_budget_s

@@ -1,0 +1,154 @@
+"""Every registered solver on random and adversarial inputs: Eq. 4 returns exactly m indices (m_c per class),
+Eq. 3 stays within eps (and the class caps), and the same seed gives the same selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dataset_pruning.selection import SOLVERS, class_caps, class_quotas, removal_norm, select_removed, solve_selection
+
+# options that keep each solver deterministic and quick on tiny inputs
+FAST = {
+    "annealing": {"steps": 3000},
+    "relaxation": {"iterations": 60},
+    "bucketed": {"use_dask": False, "buckets": 2, "refine_s": 30.0},
+}
+
+
+def make(name: str, seed: int = 0):
+    return SOLVERS.get(name)(seed=seed, **FAST.get(name, {}))
+
+
+def instances():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(12, 4))
+    huge = base.copy()
+    huge[3] *= 1e6
+    duplicated = np.repeat(rng.normal(size=(4, 4)), 3, axis=0)
+    return {
+        "random": base,
+        "random_float32": rng.normal(size=(12, 6)).astype(np.float32),
+        "all_zero": np.zeros((12, 4)),
+        "duplicated_rows": duplicated,
+        "one_huge_row": huge,
+        "wide": rng.normal(size=(10, 30)),
+    }
+
+
+INSTANCES = instances()
+LABELS = np.array([0, 1, 2] * 4)
+
+
+def check_cardinality(removed, n, m):
+    removed = np.asarray(removed)
+    assert removed.dtype == np.int64 and len(removed) == m
+    assert len(np.unique(removed)) == m and (removed >= 0).all() and (removed < n).all()
+
+
+@pytest.mark.parametrize("name", SOLVERS.names())
+@pytest.mark.parametrize("case", sorted(INSTANCES))
+def test_cardinality_returns_exactly_m(name, case):
+    S = INSTANCES[case]
+    n = len(S)
+    for m in (0, 1, n // 2, n - 1, n):
+        removed = make(name).cardinality(S, m)
+        check_cardinality(removed, n, m)
+
+
+@pytest.mark.parametrize("name", SOLVERS.names())
+@pytest.mark.parametrize("case", sorted(INSTANCES))
+def test_generalization_stays_within_eps(name, case):
+    S = INSTANCES[case]
+    typical = float(np.median(np.linalg.norm(S, axis=1)))
+    for eps in (0.0, 0.5 * typical, 2.0 * typical, 1e12):
+        removed = np.asarray(make(name).generalization(S, eps))
+        assert len(np.unique(removed)) == len(removed)
+        assert removal_norm(S, removed) <= eps * (1 + 1e-12) + 1e-300
+    if case == "all_zero":  # every subset has norm 0: all of it can go, even at eps = 0
+        assert name == "random" or len(make(name).generalization(S, 0.0)) == len(S)
+
+
+@pytest.mark.parametrize("name", [s for s in SOLVERS.names() if s != "annealing"])
+def test_generalization_removes_everything_when_eps_is_huge(name):
+    S = INSTANCES["random"]
+    assert len(make(name).generalization(S, 1e12)) == len(S)
+
+
+@pytest.mark.parametrize("name", SOLVERS.names())
+def test_class_balanced_quotas_are_met_exactly(name):
+    S = INSTANCES["random"]
+    for ratio in (0.25, 0.5, 0.75):
+        quota = class_quotas(LABELS, ratio)
+        removed = make(name).cardinality(S, quota, LABELS)
+        check_cardinality(removed, len(S), int(quota.sum()))
+        assert np.bincount(LABELS[removed], minlength=3).tolist() == quota.tolist()
+
+
+@pytest.mark.parametrize("name", SOLVERS.names())
+def test_class_floor_is_kept_in_eq3(name):
+    S = INSTANCES["random"]
+    caps = class_caps(LABELS, 0.5)  # keep at least half of each class
+    removed = np.asarray(make(name).generalization(S, 1e12, LABELS, caps))
+    assert (np.bincount(LABELS[removed], minlength=3) <= caps).all()
+    assert removal_norm(S, removed) <= 1e12
+
+
+def test_class_quotas_round_by_largest_remainder():
+    labels = np.array([0] * 7 + [1] * 5 + [2] * 3)
+    quota = class_quotas(labels, 0.5)
+    assert quota.sum() == round(0.5 * 15)
+    assert all(np.floor(0.5 * c) <= q <= np.ceil(0.5 * c) for q, c in zip(quota, [7, 5, 3]))
+    assert class_caps(labels, 0.5).tolist() == [3, 2, 1]
+
+
+@pytest.mark.parametrize("name", SOLVERS.names())
+def test_same_seed_same_selection(name):
+    S = INSTANCES["random"]
+    assert np.array_equal(make(name, seed=3).cardinality(S, 5), make(name, seed=3).cardinality(S, 5))
+    assert np.array_equal(make(name, seed=3).generalization(S, 2.0), make(name, seed=3).generalization(S, 2.0))
+
+
+@pytest.mark.parametrize("name", ["swap", "relaxation", "greedy", "annealing"])
+def test_heuristics_beat_random_on_eq4(name):
+    rng = np.random.default_rng(1)
+    S = rng.normal(size=(300, 8)) + 0.3
+    m = 150
+    random_norm = np.mean([removal_norm(S, make("random", seed=s).cardinality(S, m)) for s in range(5)])
+    assert removal_norm(S, make(name).cardinality(S, m)) < 0.5 * random_norm
+
+
+def test_swap_is_no_worse_than_greedy():
+    rng = np.random.default_rng(2)
+    S = rng.standard_t(2, size=(400, 16))
+    for m in (50, 200, 350):
+        assert removal_norm(S, make("swap").cardinality(S, m)) <= removal_norm(S, make("greedy").cardinality(S, m))
+
+
+def test_entry_point_keeps_its_interface_and_validates():
+    S = INSTANCES["random"]
+    for name in ("greedy", "annealing", "random"):
+        removed = select_removed(S, problem="cardinality", solver=name, ratio=0.5, options=FAST.get(name, {}))
+        check_cardinality(removed, 12, 6)
+    with pytest.raises(ValueError, match="known"):
+        select_removed(S, problem="cardinality", solver="nope", ratio=0.5)
+    with pytest.raises(ValueError, match="does not take option"):
+        select_removed(S, problem="cardinality", solver="greedy", ratio=0.5, options={"steps": 3})
+    with pytest.raises(ValueError, match="labels"):
+        select_removed(S, problem="cardinality", solver="greedy", ratio=0.5, class_balanced=True)
+    with pytest.raises(FloatingPointError):
+        select_removed(np.full((4, 2), np.nan), problem="cardinality", solver="greedy", ratio=0.5)
+
+
+def test_solve_selection_reports_figures_and_projection_error():
+    rng = np.random.default_rng(4)
+    S = rng.normal(size=(200, 64))
+    result = solve_selection(S, problem="cardinality", solver="swap", ratio=0.3, projection_dim=16)
+    metrics = result.metrics()
+    assert metrics["objective"] == pytest.approx(removal_norm(S, result.removed))
+    assert metrics["eps_over_n"] == pytest.approx(metrics["objective"] / 200)
+    assert metrics["m_over_n2"] == pytest.approx(60 / 200**2)
+    assert 0.0 <= metrics["projection_error"] < 1.0
+    assert metrics["bound"] <= metrics["objective"] + 1e-12
+    eq3 = solve_selection(S, problem="generalization", solver="swap", eps=1.0, projection_dim=16)
+    assert eq3.objective <= 1.0 and eq3.bound >= len(eq3.removed)
