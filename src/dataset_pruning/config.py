@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dataset_pruning.data import DATASETS
 from dataset_pruning.models import MODELS
-from dataset_pruning.scoring import SCORERS
+from dataset_pruning.scoring import SCORERS, scorer_needs, scorer_options
 from dataset_pruning.selection import SOLVERS
 from dataset_pruning.training import TrainingConfig
 
@@ -64,19 +64,63 @@ class TrainingParams(_Block):
         return TrainingConfig(**self.model_dump())
 
 
+class TraceParams(_Block):
+    """What ERM records in ``training_trace`` for the scorers that read the trajectory (scoring/trace.py)."""
+
+    steps: bool = False  # every step's parameters, batch and lr: sgd_influence
+    checkpoints: int = Field(0, ge=0)  # evenly spaced epoch-end checkpoints: moso
+    dynamics: bool = False  # per-epoch training-pass correctness and probabilities: forgetting, dynamic_uncertainty, tdds
+    probability_epochs: int = Field(30, ge=2)  # epochs of full softmax outputs kept for tdds
+    max_step_bytes: float = Field(2e9, gt=0)  # refuse to record steps above this size
+
+
 class ErmTrainingParams(_Block):
     model: ModelParams = Field(default_factory=ModelParams)
     training: TrainingParams = Field(default_factory=TrainingParams)
+    trace: TraceParams = Field(default_factory=TraceParams)
+
+    @model_validator(mode="after")
+    def _checkpoints(self) -> "ErmTrainingParams":
+        if self.trace.checkpoints > self.training.epochs:
+            raise ValueError(
+                f"trace.checkpoints ({self.trace.checkpoints}) cannot exceed training.epochs ({self.training.epochs})"
+            )
+        return self
+
+
+def _check_options(method: str, options: dict[str, Any], where: str) -> None:
+    unknown = sorted(set(options) - set(scorer_options(method)))
+    if unknown:
+        raise ValueError(
+            f"{where}: {method} takes no option(s) {unknown}; it takes: {', '.join(scorer_options(method)) or 'none'}"
+        )
 
 
 class ScoringParams(_Block):
+    """``influence`` configures the last-layer S (always computed: eps is measured on it); ``method`` and
+    ``options`` the score written to ``sample_scores`` (last_layer_influence: S itself, nothing recomputed)."""
+
     method: str = "last_layer_influence"
     options: dict[str, Any] = Field(default_factory=dict)
+    influence: dict[str, Any] = Field(default_factory=dict)
+    device: str = "auto"
+    seed: int = 0
 
     @field_validator("method")
     @classmethod
     def _method(cls, v: str) -> str:
         return _known(SCORERS, v)
+
+    @model_validator(mode="after")
+    def _options(self) -> "ScoringParams":
+        _check_options("last_layer_influence", self.influence, "influence")
+        if self.method == "last_layer_influence" and self.options:
+            raise ValueError(
+                "method last_layer_influence reuses influence_vectors: put its options under "
+                "influence_scoring.influence, and leave options empty"
+            )
+        _check_options(self.method, self.options, "options")
+        return self
 
 
 class SelectionParams(_Block):
@@ -136,6 +180,16 @@ def validate_parameters(parameters: dict[str, Any]) -> dict[str, _Block]:
                 where = ".".join([key, *map(str, item["loc"])])
                 message = item["msg"].removeprefix("Value error, ")
                 problems.append(f"  {where}: {message} (conf/base/parameters_{key}.yml or --params)")
+    if "influence_scoring" in parsed and "erm_training" in parsed:
+        method, trace = parsed["influence_scoring"].method, parsed["erm_training"].trace
+        recorded = {"steps": trace.steps, "checkpoints": trace.checkpoints > 0, "dynamics": trace.dynamics}
+        hints = {"steps": "trace.steps: true", "checkpoints": "trace.checkpoints: 10", "dynamics": "trace.dynamics: true"}
+        for part in scorer_needs(method):
+            if not recorded[part]:
+                problems.append(
+                    f"  erm_training.trace: influence_scoring.method {method} reads the training trace's {part!r}; "
+                    f"set erm_training.{hints[part]} (conf/base/parameters_erm_training.yml or --params)"
+                )
     if problems:
         raise ValueError("invalid parameters, nothing was run:\n" + "\n".join(problems))
     return parsed

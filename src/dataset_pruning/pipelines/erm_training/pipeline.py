@@ -4,4 +4,6 @@ from .nodes import train_erm
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return pipeline([node(train_erm, ["train_set", "params:erm_training"], "erm_model", name="train_erm")])
+    return pipeline(
+        [node(train_erm, ["train_set", "params:erm_training"], ["erm_model", "training_trace"], name="train_erm")]
+    )
