@@ -125,7 +125,7 @@ class ScoringParams(_Block):
 
 class SelectionParams(_Block):
     problem: Literal["cardinality", "generalization"] = "cardinality"
-    solver: str = "swap"
+    solver: str = "hybrid"
     ratio: float | None = None
     eps: float | None = None
     seed: int = 0
