@@ -12,6 +12,7 @@ from dataset_pruning.selection import SOLVERS, class_caps, class_quotas, removal
 FAST = {
     "annealing": {"steps": 3000},
     "relaxation": {"iterations": 60},
+    "hybrid": {"iterations": 60, "stall": 20},
     "bucketed": {"use_dask": False, "buckets": 2, "refine_s": 30.0},
 }
 
@@ -109,7 +110,7 @@ def test_same_seed_same_selection(name):
     assert np.array_equal(make(name, seed=3).generalization(S, 2.0), make(name, seed=3).generalization(S, 2.0))
 
 
-@pytest.mark.parametrize("name", ["swap", "relaxation", "greedy", "annealing"])
+@pytest.mark.parametrize("name", ["hybrid", "swap", "relaxation", "greedy", "annealing"])
 def test_heuristics_beat_random_on_eq4(name):
     rng = np.random.default_rng(1)
     S = rng.normal(size=(300, 8)) + 0.3
@@ -118,11 +119,14 @@ def test_heuristics_beat_random_on_eq4(name):
     assert removal_norm(S, make(name).cardinality(S, m)) < 0.5 * random_norm
 
 
-def test_swap_is_no_worse_than_greedy():
+def test_swap_and_hybrid_are_no_worse_than_greedy():
     rng = np.random.default_rng(2)
     S = rng.standard_t(2, size=(400, 16))
     for m in (50, 200, 350):
-        assert removal_norm(S, make("swap").cardinality(S, m)) <= removal_norm(S, make("greedy").cardinality(S, m))
+        greedy = removal_norm(S, make("greedy").cardinality(S, m))
+        swap = removal_norm(S, SOLVERS.get("swap")(stall=0).cardinality(S, m))
+        hybrid = removal_norm(S, SOLVERS.get("hybrid")(stall=0, iterations=60).cardinality(S, m))
+        assert swap <= greedy and hybrid <= swap  # hybrid keeps the better of greedy + swaps and the relaxation
 
 
 def test_entry_point_keeps_its_interface_and_validates():

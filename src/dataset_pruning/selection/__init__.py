@@ -5,6 +5,7 @@ from dataset_pruning.selection import (  # noqa: F401  (registration)
     distributed,
     exact,
     greedy,
+    hybrid,
     random_selection,
     relaxation,
     swap,

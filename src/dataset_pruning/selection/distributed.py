@@ -54,7 +54,7 @@ class BucketedSolver:
     def __init__(
         self,
         seed: int = 0,
-        inner: str = "swap",
+        inner: str = "hybrid",
         inner_options: dict[str, Any] | None = None,
         buckets: int = 8,
         refine_s: float = 30.0,

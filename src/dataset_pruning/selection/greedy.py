@@ -4,7 +4,8 @@
 Exact greedy costs one matrix-vector product S @ r, O(n d), per pick: too slow for n = 50,000. Here each round
 computes the scores once, keeps a pool of the ``pool_factor * batch`` best candidates, and makes ``batch`` exact
 greedy picks inside the pool with its small Gram matrix (the pool's scores are updated exactly after each pick;
-samples outside it wait for the next round). ``batch=1`` is the textbook greedy.
+samples outside it wait for the next round, which starts early once the pool's best score is worse than the best
+score left outside it at the round's start). ``batch=1`` is the textbook greedy.
 """
 
 from __future__ import annotations
@@ -60,17 +61,21 @@ def greedy_picks(
             break
         b = min(batch, total - len(order))
         k = min(candidates.size, pool_factor * b)
-        pool = candidates if k == candidates.size else candidates[np.argpartition(scores[candidates], k - 1)[:k]]
+        if k == candidates.size:
+            pool, threshold = candidates, np.inf
+        else:  # the pool and the best score left outside it (at the round's start)
+            part = np.argpartition(scores[candidates], k)
+            pool, threshold = candidates[part[:k]], scores[candidates[part[k]]]
         rows = np.asarray(influence[pool], dtype=np.float64)
         gram = rows @ rows.T
         pool_scores, pool_groups = scores[pool], codes[pool]
         live = np.ones(len(pool), dtype=bool)
         current = float(residual @ residual)
-        for _ in range(b):
+        for step in range(b):
             masked = np.where(live & (need[pool_groups] > 0), pool_scores, np.inf)
             best = int(np.argmin(masked))
-            if not np.isfinite(masked[best]):
-                break
+            if not np.isfinite(masked[best]) or (step > 0 and masked[best] > threshold):
+                break  # the pool has gone stale: a sample outside it may now be better, so rescore all
             live[best] = False
             need[pool_groups[best]] -= 1
             available[pool[best]] = False
@@ -112,15 +117,19 @@ class GreedySolver:
         self.trace = None
 
     def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
+        trace = traced(self)
         codes, quota = as_quota(len(influence), m, groups)
         mask = greedy_cardinality(influence, codes, quota, self.batch)
-        traced(self).record(float(np.linalg.norm(influence[mask].sum(axis=0, dtype=np.float64))))
+        trace.record(float(np.linalg.norm(influence[mask].sum(axis=0, dtype=np.float64))))
         return np.flatnonzero(mask)
 
     def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
         """The longest prefix of the greedy path (each class stopping at its cap) whose norm stays within eps."""
+        trace = traced(self)
         codes, caps = as_caps(len(influence), groups, caps)
         order, _ = greedy_picks(
             influence, np.zeros(influence.shape[1]), np.ones(len(influence), bool), codes, caps, batch=self.batch
         )
-        return longest_feasible_prefix(influence, order, eps)
+        removed = longest_feasible_prefix(influence, order, eps)
+        trace.record(-float(len(removed)))
+        return removed

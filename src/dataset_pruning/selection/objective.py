@@ -152,9 +152,9 @@ class Trace:
 
 
 def traced(solver: Any) -> Trace:
-    """The trace a solver records into (created on first use; ``solve_selection`` reads it)."""
-    if getattr(solver, "trace", None) is None:
-        solver.trace = Trace()
+    """A fresh trace for the solve that starts now (``solver.trace``; ``solve_selection`` reads it).
+    Eq. 4 traces hold the objective; Eq. 3 traces hold -count (lower is better in both)."""
+    solver.trace = Trace()
     return solver.trace
 
 

@@ -1,0 +1,93 @@
+"""The default solver: the fast route first, the global route next, local search on the better of the two.
+
+Eq. 4: (1) greedy + swap local search gives a good set within a fraction of a second; (2) with the time left,
+the convex relaxation (FISTA) is rounded and repaired by swaps, which wins where greedy's one-at-a-time choices
+paint it into a corner; (3) iterated local search (random swaps + swap repair) polishes the better set until
+``stall`` kicks in a row fail or the budget ends. Eq. 3: the swap route (greedy prefix, growth with swap
+re-balancing) and, with the time left, the relaxation route (bisection on the count); the larger set wins.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from dataset_pruning.runtime import numpy_rng
+from dataset_pruning.selection.bounds import relax_cardinality
+from dataset_pruning.selection.greedy import greedy_cardinality
+from dataset_pruning.selection.objective import SOLVERS, as_caps, as_quota, row_squares, traced
+from dataset_pruning.selection.relaxation import RelaxationSolver, round_relaxed
+from dataset_pruning.selection.swap import SwapSolver, perturb_and_refine, swap_refine
+
+
+def _norm(influence: np.ndarray, mask: np.ndarray) -> float:
+    return float(np.linalg.norm(influence[mask].sum(axis=0, dtype=np.float64)))
+
+
+@SOLVERS.register("hybrid")
+class HybridSolver:
+    """greedy + swap, then relaxation + rounding + swap, then iterated local search; ``time_budget_s`` overall."""
+
+    def __init__(
+        self,
+        seed: int = 0,
+        time_budget_s: float = 60.0,
+        iterations: int = 300,
+        patience: int | None = 2,
+        stall: int = 200,
+        kick: int = 3,
+    ) -> None:
+        self.seed, self.time_budget_s, self.iterations = seed, float(time_budget_s), int(iterations)
+        self.patience, self.stall, self.kick = patience, int(stall), int(kick)
+        self.trace = None
+
+    def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
+        deadline = time.perf_counter() + self.time_budget_s
+        trace = traced(self)
+        codes, quota = as_quota(len(influence), m, groups)
+        squares = row_squares(influence)
+
+        def refine(mask):
+            return swap_refine(
+                influence, mask, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0),
+                patience=self.patience, squares=squares, trace=trace,
+            )
+
+        best = refine(greedy_cardinality(influence, codes, quota, squares=squares))
+        if time.perf_counter() < deadline and self.iterations > 0:
+            weights, _, _ = relax_cardinality(
+                np.asarray(influence, dtype=np.float64), codes, quota, self.iterations, self.seed, deadline
+            )
+            rounded = round_relaxed(influence, weights, codes, quota, squares)
+            if time.perf_counter() < deadline:
+                rounded = swap_refine(
+                    influence, rounded, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0),
+                    patience=self.patience, squares=squares,
+                )
+            if _norm(influence, rounded) < _norm(influence, best):
+                best = rounded
+                trace.record(_norm(influence, best))
+        if self.stall > 0:
+            best = perturb_and_refine(
+                influence, best, codes, deadline=deadline, rng=numpy_rng(self.seed), stall=self.stall,
+                kick=self.kick, patience=self.patience, squares=squares, trace=trace,
+            )
+        return np.flatnonzero(best)
+
+    def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
+        start = time.perf_counter()
+        trace = traced(self)
+        codes, caps = as_caps(len(influence), groups, caps)
+        swap = SwapSolver(seed=self.seed, time_budget_s=self.time_budget_s / 2, patience=self.patience)
+        best = swap.generalization(influence, eps, groups, caps)
+        trace.record(-float(len(best)))
+        left = self.time_budget_s - (time.perf_counter() - start)
+        if left > 0 and self.iterations > 0:
+            relaxed = RelaxationSolver(
+                seed=self.seed, iterations=self.iterations, time_budget_s=left, patience=self.patience
+            ).generalization(influence, eps, groups, caps)
+            if len(relaxed) > len(best):
+                best = relaxed
+                trace.record(-float(len(best)))
+        return np.sort(np.asarray(best, dtype=np.int64))
