@@ -10,6 +10,8 @@ score left outside it at the round's start). ``batch=1`` is the textbook greedy.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from dataset_pruning.selection.objective import (
@@ -40,9 +42,11 @@ def greedy_picks(
     batch: int | None = None,
     pool_factor: int = 4,
     squares: np.ndarray | None = None,
+    deadline: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pick up to ``need[g]`` eligible rows of group g (``limit`` in all), each minimising
-    ||start + sign * (sum of picked rows)||_2.
+    ||start + sign * (sum of picked rows)||_2. Past ``deadline`` (perf_counter seconds) the remaining picks are
+    made in one round, without rescoring, so a time budget is kept whatever n.
 
     influence : ndarray (n, d); start : (d,); eligible : bool (n,); codes : int64 (n,); need : int64 (G,).
     Returns (order of shape (k,), norms of shape (k,): the norm after each pick).
@@ -60,6 +64,17 @@ def greedy_picks(
         if candidates.size == 0:
             break
         b = min(batch, total - len(order))
+        if deadline is not None and time.perf_counter() > deadline:  # out of time: the best-scored rest at once
+            left = total - len(order)
+            for g in np.flatnonzero(need > 0):
+                member = candidates[codes[candidates] == g]
+                take = int(min(need[g], left, member.size))
+                chosen = member[np.argsort(scores[member], kind="stable")[:take]]
+                order.extend(chosen.tolist())
+                left -= take
+                residual += sign * np.asarray(influence[chosen].sum(axis=0, dtype=np.float64))
+                norms.extend([np.nan] * (take - 1) + [float(np.linalg.norm(residual))])
+            break
         k = min(candidates.size, pool_factor * b)
         if k == candidates.size:
             pool, threshold = candidates, np.inf
@@ -88,7 +103,8 @@ def greedy_picks(
 
 
 def greedy_cardinality(
-    influence: np.ndarray, codes: np.ndarray, quota: np.ndarray, batch: int | None = None, squares=None
+    influence: np.ndarray, codes: np.ndarray, quota: np.ndarray, batch: int | None = None, squares=None,
+    deadline: float | None = None,
 ) -> np.ndarray:
     """Eq. 4 by greedy, as a bool mask of shape (n,). When more than half is removed it grows the kept set
     instead (n - m picks matching the total), which takes fewer steps and balances better."""
@@ -96,12 +112,14 @@ def greedy_cardinality(
     sizes = np.bincount(codes, minlength=len(quota))
     mask = np.zeros(n, dtype=bool)
     if quota.sum() <= (sizes - quota).sum():
-        picked, _ = greedy_picks(influence, np.zeros(d), ~mask, codes, quota, batch=batch, squares=squares)
+        picked, _ = greedy_picks(
+            influence, np.zeros(d), ~mask, codes, quota, batch=batch, squares=squares, deadline=deadline
+        )
         mask[picked] = True
     else:
         total = np.asarray(influence.sum(axis=0, dtype=np.float64))
         kept, _ = greedy_picks(
-            influence, total, ~mask, codes, sizes - quota, sign=-1.0, batch=batch, squares=squares
+            influence, total, ~mask, codes, sizes - quota, sign=-1.0, batch=batch, squares=squares, deadline=deadline
         )
         mask[:] = True
         mask[kept] = False

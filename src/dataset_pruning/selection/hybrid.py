@@ -54,7 +54,8 @@ class HybridSolver:
                 patience=self.patience, squares=squares, trace=trace,
             )
 
-        best = refine(greedy_cardinality(influence, codes, quota, squares=squares))
+        greedy_deadline = time.perf_counter() + 0.5 * self.time_budget_s  # half the budget at most for greedy
+        best = refine(greedy_cardinality(influence, codes, quota, squares=squares, deadline=greedy_deadline))
         if time.perf_counter() < deadline and self.iterations > 0:
             weights, _, _ = relax_cardinality(
                 np.asarray(influence, dtype=np.float64), codes, quota, self.iterations, self.seed, deadline

@@ -223,7 +223,7 @@ class SwapSolver:
         codes, quota = as_quota(len(influence), m, groups)
         traced(self)
         squares = row_squares(influence)
-        mask = greedy_cardinality(influence, codes, quota, self.batch, squares)
+        mask = greedy_cardinality(influence, codes, quota, self.batch, squares, deadline - 0.2 * self.time_budget_s)
         mask = self._refine(influence, mask, codes, deadline, squares)
         if self.stall > 0:
             mask = perturb_and_refine(

@@ -1,0 +1,72 @@
+"""The optimization_selection stage: its node validates parameters, uses the labels for class balance, and
+returns the selection's MLflow metrics; the catalog logs them under the 'selection' prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from kedro.runner import SequentialRunner
+from kedro.io import DataCatalog, MemoryDataset
+
+from dataset_pruning.data import TensorData
+from dataset_pruning.pipelines.optimization_selection import create_pipeline
+from dataset_pruning.pipelines.optimization_selection.nodes import select_samples
+from dataset_pruning.selection import removal_norm
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
+
+
+def tiny(n: int = 120, d: int = 6, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    labels = torch.as_tensor(rng.integers(0, 3, n))
+    return rng.normal(size=(n, d)).astype(np.float32), TensorData(torch.zeros(n, 2), labels, 3, "tiny")
+
+
+def test_node_returns_indices_and_metrics_with_class_balance():
+    S, train = tiny()
+    params = {"problem": "cardinality", "solver": "hybrid", "ratio": 0.4, "class_balanced": True,
+              "options": {"time_budget_s": 5, "stall": 10}}
+    removed, metrics = select_samples(S, train, params)
+    labels = train.y.numpy()
+    sizes = np.bincount(labels)
+    counts = np.bincount(labels[removed], minlength=3)
+    assert counts.sum() == round(0.4 * 120)
+    assert all(np.floor(0.4 * s) <= c <= np.ceil(0.4 * s) for c, s in zip(counts, sizes))
+    assert set(metrics) >= {"objective", "eps", "eps_over_n", "m_over_n2", "bound", "seconds"}
+    assert all(set(v) == {"value", "step"} and isinstance(v["value"], float) for v in metrics.values())
+    assert metrics["objective"]["value"] == pytest.approx(removal_norm(S, np.array(removed)))
+    assert metrics["bound"]["value"] <= metrics["objective"]["value"] + 1e-9
+
+
+def test_node_eq3_respects_eps_and_class_floor():
+    S, train = tiny(seed=1)
+    params = {"problem": "generalization", "solver": "swap", "eps": 2.0, "class_balanced": True, "class_floor": 0.8}
+    removed, metrics = select_samples(S, train, params)
+    labels = train.y.numpy()
+    assert removal_norm(S, np.array(removed)) <= 2.0
+    assert (np.bincount(labels[removed], minlength=3) <= np.bincount(labels) - np.ceil(0.8 * np.bincount(labels))).all()
+    assert metrics["bound"]["value"] >= len(removed)
+
+
+def test_pipeline_wiring_and_catalog_entry():
+    S, train = tiny()
+    stage = create_pipeline()
+    assert stage.inputs() == {"influence_vectors", "train_set", "params:optimization_selection"}
+    assert stage.outputs() == {"removed_indices", "selection_metrics"}
+    catalog = DataCatalog({
+        "influence_vectors": MemoryDataset(S),
+        "train_set": MemoryDataset(train),
+        "params:optimization_selection": MemoryDataset({"ratio": 0.25, "solver": "greedy"}),
+        "removed_indices": MemoryDataset(),
+        "selection_metrics": MemoryDataset(),
+    })
+    SequentialRunner().run(stage, catalog)
+    assert len(catalog.load("removed_indices")) == 30
+    entry = yaml.safe_load((CONF / "catalog_selection.yml").read_text())["selection_metrics"]
+    assert entry == {"type": "kedro_mlflow.io.metrics.MlflowMetricsHistoryDataset", "prefix": "selection"}
+    default = yaml.safe_load((CONF / "parameters_optimization_selection.yml").read_text())["optimization_selection"]
+    assert default["solver"] == "hybrid"
