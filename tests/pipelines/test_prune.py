@@ -9,6 +9,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
+import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -28,8 +29,14 @@ def _run(workdir, params, pipeline="prune"):
     assert Path.cwd() == workdir
     bootstrap_project(PROJECT_ROOT)
     params = {**params, "data_root": str(workdir / "data")}
-    with KedroSession.create(project_path=PROJECT_ROOT, runtime_params=params) as session:
-        session.run(pipeline_name=pipeline)
+    try:
+        with KedroSession.create(project_path=PROJECT_ROOT, runtime_params=params) as session:
+            session.run(pipeline_name=pipeline)
+    finally:
+        # kedro-mlflow re-opens its run in every node and leaves it active in this process: close it, as the end
+        # of a `kedro run` process would, or the next session in this process would log into the same run.
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
 
 
 def test_prune_pipeline_end_to_end(kedro_project, tiny_prune_params):
@@ -56,7 +63,8 @@ def test_prune_pipeline_end_to_end(kedro_project, tiny_prune_params):
     for key in ("eps", "eps_over_n", "m_over_n2", "full_test_loss", "full_test_accuracy", "pruned_test_loss",
                 "pruned_test_accuracy", "generalization_gap"):
         assert run[f"metrics.{key}"] == pytest.approx(metrics[key])
-    assert run["params.optimization_selection.solver"] == "greedy"
+    configured = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_optimization_selection.yml").read_text())
+    assert run["params.optimization_selection.solver"] == configured["optimization_selection"]["solver"]
     assert float(run["params.optimization_selection.ratio"]) == 0.3
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id)}
     assert {"removed_indices.json", "pruning_plot.png"} <= artifacts
@@ -66,6 +74,8 @@ def test_second_run_keeps_the_first(kedro_project, tiny_prune_params):
     """Versioned outputs: a second run adds a version beside the first instead of overwriting it."""
     _run(kedro_project, tiny_prune_params)
     _run(kedro_project, tiny_prune_params)
+    mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")
+    assert len(mlflow.search_runs(experiment_names=["dataset_pruning"])) == 2  # one MLflow run per kedro run
     for entry in ("06_models/erm_model.pkl", "07_model_output/influence_vectors.pkl",
                   "07_model_output/removed_indices.json", "08_reporting/pruning_metrics.json"):
         assert len(list((kedro_project / "data" / entry).iterdir())) == 2, entry
