@@ -61,7 +61,9 @@ def swap_refine(
         inside = mask if side == 0 else ~mask
         members = np.flatnonzero(inside)
         gain = 2.0 * projections - squares if side == 0 else -(squares + 2.0 * projections)
-        ranked = members[np.argsort(-gain[members], kind="stable")]
+        top = min(offsets[side] + block, members.size)
+        head = np.argpartition(-gain[members], top - 1)[:top] if 0 < top < members.size else np.arange(members.size)
+        ranked = members[head[np.argsort(-gain[members[head]], kind="stable")]]  # the best `top`, in order
         chunk = ranked[offsets[side] : offsets[side] + block]
         if chunk.size == 0 or members.size == n:
             done[side] = True
