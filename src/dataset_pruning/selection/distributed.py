@@ -96,7 +96,8 @@ class BucketedSolver:
         if self.use_dask:
             client, cluster = self._client()
             try:
-                futures = [client.submit(solve_bucket, *job, pure=False) for job in jobs]
+                blocks = client.scatter([job[0] for job in jobs])  # the bucket rows travel once, as data
+                futures = [client.submit(solve_bucket, block, *job[1:], pure=False) for block, job in zip(blocks, jobs)]
                 local = client.gather(futures)
             finally:
                 client.close()

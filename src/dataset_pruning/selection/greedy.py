@@ -3,7 +3,7 @@
 
 Exact greedy costs one matrix-vector product S @ r, O(n d), per pick: too slow for n = 50,000. Here each round
 computes the scores once, keeps a pool of the ``pool_factor * batch`` best candidates, and makes ``batch`` exact
-greedy picks inside the pool with its small Gram matrix (the pool's scores are updated exactly after each pick;
+greedy picks inside the pool, updating the pool's scores with one Gram column per pick (exactly, after each pick;
 samples outside it wait for the next round, which starts early once the pool's best score is worse than the best
 score left outside it at the round's start). ``batch=1`` is the textbook greedy.
 """
@@ -81,8 +81,7 @@ def greedy_picks(
         else:  # the pool and the best score left outside it (at the round's start)
             part = np.argpartition(scores[candidates], k)
             pool, threshold = candidates[part[:k]], scores[candidates[part[k]]]
-        rows = np.asarray(influence[pool], dtype=np.float64)
-        gram = rows @ rows.T
+        rows = np.asarray(influence[pool])  # S's dtype; Gram columns are formed only for the picked samples
         pool_scores, pool_groups = scores[pool], codes[pool]
         live = np.ones(len(pool), dtype=bool)
         current = float(residual @ residual)
@@ -97,8 +96,8 @@ def greedy_picks(
             current += pool_scores[best]
             order.append(int(pool[best]))
             norms.append(np.sqrt(max(current, 0.0)))
-            pool_scores = pool_scores + 2.0 * gram[:, best]  # <r, S_i> moves by sign * <S_best, S_i>
-            residual += sign * rows[best]
+            pool_scores = pool_scores + 2.0 * (rows @ rows[best]).astype(np.float64)  # <r,S_i> += sign <S_best,S_i>
+            residual += sign * rows[best].astype(np.float64)
     return np.asarray(order, dtype=np.int64), np.asarray(norms, dtype=np.float64)
 
 
