@@ -28,7 +28,8 @@ def _run(workdir, params, pipeline="prune"):
     """Run ``pipeline`` of the real project with outputs written under ``workdir`` (the working directory)."""
     assert Path.cwd() == workdir
     bootstrap_project(PROJECT_ROOT)
-    params = {**params, "data_root": str(workdir / "data")}
+    # mlflow caches its sqlite store by URI, so each test's store gets its own absolute path
+    params = {**params, "data_root": str(workdir / "data"), "mlflow_db": str(workdir / "mlflow.db")}
     try:
         with KedroSession.create(project_path=PROJECT_ROOT, runtime_params=params) as session:
             session.run(pipeline_name=pipeline)
