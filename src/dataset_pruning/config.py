@@ -158,12 +158,33 @@ class RetrainingParams(_Block):
     training: TrainingParams | None = None  # None: the ERM recipe
 
 
+class DaskParams(_Block):
+    address: str | None = None  # an existing scheduler, e.g. tcp://10.0.0.5:8786; None starts a LocalCluster
+    n_workers: int = Field(2, ge=1)  # LocalCluster worker processes (one thread each)
+
+
+def _nas_training() -> TrainingParams:
+    return TrainingParams(epochs=8, batch_size=64, lr=0.05)
+
+
+class NasParams(_Block):
+    sample_size: int | None = Field(16, ge=1, le=720)  # architectures drawn from the 720; None = all
+    seed: int = 0  # the architecture sample and the random proxy
+    width_scale: float = Field(1.0, gt=0)  # channels x this; 1 = the paper's space
+    top_k: int = Field(10, ge=2)
+    executor: Literal["dask", "serial"] = "dask"
+    torch_threads: int = Field(1, ge=1)  # per evaluation, in both executors (same numbers serial or on Dask)
+    dask: DaskParams = Field(default_factory=DaskParams)
+    training: TrainingParams = Field(default_factory=_nas_training)  # the one recipe of every evaluation
+
+
 PARAMETER_BLOCKS: dict[str, type[_Block]] = {
     "ingest": IngestParams,
     "erm_training": ErmTrainingParams,
     "influence_scoring": ScoringParams,
     "optimization_selection": SelectionParams,
     "retraining": RetrainingParams,
+    "nas_proxy_eval": NasParams,
 }
 
 

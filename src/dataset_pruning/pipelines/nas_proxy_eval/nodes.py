@@ -1,9 +1,43 @@
-"""NAS proxy evaluation (step 5): not implemented yet (issue 6)."""
+"""NAS proxy evaluation (step 5): search a sample of the 720-ConvNet space on full data, on the pruned proxy
+(all minus removed_indices) and on a random subset of the same size, and compare their rankings (Sec. 6.5)."""
 
 from __future__ import annotations
 
+from typing import Any
 
-def evaluate_nas_proxy(train_set, test_set, removed_indices, params: dict):
-    raise NotImplementedError(
-        "nas_proxy_eval is not implemented yet (issue 6): run `kedro run --pipeline=prune` for the pruning itself"
+import pandas as pd
+from matplotlib.figure import Figure
+
+from dataset_pruning.config import NasParams
+from dataset_pruning.data import TensorData
+from dataset_pruning.nas import sample_architectures
+from dataset_pruning.nas.figure import proxy_accuracy_figure
+from dataset_pruning.nas.proxy import run_search, summarise
+
+
+def search_architectures(
+    train_set: TensorData, test_set: TensorData, removed_indices: list[int], params: dict
+) -> pd.DataFrame:
+    """nas_results: one row per architecture, ``<proxy>_<metric>`` columns (``nas.proxy.wide_table``)."""
+    p = NasParams.model_validate(params)
+    return run_search(
+        sample_architectures(p.sample_size, p.seed),
+        train_set,
+        test_set,
+        removed_indices,
+        p.training.recipe(),
+        seed=p.seed,
+        width_scale=p.width_scale,
+        torch_threads=p.torch_threads,
+        executor=p.executor,
+        dask_address=p.dask.address,
+        n_workers=p.dask.n_workers,
     )
+
+
+def summarise_search(nas_results: pd.DataFrame, params: dict) -> tuple[dict[str, float], dict[str, Any], Figure]:
+    """nas_summary (plain dict), the same as MLflow metrics (prefix ``nas``), and the proxy-vs-full figure."""
+    p = NasParams.model_validate(params)
+    summary = summarise(nas_results, top_k=p.top_k)
+    tracked = {key: {"value": value, "step": 0} for key, value in summary.items()}
+    return summary, tracked, proxy_accuracy_figure(nas_results, summary, top_k=p.top_k)
