@@ -89,7 +89,7 @@ def whole_network_influence(
     *,
     trace=None,
     weight_decay: float = 5e-4,
-    damping: float = 0.01,
+    damping: float = 0.1,
     projection_dim: int | None = 256,
     curvature: str = "hessian",
     parameters: Sequence[str] | None = None,
@@ -107,6 +107,8 @@ def whole_network_influence(
     """S of shape (n, projection_dim), or (n, P) without a projection: Eq. 2 on all (or the named) parameters.
 
     curvature : ``hessian`` (Eq. 2 as written) or ``gauss_newton`` (positive semi-definite).
+    damping : 0.1 by default: on the default MNIST-1D CNN after ERM (95% test accuracy) the Hessian plus 0.01 is
+    indefinite (CG refuses) and plus 0.1 is not; Gauss-Newton works with 0.01.
     hessian_samples : the Hessian is averaged over a seeded random subset of this many samples (None: all).
     Cost: cg_steps block HVPs of k vectors over the Hessian samples, plus one batched per-sample-gradient pass.
     """
