@@ -125,7 +125,9 @@ def searches(args, train, test, architectures, recipe, search):
 
 
 def report(args, train, summaries, tables, total):
-    print(f"\ntotal wall time {total:.1f} s\n")
+    if total == total:  # not NaN (--merge has no wall time)
+        print(f"\ntotal wall time {total:.1f} s")
+    print()
     k = args.top_k
     print(f"| training set | selection | best arch's full acc. | Spearman (all) | Spearman (top {k}) "
           f"| search time (s) | full / proxy time | peak memory (MiB) |")

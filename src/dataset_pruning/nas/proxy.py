@@ -164,8 +164,11 @@ def run_search(
 
     ``seed`` draws the random proxy; ``recipe.seed`` seeds every model's initialisation and data order.
     ``executor='dask'`` runs the evaluations on a ``dask.distributed`` cluster: the scheduler at ``dask_address``,
-    or a ``LocalCluster`` of ``n_workers`` single-threaded worker processes started and closed here.
+    or a ``LocalCluster`` of ``n_workers`` single-threaded worker processes started and closed here (an existing
+    cluster's workers should also run one thread each: ``torch_threads`` is set per process).
     """
+    if executor not in ("serial", "dask"):
+        raise ValueError(f"unknown executor {executor!r}; known: dask, serial")
     if not architectures:
         raise ValueError("no architecture to evaluate; set a sample size of at least 1")
     unknown = set(proxies) - set(PROXIES)
@@ -186,10 +189,8 @@ def run_search(
         for arch, proxy in tasks:
             rows.append(evaluate_architecture(arch, proxy, subsets[proxy], test, recipe, **options))
             bar.update()
-    elif executor == "dask":
-        rows = _run_on_dask(tasks, subsets, test, recipe, options, dask_address, n_workers, bar)
     else:
-        raise ValueError(f"unknown executor {executor!r}; known: dask, serial")
+        rows = _run_on_dask(tasks, subsets, test, recipe, options, dask_address, n_workers, bar)
     bar.close()
     return wide_table(rows)
 
