@@ -8,11 +8,13 @@ schedule compressed into the short run).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
+import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.scoring.gradients import reinitialised
@@ -70,4 +72,29 @@ def early_models(
         yield fresh.eval()
 
 
-__all__ = ["default_epochs", "early_models", "training_recipe"]
+def mean_over_early_runs(
+    score_run: Callable[[nn.Module], torch.Tensor],
+    model: nn.Module,
+    train: TensorData,
+    *,
+    trace: Any,
+    recipe: TrainingConfig | dict | None,
+    epochs: int | None,
+    runs: int,
+    seed: int,
+    device: str,
+    progress: bool,
+    desc: str,
+) -> tuple[torch.Tensor, dict[str, int]]:
+    """The mean over ``runs`` early models of ``score_run(model) -> (n,)``, float64, and the info {runs, epochs}.
+    ``epochs`` defaults to 10% of the recipe's."""
+    config = training_recipe(recipe, trace)
+    epochs = default_epochs(config) if epochs is None else int(epochs)
+    total = torch.zeros(len(train), dtype=torch.float64)
+    models = early_models(model, train, recipe=config, epochs=epochs, runs=runs, seed=seed, device=device)
+    for run in tqdm(models, total=runs, desc=desc, disable=not progress, leave=False):
+        total += score_run(run)
+    return total / runs, {"runs": runs, "epochs": epochs}
+
+
+__all__ = ["default_epochs", "early_models", "mean_over_early_runs", "training_recipe"]

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.scoring.base import SampleScores, scorer
-from dataset_pruning.scoring.early_training import default_epochs, early_models, training_recipe
+from dataset_pruning.scoring.early_training import mean_over_early_runs
 from dataset_pruning.training import TrainingConfig, predict_logits
 
 
@@ -40,13 +39,9 @@ def el2n(
     progress: bool = True,
 ) -> SampleScores:
     """scores : Tensor of shape (n_samples,), keep highest. ``epochs`` defaults to 10% of the recipe's."""
-    config = training_recipe(recipe, trace)
-    epochs = default_epochs(config) if epochs is None else int(epochs)
-    total = torch.zeros(len(train), dtype=torch.float64)
-    models = early_models(model, train, recipe=config, epochs=epochs, runs=runs, seed=seed, device=device)
-    for run in tqdm(models, total=runs, desc="EL2N runs", disable=not progress, leave=False):
-        total += error_norms(predict_logits(run, train.x, batch_size, device), train.y)
-    return SampleScores((total / runs).float(), method="el2n", keep="highest", info={"runs": runs, "epochs": epochs})
-
-
-__all__ = ["el2n", "error_norms"]
+    scores, info = mean_over_early_runs(
+        lambda run: error_norms(predict_logits(run, train.x, batch_size, device), train.y),
+        model, train, trace=trace, recipe=recipe, epochs=epochs, runs=runs, seed=seed, device=device,
+        progress=progress, desc="EL2N runs",
+    )
+    return SampleScores(scores.float(), method="el2n", keep="highest", info=info)

@@ -11,11 +11,10 @@ Reference: mansheej/data_diet, data_diet/scores.py.
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.scoring.base import SampleScores, scorer
-from dataset_pruning.scoring.early_training import default_epochs, early_models, training_recipe
+from dataset_pruning.scoring.early_training import mean_over_early_runs
 from dataset_pruning.scoring.gradients import FunctionalModel, batch_slices
 from dataset_pruning.training import TrainingConfig
 
@@ -45,13 +44,9 @@ def grand(
     progress: bool = True,
 ) -> SampleScores:
     """scores : Tensor of shape (n_samples,), keep highest. ``epochs`` defaults to 10% of the recipe's."""
-    config = training_recipe(recipe, trace)
-    epochs = default_epochs(config) if epochs is None else int(epochs)
-    total = torch.zeros(len(train), dtype=torch.float64)
-    models = early_models(model, train, recipe=config, epochs=epochs, runs=runs, seed=seed, device=device)
-    for run in tqdm(models, total=runs, desc="GraNd runs", disable=not progress, leave=False):
-        total += gradient_norms(run, train, batch_size=batch_size, device=device)
-    return SampleScores((total / runs).float(), method="grand", keep="highest", info={"runs": runs, "epochs": epochs})
-
-
-__all__ = ["gradient_norms", "grand"]
+    scores, info = mean_over_early_runs(
+        lambda run: gradient_norms(run, train, batch_size=batch_size, device=device),
+        model, train, trace=trace, recipe=recipe, epochs=epochs, runs=runs, seed=seed, device=device,
+        progress=progress, desc="GraNd runs",
+    )
+    return SampleScores(scores.float(), method="grand", keep="highest", info=info)
