@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dataset_pruning.data import DATASETS
 from dataset_pruning.models import MODELS
-from dataset_pruning.scoring import SCORERS, scorer_needs, scorer_options
+from dataset_pruning.scoring import SCORERS, scorer_needs, scorer_options, scorer_output
 from dataset_pruning.selection import SOLVERS
 from dataset_pruning.training import TrainingConfig
 
@@ -211,6 +211,13 @@ def validate_parameters(parameters: dict[str, Any]) -> dict[str, _Block]:
                     f"  erm_training.trace: influence_scoring.method {method} reads the training trace's {part!r}; "
                     f"set erm_training.{hints[part]} (conf/base/parameters_erm_training.yml or --params)"
                 )
+    if "influence_scoring" in parsed and "optimization_selection" in parsed:
+        method = parsed["influence_scoring"].method
+        if scorer_output(method) == "scalar" and parsed["optimization_selection"].problem != "cardinality":
+            problems.append(
+                f"  optimization_selection.problem: influence_scoring.method {method} gives scalar scores, selected "
+                "by keeping one end at a ratio: use problem: cardinality, or a vector method for Eq. 3"
+            )
     if problems:
         raise ValueError("invalid parameters, nothing was run:\n" + "\n".join(problems))
     return parsed

@@ -91,6 +91,8 @@ def test_second_run_keeps_the_first(kedro_project, tiny_prune_params):
         ({"erm_training": {"model": {"name": "resnet9"}}}, "unknown model 'resnet9'"),
         ({"influence_scoring": {"method": "shapley"}}, "unknown scoring method 'shapley'"),
         ({"ingest": {"dataset": "imagenet21k"}}, "unknown data set 'imagenet21k'"),
+        ({"influence_scoring": {"method": "el2n"}, "optimization_selection": {"problem": "generalization", "eps": 0.1}},
+         "gives scalar scores"),
     ],
 )
 def test_bad_parameters_stop_before_any_node(kedro_project, params, message):

@@ -55,12 +55,13 @@ def test_node_eq3_respects_eps_and_class_floor():
 def test_pipeline_wiring_and_catalog_entry():
     S, train = tiny()
     stage = create_pipeline()
-    assert stage.inputs() == {"influence_vectors", "train_set", "params:optimization_selection"}
+    assert stage.inputs() == {"influence_vectors", "train_set", "params:optimization_selection", "sample_scores"}
     assert stage.outputs() == {"removed_indices", "selection_metrics"}
     catalog = DataCatalog({
         "influence_vectors": MemoryDataset(S),
         "train_set": MemoryDataset(train),
         "params:optimization_selection": MemoryDataset({"ratio": 0.25, "solver": "greedy"}),
+        "sample_scores": MemoryDataset({"method": "last_layer_influence", "keep": None, "values": None}),
         "removed_indices": MemoryDataset(),
         "selection_metrics": MemoryDataset(),
     })
@@ -70,3 +71,23 @@ def test_pipeline_wiring_and_catalog_entry():
     assert entry == {"type": "kedro_mlflow.io.metrics.MlflowMetricsHistoryDataset", "prefix": "selection"}
     default = yaml.safe_load((CONF / "parameters_optimization_selection.yml").read_text())["optimization_selection"]
     assert default["solver"] == "hybrid"
+
+
+def test_scalar_scores_are_selected_by_the_score_rule_and_eps_is_still_measured_on_S():
+    S, train = tiny()
+    values = np.arange(120, dtype=np.float64)[::-1].copy()  # sample i scores 119 - i
+    scores = {"method": "el2n", "keep": "highest", "values": values, "info": {}}
+    removed, metrics = select_samples(S, train, {"ratio": 0.25}, scores)
+    assert removed == list(range(90, 120))  # the 30 lowest scores are removed, the highest kept
+    assert metrics["eps"]["value"] == pytest.approx(removal_norm(S, np.array(removed)))
+    with pytest.raises(ValueError, match="problem: cardinality"):
+        select_samples(S, train, {"problem": "generalization", "eps": 1.0}, scores)
+
+
+def test_vectors_of_another_method_are_solved_but_eps_stays_last_layer():
+    S, train = tiny()
+    other = tiny(seed=5)[0]
+    scores = {"method": "whole_network_influence", "keep": None, "values": other, "info": {}}
+    removed, metrics = select_samples(S, train, {"ratio": 0.25, "solver": "greedy"}, scores)
+    assert metrics["objective"]["value"] == pytest.approx(removal_norm(other, np.array(removed)))
+    assert metrics["eps"]["value"] == pytest.approx(removal_norm(S, np.array(removed)))

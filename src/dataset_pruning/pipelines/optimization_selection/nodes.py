@@ -2,31 +2,61 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 
 from dataset_pruning.config import SelectionParams
 from dataset_pruning.data import TensorData
-from dataset_pruning.selection import solve_selection
+from dataset_pruning.selection import solve_selection, theorem_quantities
+from dataset_pruning.selection.score_rule import remove_by_score
 
 
-def select_samples(influence_vectors: np.ndarray, train_set: TensorData, params: dict) -> tuple[list[int], dict[str, Any]]:
+def select_samples(
+    influence_vectors: np.ndarray, train_set: TensorData, params: dict, sample_scores: dict[str, Any] | None = None
+) -> tuple[list[int], dict[str, Any]]:
     """removed_indices : sorted list of the training indices to remove; selection_metrics : the Theorem 1
-    quantities (eps, eps/n, m/n^2), the solve's time, objective and relaxation bound, as MLflow metrics."""
+    quantities (eps, eps/n, m/n^2), the solve's time, objective and relaxation bound, as MLflow metrics.
+
+    ``sample_scores`` (influence_scoring.method's output) decides what is selected on: a scalar score by the score
+    rule (remove the end it does not keep, ``ratio * n`` samples), another method's vectors by the solver, and
+    none (last_layer_influence) ``influence_vectors``. eps is always measured on ``influence_vectors``.
+    """
     p = SelectionParams.model_validate(params)
+    labels = train_set.y.numpy()
+    if sample_scores is not None and sample_scores.get("keep") is not None:
+        if p.problem != "cardinality":
+            raise ValueError(
+                f"influence_scoring.method {sample_scores['method']} gives scalar scores, selected by keeping one end "
+                "at a ratio: use optimization_selection.problem: cardinality, or a vector method for Eq. 3"
+            )
+        start = time.perf_counter()
+        removed = remove_by_score(
+            np.asarray(sample_scores["values"]), sample_scores["keep"], p.ratio, labels=labels,
+            class_balanced=p.class_balanced,
+        )
+        seconds = time.perf_counter() - start
+        quantities = theorem_quantities(influence_vectors, removed)
+        values = {**quantities, "objective": quantities["eps"], "seconds": seconds}
+        return removed.tolist(), {key: {"value": float(value), "step": 0} for key, value in values.items()}
+    vectors = influence_vectors
+    if sample_scores is not None and sample_scores.get("values") is not None:
+        vectors = np.asarray(sample_scores["values"])
     result = solve_selection(
-        influence_vectors,
+        vectors,
         problem=p.problem,
         solver=p.solver,
         ratio=p.ratio,
         eps=p.eps,
-        labels=train_set.y.numpy(),
+        labels=labels,
         class_balanced=p.class_balanced,
         class_floor=p.class_floor,
         projection_dim=p.projection_dim,
         bound_iterations=p.bound_iterations,
         options={"seed": p.seed, **p.options},
     )
-    metrics = {key: {"value": float(value), "step": 0} for key, value in result.metrics().items()}
-    return result.removed.tolist(), metrics
+    metrics = {key: float(value) for key, value in result.metrics().items()}
+    if vectors is not influence_vectors:  # Theorem 1's eps stays the last-layer one, as in pruning_metrics
+        metrics.update(theorem_quantities(influence_vectors, result.removed))
+    return result.removed.tolist(), {key: {"value": value, "step": 0} for key, value in metrics.items()}

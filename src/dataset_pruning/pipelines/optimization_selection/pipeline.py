@@ -8,7 +8,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 select_samples,
-                ["influence_vectors", "train_set", "params:optimization_selection"],
+                ["influence_vectors", "train_set", "params:optimization_selection", "sample_scores"],
                 ["removed_indices", "selection_metrics"],
                 name="select_samples",
             )
