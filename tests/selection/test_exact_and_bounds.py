@@ -66,6 +66,32 @@ def test_meet_in_the_middle_matches_enumeration(seed):
         assert removal_norm(S, removed) == pytest.approx(brute_force_eq4(S, m), rel=1e-9)
 
 
+def test_meet_in_the_middle_keeps_a_deadline_and_says_it_stopped():
+    from dataset_pruning.selection.exact import meet_in_the_middle
+
+    S = np.random.default_rng(0).normal(size=(16, 4))
+    incumbent = np.arange(8)
+    removed, value, complete = meet_in_the_middle(S, 8, incumbent, deadline=0.0)  # a deadline long past
+    assert not complete and len(removed) == 8 and value <= removal_norm(S, incumbent)
+    removed, value, complete = meet_in_the_middle(S, 8, incumbent)
+    assert complete and value == pytest.approx(brute_force_eq4(S, 8), rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("shape", [(14, 2), (30, 3)])
+def test_default_solver_is_exact_on_small_low_dimensional_instances(seed, shape):
+    """Low-d instances defeat local search (number-partitioning-like); the default solves small ones exactly."""
+    S = np.random.default_rng(seed).normal(size=shape)
+    for m in (4, shape[0] // 2):
+        solver = SOLVERS.get("hybrid")(time_budget_s=30)
+        removed = solver.cardinality(S, m)
+        expected = SOLVERS.get("exact")(use_scip=False).cardinality(S, m)
+        assert solver.status == "optimal" and len(removed) == m
+        assert removal_norm(S, removed) == pytest.approx(removal_norm(S, expected), rel=1e-9, abs=1e-12)
+    if shape[0] == 14:
+        assert removal_norm(S, removed) == pytest.approx(brute_force_eq4(S, 7), rel=1e-9)
+
+
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("shape", [(10, 3), (10, 14)])
 def test_bounds_hold_against_the_exact_optimum(seed, shape):

@@ -156,3 +156,22 @@ def test_solve_selection_reports_figures_and_projection_error():
     assert metrics["bound"] <= metrics["objective"] + 1e-12
     eq3 = solve_selection(S, problem="generalization", solver="swap", eps=1.0, projection_dim=16)
     assert eq3.objective <= 1.0 and eq3.bound >= len(eq3.removed)
+
+
+@pytest.mark.parametrize("ratio", [0.3, 0.8])
+def test_chunked_greedy_meets_class_quotas_and_stays_close_to_greedy(ratio):
+    """Beyond chunk_rows rows greedy runs chunk after chunk: every class's quota is still met exactly."""
+    from dataset_pruning.selection.greedy import greedy_cardinality
+    from dataset_pruning.selection.objective import as_quota
+
+    rng = np.random.default_rng(3)
+    S = rng.normal(size=(3000, 8)) + 0.2
+    labels = rng.integers(0, 5, size=3000)
+    codes, quota = as_quota(len(S), class_quotas(labels, ratio), labels)
+    whole = greedy_cardinality(S, codes, quota)
+    chunked = greedy_cardinality(S, codes, quota, chunk_rows=700)  # 5 chunks
+    assert np.array_equal(np.bincount(codes[chunked], minlength=5), quota)
+    random_norm = removal_norm(S, make("random").cardinality(S, int(quota.sum())))
+    chunked_norm, whole_norm = removal_norm(S, np.flatnonzero(chunked)), removal_norm(S, np.flatnonzero(whole))
+    assert chunked_norm < 0.5 * random_norm
+    assert chunked_norm - whole_norm < 0.05 * (random_norm - whole_norm)  # keeps >= 95 % of greedy's advantage

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 
 import numpy as np
 
@@ -27,7 +28,7 @@ def _subsets(codes: np.ndarray, counts: np.ndarray):
         yield tuple(itertools.chain.from_iterable(parts))
 
 
-def _count_subsets(codes: np.ndarray, counts: np.ndarray) -> int:
+def count_subsets(codes: np.ndarray, counts: np.ndarray) -> int:
     sizes = np.bincount(codes, minlength=len(counts))
     return math.prod(math.comb(int(s), int(k)) for s, k in zip(sizes, counts))
 
@@ -62,32 +63,54 @@ def _subset_sums(rows: np.ndarray):
     return sums, sizes, bits
 
 
-def meet_in_the_middle(rows: np.ndarray, m: int, incumbent: np.ndarray) -> tuple[np.ndarray, float]:
+def meet_in_the_middle(
+    rows: np.ndarray, m: int, incumbent: np.ndarray, deadline: float | None = None
+) -> tuple[np.ndarray, float, bool]:
     """Exact Eq. 4 for one group: split the rows in halves, enumerate each half's subset sums, and for every
     left sum a of size k find the right sum of size m - k nearest to -a with a k-d tree (exact nearest
-    neighbour) closer than the ``incumbent``'s norm (which prunes most of the search; the incumbent is returned
-    when nothing is closer). O(2^(n/2)) memory; fast while d is small (k-d tree pruning fades beyond d ~ 16)."""
+    neighbour) closer than the best norm so far, starting from the ``incumbent``'s (which prunes most of the
+    search; the incumbent is returned when nothing is closer). Size splits run from the most even outwards.
+    O(2^(n/2)) memory; fast while d is small (k-d tree pruning fades beyond d ~ 16).
+
+    Returns (removed indices, norm, complete): ``complete`` is False when ``deadline`` (perf_counter seconds)
+    stopped the search between two size splits; the set is then the best found, not a proven optimum."""
     from scipy.spatial import cKDTree
 
     n = len(rows)
     h = n // 2
     left, right = _subset_sums(rows[:h]), _subset_sums(rows[h:])
     best_value, best = removal_norm(rows, incumbent), None
-    for k in range(max(0, m - (n - h)), min(h, m) + 1):
+    splits = sorted(range(max(0, m - (n - h)), min(h, m) + 1), key=lambda k: abs(k - m * h / max(n, 1)))
+    complete = True
+    for k in splits:
+        if deadline is not None and time.perf_counter() > deadline:
+            complete = False
+            break
         a = left[1] == k
         b = right[1] == m - k
         if not a.any() or not b.any():
             continue
-        tree = cKDTree(right[0][b])
-        distances, nearest = tree.query(-left[0][a], k=1, distance_upper_bound=best_value * (1 + 1e-12))
-        j = int(np.argmin(distances))
-        if distances[j] < best_value:
-            best_value = float(distances[j])
-            best = (int(left[2][a][j]), int(right[2][b][nearest[j]]))
+        tree, queries, bits = cKDTree(right[0][b]), -left[0][a], left[2][a]
+        for start in range(0, len(queries), 16384):  # chunks, so that a deadline is kept within a split too
+            if start and deadline is not None and time.perf_counter() > deadline:
+                complete = False
+                break
+            distances, nearest = tree.query(
+                queries[start : start + 16384], k=1, distance_upper_bound=best_value * (1 + 1e-12)
+            )
+            j = int(np.argmin(distances))
+            if distances[j] < best_value:
+                best_value = float(distances[j])
+                best = (int(bits[start + j]), int(right[2][b][nearest[j]]))
     if best is None:
-        return np.sort(np.asarray(incumbent, dtype=np.int64)), best_value
+        return np.sort(np.asarray(incumbent, dtype=np.int64)), best_value, complete
     chosen = [i for i in range(h) if best[0] >> i & 1] + [h + i for i in range(n - h) if best[1] >> i & 1]
-    return np.asarray(chosen, dtype=np.int64), best_value
+    return np.asarray(chosen, dtype=np.int64), best_value, complete
+
+
+def fits_meet_in_the_middle(shape: tuple[int, int], groups: int, max_n: int = 44, max_d: int = 16) -> bool:
+    """Whether ``meet_in_the_middle`` applies: one group, n <= max_n (2^(n/2) sums per half), d <= max_d."""
+    return groups == 1 and 0 < shape[0] <= max_n and shape[1] <= max_d
 
 
 @SOLVERS.register("exact")
@@ -117,17 +140,17 @@ class ExactSolver:
         trace = traced(self)
         n = len(influence)
         codes, quota = as_quota(n, m, groups)
-        if _count_subsets(codes, quota) <= self.max_subsets:
+        if count_subsets(codes, quota) <= self.max_subsets:
             rows = np.asarray(influence, dtype=np.float64)
             best, value = enumerate_best(rows @ rows.T, codes, quota)
             self.status, self.gap, self.dual_bound = "optimal (enumeration)", 0.0, math.sqrt(max(value, 0.0))
             removed = np.asarray(best, dtype=np.int64)
-        elif len(quota) == 1 and n <= self.max_split_n and influence.shape[1] <= self.max_split_d:
+        elif fits_meet_in_the_middle(influence.shape, len(quota), self.max_split_n, self.max_split_d):
             from dataset_pruning.selection.swap import SwapSolver
 
             rows = np.asarray(influence, dtype=np.float64)
             incumbent = SwapSolver(seed=self.seed, time_budget_s=5.0).cardinality(rows, quota, codes)
-            removed, value = meet_in_the_middle(rows, int(quota[0]), incumbent)
+            removed, value, _ = meet_in_the_middle(rows, int(quota[0]), incumbent)
             self.status, self.gap, self.dual_bound = "optimal (meet in the middle)", 0.0, value
         else:
             removed = self._scip(influence, codes, quota=quota)
@@ -138,7 +161,7 @@ class ExactSolver:
         trace = traced(self)
         n = len(influence)
         codes, caps = as_caps(n, groups, caps)
-        total = sum(_count_subsets(codes, c) for c in _count_vectors(caps))
+        total = sum(count_subsets(codes, c) for c in _count_vectors(caps))
         if total <= self.max_subsets:
             rows = np.asarray(influence, dtype=np.float64)
             gram = rows @ rows.T

@@ -2,7 +2,10 @@
 
 Eq. 4: (1) greedy + swap local search gives a good set within a fraction of a second; (2) with the time left,
 the convex relaxation (FISTA) is rounded and repaired by swaps, which wins where greedy's one-at-a-time choices
-paint it into a corner; (3) iterated local search (random swaps + swap repair) polishes the better set until
+paint it into a corner; small instances (n <= ``exact_n``) are instead solved exactly when that fits the budget
+(enumeration, or meet in the middle for one group and d <= 16): there local search is weak (low-dimensional
+instances are number-partitioning-like: swap and annealing stay 20-190 % above the optimum at n = 40, d = 8),
+while the exact search takes seconds; (3) iterated local search (random swaps + swap repair) polishes the better set until
 ``stall`` kicks in a row fail or the budget ends. Eq. 3: the swap route (greedy prefix, growth with swap
 re-balancing) and, with the time left, the relaxation route (bisection on the count); the larger set wins.
 """
@@ -15,6 +18,7 @@ import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
 from dataset_pruning.selection.bounds import relax_cardinality
+from dataset_pruning.selection.exact import count_subsets, enumerate_best, fits_meet_in_the_middle, meet_in_the_middle
 from dataset_pruning.selection.greedy import greedy_cardinality
 from dataset_pruning.selection.objective import SOLVERS, as_caps, as_quota, row_squares, traced
 from dataset_pruning.selection.relaxation import RelaxationSolver, round_relaxed
@@ -25,9 +29,16 @@ def _norm(influence: np.ndarray, mask: np.ndarray) -> float:
     return float(np.linalg.norm(influence[mask].sum(axis=0, dtype=np.float64)))
 
 
+def _mask(n: int, indices: np.ndarray) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[indices] = True
+    return mask
+
+
 @SOLVERS.register("hybrid")
 class HybridSolver:
-    """greedy + swap, then relaxation + rounding + swap, then iterated local search; ``time_budget_s`` overall."""
+    """greedy + swap, then relaxation + rounding + swap (or, for n <= ``exact_n``, the exact optimum when it is
+    found within the budget), then iterated local search; ``time_budget_s`` overall."""
 
     def __init__(
         self,
@@ -37,10 +48,27 @@ class HybridSolver:
         patience: int | None = 2,
         stall: int = 200,
         kick: int = 3,
+        exact_n: int = 40,
+        exact_subsets: int = 100_000,
+        chunk_rows: int = 65536,
     ) -> None:
         self.seed, self.time_budget_s, self.iterations = seed, float(time_budget_s), int(iterations)
         self.patience, self.stall, self.kick = patience, int(stall), int(kick)
-        self.trace = None
+        self.exact_n, self.exact_subsets, self.chunk_rows = int(exact_n), int(exact_subsets), int(chunk_rows)
+        self.trace, self.status = None, None
+
+    def _exact(self, influence, incumbent, codes, quota, deadline) -> tuple[np.ndarray, bool]:
+        """(bool mask (n,), proven optimal) for a small instance: enumeration of at most ``exact_subsets`` subsets,
+        else meet in the middle until the deadline; (incumbent, False) when neither applies."""
+        rows = np.asarray(influence, dtype=np.float64)
+        removed, proven = None, False
+        if count_subsets(codes, quota) <= self.exact_subsets:
+            removed, proven = np.asarray(enumerate_best(rows @ rows.T, codes, quota)[0], dtype=np.int64), True
+        elif fits_meet_in_the_middle(rows.shape, len(quota)):
+            removed, _, proven = meet_in_the_middle(rows, int(quota[0]), np.flatnonzero(incumbent), deadline)
+        if removed is None or _norm(influence, _mask(len(rows), removed)) >= _norm(influence, incumbent):
+            return incumbent, proven
+        return _mask(len(rows), removed), proven
 
     def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
         deadline = time.perf_counter() + self.time_budget_s
@@ -55,8 +83,17 @@ class HybridSolver:
             )
 
         greedy_deadline = time.perf_counter() + 0.5 * self.time_budget_s  # half the budget at most for greedy
-        best = refine(greedy_cardinality(influence, codes, quota, squares=squares, deadline=greedy_deadline))
-        if time.perf_counter() < deadline and self.iterations > 0:
+        best = refine(greedy_cardinality(
+            influence, codes, quota, squares=squares, deadline=greedy_deadline, chunk_rows=self.chunk_rows
+        ))
+        self.status = "heuristic"
+        if len(influence) <= self.exact_n:
+            best, proven = self._exact(influence, best, codes, quota, deadline)
+            trace.record(_norm(influence, best))
+            if proven:
+                self.status = "optimal"
+                return np.flatnonzero(best)
+        elif time.perf_counter() < deadline and self.iterations > 0:
             weights, _, _ = relax_cardinality(
                 np.asarray(influence, dtype=np.float64), codes, quota, self.iterations, self.seed, deadline
             )
