@@ -1,7 +1,7 @@
 """Selection solvers measured against each other, against simulated annealing (the paper's solver), against the
 relaxation bound and against the exact optimum, all in one process (numbers are ratios within the same run).
 
-    python benchmarks/selection.py            # full run (~20 min on 2 cores)
+    python benchmarks/selection.py            # full run (~20 min on 2 idle cores)
     python benchmarks/selection.py --quick    # smaller budgets and sizes (~4 min)
 
 Sections: (1) simulated annealing's schedule tuned on the real S; (2) real S from the prune pipeline on MNIST-1D
