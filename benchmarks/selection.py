@@ -80,6 +80,18 @@ def run(name: str, S, m, labels=None, **options):
     return {"name": name, "removed": removed, "value": value, "seconds": seconds, "trace": trace, "solver": solver}
 
 
+def every_solver(S, m, budget, sa_options):
+    """One Eq. 4 run of each solver on the same instance: random, greedy, then the four with a time budget."""
+    return [
+        run("random", S, m),
+        run("greedy", S, m),
+        run("swap", S, m, time_budget_s=budget),
+        run("relaxation", S, m, time_budget_s=budget),
+        run(DEFAULT, S, m, time_budget_s=budget),
+        run("annealing", S, m, time_budget_s=budget, **sa_options),
+    ]
+
+
 def fmt(x: float) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.6g}"
 
@@ -143,14 +155,7 @@ def real_section(args, sa_options):
         start = time.perf_counter()
         bound, note = relaxation_bound(S, "cardinality", m=m, iterations=args.bound_iterations)
         print(f"\n  Eq. 4, ratio {ratio} (m = {m}); bound took {time.perf_counter() - start:.1f} s")
-        runs = [
-            run("random", S, m),
-            run("greedy", S, m),
-            run("swap", S, m, time_budget_s=args.budget),
-            run("relaxation", S, m, time_budget_s=args.budget),
-            run(DEFAULT, S, m, time_budget_s=args.budget),
-            run("annealing", S, m, time_budget_s=args.budget, **sa_options),
-        ]
+        runs = every_solver(S, m, args.budget, sa_options)
         print_runs(runs, checkpoints, bound, note)
         summary.append((ratio, *speedup_line(runs, args.budget)))
     # class balance: what Eq. 4 removes per class at the highest ratio, with and without the switch
@@ -239,14 +244,7 @@ def synthetic_section(args, sa_options):
     bound, note = relaxation_bound(S, "cardinality", m=m, iterations=args.bound_iterations)
     print(f"    bound took {time.perf_counter() - start:.1f} s")
     checkpoints = [c for c in (0.1, 1, 10, 60) if c <= args.budget]
-    runs = [
-        run("random", S, m),
-        run("greedy", S, m),
-        run("swap", S, m, time_budget_s=args.budget),
-        run("relaxation", S, m, time_budget_s=args.budget),
-        run(DEFAULT, S, m, time_budget_s=args.budget),
-        run("annealing", S, m, time_budget_s=args.budget, **sa_options),
-    ]
+    runs = every_solver(S, m, args.budget, sa_options)
     best = print_runs(runs, checkpoints, bound, note)
     speedup_line(runs, args.budget)
     default = next(r for r in runs if r["name"] == DEFAULT)

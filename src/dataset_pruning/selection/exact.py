@@ -113,6 +113,23 @@ def fits_meet_in_the_middle(shape: tuple[int, int], groups: int, max_n: int = 44
     return groups == 1 and 0 < shape[0] <= max_n and shape[1] <= max_d
 
 
+def solve_small(
+    influence: np.ndarray, codes: np.ndarray, quota: np.ndarray, incumbent, *, max_subsets: int,
+    max_n: int = 44, max_d: int = 16, deadline: float | None = None,
+):
+    """Eq. 4 without SCIP: enumeration when there are <= ``max_subsets`` subsets, else meet in the middle when it
+    applies (``incumbent``: a callable giving a starting set, called only then). Returns (removed indices, norm,
+    method, proven) or None when neither applies; ``proven`` is False when ``deadline`` cut meet in the middle."""
+    rows = np.asarray(influence, dtype=np.float64)
+    if count_subsets(codes, quota) <= max_subsets:
+        best, value = enumerate_best(rows @ rows.T, codes, quota)
+        return np.asarray(best, dtype=np.int64), math.sqrt(max(value, 0.0)), "enumeration", True
+    if fits_meet_in_the_middle(rows.shape, len(quota), max_n, max_d):
+        removed, value, proven = meet_in_the_middle(rows, int(quota[0]), incumbent(), deadline)
+        return removed, value, "meet in the middle", proven
+    return None
+
+
 @SOLVERS.register("exact")
 class ExactSolver:
     """Enumeration up to ``max_subsets`` subsets, SCIP beyond (``use_scip: false`` forbids it)."""
@@ -140,18 +157,17 @@ class ExactSolver:
         trace = traced(self)
         n = len(influence)
         codes, quota = as_quota(n, m, groups)
-        if count_subsets(codes, quota) <= self.max_subsets:
-            rows = np.asarray(influence, dtype=np.float64)
-            best, value = enumerate_best(rows @ rows.T, codes, quota)
-            self.status, self.gap, self.dual_bound = "optimal (enumeration)", 0.0, math.sqrt(max(value, 0.0))
-            removed = np.asarray(best, dtype=np.int64)
-        elif fits_meet_in_the_middle(influence.shape, len(quota), self.max_split_n, self.max_split_d):
-            from dataset_pruning.selection.swap import SwapSolver
+        from dataset_pruning.selection.swap import SwapSolver
 
-            rows = np.asarray(influence, dtype=np.float64)
-            incumbent = SwapSolver(seed=self.seed, time_budget_s=5.0).cardinality(rows, quota, codes)
-            removed, value, _ = meet_in_the_middle(rows, int(quota[0]), incumbent)
-            self.status, self.gap, self.dual_bound = "optimal (meet in the middle)", 0.0, value
+        small = solve_small(
+            influence, codes, quota, max_subsets=self.max_subsets, max_n=self.max_split_n, max_d=self.max_split_d,
+            incumbent=lambda: SwapSolver(seed=self.seed, time_budget_s=5.0).cardinality(
+                np.asarray(influence, dtype=np.float64), quota, codes
+            ),
+        )
+        if small is not None:
+            removed, self.dual_bound, method, _ = small
+            self.status, self.gap = f"optimal ({method})", 0.0
         else:
             removed = self._scip(influence, codes, quota=quota)
         trace.record(removal_norm(influence, removed))

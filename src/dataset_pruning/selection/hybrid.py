@@ -18,7 +18,7 @@ import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
 from dataset_pruning.selection.bounds import relax_cardinality
-from dataset_pruning.selection.exact import count_subsets, enumerate_best, fits_meet_in_the_middle, meet_in_the_middle
+from dataset_pruning.selection.exact import solve_small
 from dataset_pruning.selection.greedy import greedy_cardinality
 from dataset_pruning.selection.objective import SOLVERS, as_caps, as_quota, row_squares, traced
 from dataset_pruning.selection.relaxation import RelaxationSolver, round_relaxed
@@ -27,12 +27,6 @@ from dataset_pruning.selection.swap import SwapSolver, perturb_and_refine, swap_
 
 def _norm(influence: np.ndarray, mask: np.ndarray) -> float:
     return float(np.linalg.norm(influence[mask].sum(axis=0, dtype=np.float64)))
-
-
-def _mask(n: int, indices: np.ndarray) -> np.ndarray:
-    mask = np.zeros(n, dtype=bool)
-    mask[indices] = True
-    return mask
 
 
 @SOLVERS.register("hybrid")
@@ -59,16 +53,19 @@ class HybridSolver:
 
     def _exact(self, influence, incumbent, codes, quota, deadline) -> tuple[np.ndarray, bool]:
         """(bool mask (n,), proven optimal) for a small instance: enumeration of at most ``exact_subsets`` subsets,
-        else meet in the middle until the deadline; (incumbent, False) when neither applies."""
-        rows = np.asarray(influence, dtype=np.float64)
-        removed, proven = None, False
-        if count_subsets(codes, quota) <= self.exact_subsets:
-            removed, proven = np.asarray(enumerate_best(rows @ rows.T, codes, quota)[0], dtype=np.int64), True
-        elif fits_meet_in_the_middle(rows.shape, len(quota)):
-            removed, _, proven = meet_in_the_middle(rows, int(quota[0]), np.flatnonzero(incumbent), deadline)
-        if removed is None or _norm(influence, _mask(len(rows), removed)) >= _norm(influence, incumbent):
+        else meet in the middle until the deadline; (incumbent, False) when neither applies or helps."""
+        small = solve_small(
+            influence, codes, quota, lambda: np.flatnonzero(incumbent), max_subsets=self.exact_subsets,
+            deadline=deadline,
+        )
+        if small is None:
+            return incumbent, False
+        removed, value, _, proven = small
+        if value >= _norm(influence, incumbent):
             return incumbent, proven
-        return _mask(len(rows), removed), proven
+        mask = np.zeros(len(influence), dtype=bool)
+        mask[removed] = True
+        return mask, proven
 
     def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
         deadline = time.perf_counter() + self.time_budget_s
