@@ -19,16 +19,10 @@ import math
 
 import numpy as np
 
-from dataset_pruning.selection.objective import as_caps, as_quota, check_influence
+from dataset_pruning.selection.objective import as_caps, as_quota, check_influence, matvec, rmatvec
 
-def exact_matvec(influence: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """S @ v in float64 (pass S as float64: bounds must not inherit float32 rounding)."""
-    return influence @ np.asarray(vector, dtype=np.float64)
-
-
-def exact_rmatvec(influence: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """S^T w in float64."""
-    return np.asarray(weights, dtype=np.float64) @ influence
+# Products run in S's dtype: ``relaxation_bound`` passes S as float64, so the bounds it reports are exact; the
+# solvers pass their float32 S to ``relax_cardinality`` for speed (a direction or a rounding needs no certificate).
 
 
 def smallest_sum(values: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> float:
@@ -70,7 +64,7 @@ def top_singular_squared(influence: np.ndarray, seed: int = 0, iterations: int =
     v = np.random.default_rng(seed).standard_normal(influence.shape[1])
     value = 0.0
     for _ in range(iterations):
-        w = exact_rmatvec(influence, exact_matvec(influence, v))
+        w = rmatvec(influence, matvec(influence, v))
         value = float(np.linalg.norm(w))
         if value == 0.0:
             return 0.0
@@ -80,29 +74,37 @@ def top_singular_squared(influence: np.ndarray, seed: int = 0, iterations: int =
 
 def relax_cardinality(
     influence: np.ndarray, codes: np.ndarray, quota: np.ndarray, iterations: int = 200, seed: int = 0,
-    deadline: float | None = None,
+    deadline: float | None = None, power_iterations: int = 30, tolerance: float | None = None,
 ):
-    """FISTA on ||S^T W||^2 over P. Returns (W of shape (n,), relaxed objective, lower bound on the Eq. 4 optimum).
+    """FISTA on ||S^T W||^2 over P. Returns (W of shape (n,), relaxed objective, lower bound on the Eq. 4 optimum,
+    unit direction u of shape (d,) that gave the bound; zeros when no direction gave a positive L(u)).
 
-    The lower bound is the best L(u) over the iterates' residual directions (valid whatever the convergence)."""
+    The lower bound is the best L(u) over the iterates' residual directions (valid whatever the convergence).
+    With ``tolerance``, FISTA stops once five iterations raised that bound by less than this fraction (from the
+    tenth on): for callers that need the direction, which settles long before W does."""
     import time
 
     sizes = np.bincount(codes, minlength=len(quota))
     w = np.where(sizes[codes] > 0, quota[codes] / np.maximum(sizes[codes], 1), 0.0)
-    lipschitz = 2.0 * top_singular_squared(influence, seed)
-    best_w, best_value, bound = w, math.inf, 0.0
+    lipschitz = 2.0 * top_singular_squared(influence, seed, power_iterations)
+    best_w, best_value, bound, direction = w, math.inf, 0.0, np.zeros(influence.shape[1])
     if lipschitz == 0.0:
-        return w, 0.0, 0.0
-    y, t, tau = w.copy(), 1.0, None
+        return w, 0.0, 0.0, direction
+    y, t, tau, history = w.copy(), 1.0, None, []
     for _ in range(iterations):
-        residual = exact_rmatvec(influence, y)
+        residual = rmatvec(influence, y)
         norm = float(np.linalg.norm(residual))
         if norm < best_value:
             best_w, best_value = y.copy(), norm
         if norm == 0.0:
             break
-        projections = exact_matvec(influence, residual)
-        bound = max(bound, smallest_sum(projections / norm, codes, quota))
+        projections = matvec(influence, residual)
+        value = smallest_sum(projections / norm, codes, quota)
+        if value > bound:
+            bound, direction = value, residual / norm
+        history.append(bound)
+        if tolerance is not None and len(history) > 10 and bound <= history[-6] * (1 + tolerance):
+            break
         if best_value <= bound * (1 + 1e-6):
             break
         w_next, tau = project_capped_simplex(y - 2.0 * projections / lipschitz, codes, quota, tau)
@@ -112,7 +114,7 @@ def relax_cardinality(
         w, t = w_next, t_next
         if deadline is not None and time.perf_counter() > deadline:
             break
-    return best_w, best_value, max(bound, 0.0)
+    return best_w, best_value, max(bound, 0.0), direction
 
 
 def count_upper_bound(influence: np.ndarray, eps: float, codes: np.ndarray, caps: np.ndarray, iterations: int = 100):
@@ -123,20 +125,20 @@ def count_upper_bound(influence: np.ndarray, eps: float, codes: np.ndarray, caps
     total = float(caps.sum())
 
     def exact(y):
-        slack = np.maximum(1.0 - exact_matvec(influence, y), 0.0)
+        slack = np.maximum(1.0 - matvec(influence, y), 0.0)
         return eps * float(np.linalg.norm(y)) - smallest_sum(-slack, codes, caps)
 
     def smooth(z, temperature=0.05):
         y = z / scale
-        margin = (1.0 - exact_matvec(influence, y)) / temperature
+        margin = (1.0 - matvec(influence, y)) / temperature
         value = eps * math.sqrt(float(y @ y) + 1e-30) + temperature * float(np.logaddexp(0.0, margin).sum())
         weights = 1.0 / (1.0 + np.exp(-np.clip(margin, -700, 700)))  # d softplus / d margin
-        grad_y = eps * y / math.sqrt(float(y @ y) + 1e-30) - exact_rmatvec(influence, weights)
+        grad_y = eps * y / math.sqrt(float(y @ y) + 1e-30) - rmatvec(influence, weights)
         return value, grad_y / scale
 
     best = total
     if iterations > 0 and eps >= 0:
-        start = -exact_rmatvec(influence, np.ones(len(influence)))
+        start = -rmatvec(influence, np.ones(len(influence)))
         start = start / (np.linalg.norm(start) or 1.0)
         for z0 in (np.zeros(influence.shape[1]), start):
             result = minimize(smooth, z0, jac=True, method="L-BFGS-B", options={"maxiter": iterations})
@@ -162,7 +164,7 @@ def relaxation_bound(
     n = len(influence)
     if problem == "cardinality":
         codes, quota = as_quota(n, m, groups)
-        _, relaxed, bound = relax_cardinality(influence, codes, quota, iterations)
+        _, relaxed, bound, _ = relax_cardinality(influence, codes, quota, iterations)
         if bound <= 0.0:
             return 0.0, (
                 f"trivial: the relaxation reaches ~{relaxed:.3g} (n = {n} vs d = {influence.shape[1]}), "

@@ -104,10 +104,11 @@ def greedy_picks(
 
 def greedy_cardinality(
     influence: np.ndarray, codes: np.ndarray, quota: np.ndarray, batch: int | None = None, squares=None,
-    deadline: float | None = None, chunk_rows: int = 65536,
+    deadline: float | None = None, chunk_rows: int = 65536, offset: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Eq. 4 by greedy, as a bool mask of shape (n,). When more than half is removed it grows the kept set
-    instead (n - m picks matching the total), which takes fewer steps and balances better.
+    """Eq. 4 by greedy, as a bool mask of shape (n,): minimises ||offset + sum of removed S_i|| (``offset`` (d,):
+    the sum of samples already removed elsewhere, 0 by default). When more than half is removed it grows the kept
+    set instead (n - m picks matching the total), which takes fewer steps and balances better.
 
     Beyond ``chunk_rows`` rows the greedy runs on interleaved chunks of at most that many rows, one after the
     other, each continuing from the residual the earlier chunks left and taking its share of every class's
@@ -120,7 +121,9 @@ def greedy_cardinality(
     sizes = np.bincount(codes, minlength=len(quota))
     removing = quota.sum() <= (sizes - quota).sum()
     target, sign = (quota, 1.0) if removing else (sizes - quota, -1.0)
-    residual = np.zeros(d) if removing else np.asarray(influence.sum(axis=0, dtype=np.float64))
+    residual = np.zeros(d) if offset is None else np.array(offset, dtype=np.float64)
+    if not removing:
+        residual += np.asarray(influence.sum(axis=0, dtype=np.float64))
     picked, seen = np.zeros(n, dtype=bool), np.zeros(len(quota), dtype=np.int64)
     remaining, chunk_rows = np.arange(n), max(int(chunk_rows), 1)
     while remaining.size:

@@ -136,7 +136,12 @@ def row_squares(influence: np.ndarray) -> np.ndarray:
 
 def matvec(influence: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """S @ v in S's dtype, returned as float64 of shape (n,)."""
-    return (influence @ vector.astype(influence.dtype, copy=False)).astype(np.float64)
+    return (influence @ vector.astype(influence.dtype, copy=False)).astype(np.float64, copy=False)
+
+
+def rmatvec(influence: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """S^T w in S's dtype, returned as float64 of shape (d,)."""
+    return (np.asarray(weights).astype(influence.dtype, copy=False) @ influence).astype(np.float64, copy=False)
 
 
 class Trace:

@@ -19,9 +19,10 @@ from dataset_pruning.selection.objective import SOLVERS, as_caps, as_quota, row_
 from dataset_pruning.selection.swap import greedy_prefix_mask, grow_within_eps, swap_refine
 
 
-def round_relaxed(influence, weights, codes, quota, squares, tolerance: float = 1e-3) -> np.ndarray:
+def round_relaxed(influence, weights, codes, quota, squares, tolerance: float = 1e-3, deadline=None) -> np.ndarray:
     """Integral mask from a relaxed W: W >= 1 - tol removed (largest first, within quota), the rest of each
-    quota filled greedily among 0 < W < 1 - tol, then among all remaining samples of the class if needed."""
+    quota filled greedily among 0 < W < 1 - tol, then among all remaining samples of the class if needed
+    (past ``deadline`` greedy fills the rest at once)."""
     n = len(influence)
     mask = np.zeros(n, dtype=bool)
     for g, q in enumerate(quota):
@@ -34,7 +35,7 @@ def round_relaxed(influence, weights, codes, quota, squares, tolerance: float = 
         if need.sum() == 0:
             break
         residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
-        picks, _ = greedy_picks(influence, residual, eligible, codes, need, squares=squares)
+        picks, _ = greedy_picks(influence, residual, eligible, codes, need, squares=squares, deadline=deadline)
         mask[picks] = True
         need = quota - np.bincount(codes[mask], minlength=len(quota))
     return mask
@@ -49,8 +50,8 @@ class RelaxationSolver:
         self.trace = None
 
     def _solve(self, influence, exact, codes, quota, squares, deadline) -> np.ndarray:
-        weights, _, _ = relax_cardinality(exact, codes, quota, self.iterations, self.seed, deadline)
-        mask = round_relaxed(influence, weights, codes, quota, squares)
+        weights, _, _, _ = relax_cardinality(exact, codes, quota, self.iterations, self.seed, deadline)
+        mask = round_relaxed(influence, weights, codes, quota, squares, deadline=deadline)
         return swap_refine(
             influence, mask, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=self.patience,
             squares=squares, trace=self.trace,
