@@ -3,7 +3,7 @@
 Eq. 4: (1) a start within a fraction of a second, refined by swap local search: whole-set greedy and the core
 route of core.py (a few relaxation steps order the samples, greedy decides only a band around each class's
 threshold), the better of the two; from ``core_n`` rows on greedy costs too much (O(m d sqrt(n))) and the core route
-runs alone (measured: at n = 50,000 it is three times faster than greedy and as good; on the 4,000-row MNIST-1D S
+runs alone (measured: at n = 50,000 it is three times faster than greedy and within 0.2 %; on the 4,000-row MNIST-1D S
 greedy is better, on low-d heavy-tailed S the core route); (2) with the time left,
 the convex relaxation (FISTA) is rounded and repaired by swaps, which wins where greedy's one-at-a-time choices
 paint it into a corner; small instances (n <= ``exact_n``) are instead solved exactly when that fits the budget
