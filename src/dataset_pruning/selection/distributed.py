@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
-from dataset_pruning.selection.objective import SOLVERS, as_caps, as_quota, removal_norm, row_squares, traced
+from dataset_pruning.selection.objective import (
+    SOLVERS,
+    apportion,
+    as_caps,
+    as_quota,
+    removal_norm,
+    row_squares,
+    traced,
+)
 from dataset_pruning.selection.swap import greedy_prefix_mask, grow_within_eps, swap_refine
 
 
@@ -30,11 +38,7 @@ def split_buckets(codes: np.ndarray, quota: np.ndarray, buckets: int, seed: int)
     parts = [[np.array_split(group, buckets)[b] for group in members] for b in range(buckets)]
     bucket_quota = np.zeros((buckets, len(quota)), dtype=np.int64)
     for g, q in enumerate(quota):
-        sizes = np.array([len(parts[b][g]) for b in range(buckets)])
-        exact = q * sizes / max(sizes.sum(), 1)
-        share = np.floor(exact).astype(np.int64)
-        share[np.argsort(-(exact - share), kind="stable")[: int(q - share.sum())]] += 1
-        bucket_quota[:, g] = np.minimum(share, sizes)
+        bucket_quota[:, g] = apportion(int(q), np.array([len(parts[b][g]) for b in range(buckets)]))
     return [(np.concatenate(parts[b]).astype(np.int64), bucket_quota[b]) for b in range(buckets)]
 
 
@@ -125,14 +129,12 @@ class BucketedSolver:
         trace = traced(self)
         codes, caps = as_caps(len(influence), groups, caps)
         squares = row_squares(influence)
-        best = greedy_prefix_mask(influence, eps, codes, caps, squares)
+        best = greedy_prefix_mask(influence, eps, codes, caps, squares, deadline=deadline - 0.5 * self.time_budget_s)
         lo, hi = int(best.sum()), int(caps.sum())
         trace.record(-float(lo))
         while lo < hi and time.perf_counter() < deadline:
             t = (lo + hi + 1) // 2
-            quota = np.floor(t * caps / max(caps.sum(), 1)).astype(np.int64)
-            quota[np.argsort(-(t * caps / max(caps.sum(), 1) - quota), kind="stable")[: t - quota.sum()]] += 1
-            mask = self._solve_buckets(influence, codes, np.minimum(quota, caps))
+            mask = self._solve_buckets(influence, codes, apportion(t, caps))
             mask = swap_refine(influence, mask, codes, time_budget_s=self.refine_s, squares=squares)
             if removal_norm(influence, np.flatnonzero(mask)) <= eps:
                 lo, best = int(mask.sum()), mask

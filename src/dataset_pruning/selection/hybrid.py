@@ -11,7 +11,9 @@ paint it into a corner; small instances (n <= ``exact_n``) are instead solved ex
 instances are number-partitioning-like: swap and annealing stay 20-190 % above the optimum at n = 40, d = 8),
 while the exact search takes seconds; (3) iterated local search (random swaps + swap repair) polishes the better set until
 ``stall`` kicks in a row fail or the budget ends. Eq. 3: the swap route (greedy prefix, growth with swap
-re-balancing) and, with the time left, the relaxation route (bisection on the count); the larger set wins.
+re-balancing) and, with the time left, the relaxation route (bisection on the count); the larger set wins. From
+``core_n`` rows on (where the greedy path through all samples costs O(n^2 d / batch)), bisection on the count with
+Eq. 4's start at every probe, then growth with swap re-balancing.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from dataset_pruning.selection.bounds import relax_cardinality
 from dataset_pruning.selection.core import core_cardinality
 from dataset_pruning.selection.exact import solve_small
 from dataset_pruning.selection.greedy import greedy_cardinality
-from dataset_pruning.selection.objective import SOLVERS, as_caps, as_quota, row_squares, traced
+from dataset_pruning.selection.objective import SOLVERS, apportion, as_caps, as_quota, row_squares, traced
 from dataset_pruning.selection.relaxation import RelaxationSolver, round_relaxed
-from dataset_pruning.selection.swap import SwapSolver, perturb_and_refine, swap_refine
+from dataset_pruning.selection.swap import SwapSolver, grow_within_eps, perturb_and_refine, swap_refine
 
 
 def _norm(influence: np.ndarray, mask: np.ndarray) -> float:
@@ -76,6 +78,26 @@ class HybridSolver:
         mask[removed] = True
         return mask, proven
 
+    def _start(self, influence, codes, quota, squares, deadline, trace=None) -> np.ndarray:
+        """Eq. 4's start, a bool mask (n,): the better of whole-set greedy and the core route below ``core_n``
+        rows, the core route alone from there on (greedy where it steps aside)."""
+        starts = []
+        if len(influence) < self.core_n:  # whole-set greedy is cheap here: it runs first, the core route after
+            starts.append(greedy_cardinality(influence, codes, quota, squares=squares, deadline=deadline))
+            if trace is not None:
+                trace.record(_norm(influence, starts[0]))
+        if time.perf_counter() < deadline:
+            core = core_cardinality(
+                influence, codes, quota, iterations=self.core_iterations, band=self.core_band, seed=self.seed,
+                squares=squares, deadline=deadline, chunk_rows=self.chunk_rows,
+            )
+            starts += [] if core is None else [core]
+        if not starts:  # the relaxation certified nothing: no direction to order by
+            starts.append(greedy_cardinality(
+                influence, codes, quota, squares=squares, deadline=deadline, chunk_rows=self.chunk_rows
+            ))
+        return min(starts, key=lambda mask: _norm(influence, mask))
+
     def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
         deadline = time.perf_counter() + self.time_budget_s
         trace = traced(self)
@@ -88,22 +110,8 @@ class HybridSolver:
                 patience=self.patience, squares=squares, trace=trace,
             )
 
-        first_deadline = time.perf_counter() + 0.5 * self.time_budget_s  # half the budget at most for the start
-        starts = []
-        if len(influence) < self.core_n:  # whole-set greedy is cheap here: it runs first, the core route after
-            starts.append(greedy_cardinality(influence, codes, quota, squares=squares, deadline=first_deadline))
-            trace.record(_norm(influence, starts[0]))
-        if time.perf_counter() < first_deadline:
-            core = core_cardinality(
-                influence, codes, quota, iterations=self.core_iterations, band=self.core_band, seed=self.seed,
-                squares=squares, deadline=first_deadline, chunk_rows=self.chunk_rows,
-            )
-            starts += [] if core is None else [core]
-        if not starts:  # the relaxation certified nothing: no direction to order by
-            starts.append(greedy_cardinality(
-                influence, codes, quota, squares=squares, deadline=first_deadline, chunk_rows=self.chunk_rows
-            ))
-        best = refine(min(starts, key=lambda mask: _norm(influence, mask)))
+        start = self._start(influence, codes, quota, squares, time.perf_counter() + 0.5 * self.time_budget_s, trace)
+        best = refine(start)
         self.status = "heuristic"
         if len(influence) <= self.exact_n:
             best, proven = self._exact(influence, best, codes, quota, deadline)
@@ -133,6 +141,8 @@ class HybridSolver:
         start = time.perf_counter()
         trace = traced(self)
         codes, caps = as_caps(len(influence), groups, caps)
+        if len(influence) >= self.core_n:  # the greedy path through all n samples would cost O(n^2 d / batch)
+            return self._bisect_count(influence, eps, codes, caps, start + self.time_budget_s, trace)
         swap = SwapSolver(seed=self.seed, time_budget_s=self.time_budget_s / 2, patience=self.patience)
         best = swap.generalization(influence, eps, groups, caps)
         trace.record(-float(len(best)))
@@ -145,3 +155,25 @@ class HybridSolver:
                 best = relaxed
                 trace.record(-float(len(best)))
         return np.sort(np.asarray(best, dtype=np.int64))
+
+    def _bisect_count(self, influence, eps, codes, caps, deadline, trace) -> np.ndarray:
+        """Eq. 3 for large n: bisection on the count t, each t an Eq. 4 start (``_start``) with the count
+        apportioned over the classes' caps, feasible when its norm is <= eps; then growth with swap re-balancing."""
+        squares = row_squares(influence)
+        best, lo, hi = np.zeros(len(influence), dtype=bool), 0, int(caps.sum())
+        while lo < hi and time.perf_counter() < deadline:
+            t = (lo + hi + 1) // 2
+            mask = self._start(influence, codes, apportion(t, caps), squares, deadline)
+            if _norm(influence, mask) <= eps:
+                lo, best = t, mask
+                trace.record(-float(t))
+            else:
+                hi = t - 1
+        refine = lambda trial: swap_refine(  # noqa: E731
+            influence, trial, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=self.patience,
+            squares=squares,
+        )
+        best = grow_within_eps(
+            influence, best, codes, caps, eps, deadline=deadline, refine=refine, squares=squares, trace=trace
+        )
+        return np.flatnonzero(best)

@@ -107,6 +107,15 @@ def class_quotas(labels: np.ndarray, ratio: float) -> np.ndarray:
     return np.minimum(quota, sizes)
 
 
+def apportion(total: int, caps: np.ndarray) -> np.ndarray:
+    """Split ``total`` removals over groups in proportion to their caps (G,), by largest remainder: int64 (G,)
+    summing to ``total`` (<= caps.sum()), never above a cap. Eq. 3 solvers that bisect on the count use it."""
+    share = total * caps / max(caps.sum(), 1)
+    quota = np.floor(share).astype(np.int64)
+    quota[np.argsort(-(share - quota), kind="stable")[: total - quota.sum()]] += 1
+    return np.minimum(quota, caps)
+
+
 def class_caps(labels: np.ndarray, floor: float) -> np.ndarray:
     """Class floor for Eq. 3: keep at least ceil(floor * n_c) of class c, so at most n_c - that may go."""
     if not 0.0 <= floor <= 1.0:

@@ -15,7 +15,7 @@ import numpy as np
 
 from dataset_pruning.selection.bounds import count_upper_bound, relax_cardinality
 from dataset_pruning.selection.greedy import greedy_picks
-from dataset_pruning.selection.objective import SOLVERS, as_caps, as_quota, row_squares, traced
+from dataset_pruning.selection.objective import SOLVERS, apportion, as_caps, as_quota, row_squares, traced
 from dataset_pruning.selection.swap import greedy_prefix_mask, grow_within_eps, swap_refine
 
 
@@ -69,15 +69,12 @@ class RelaxationSolver:
         trace = traced(self)
         codes, caps = as_caps(len(influence), groups, caps)
         exact, squares = np.asarray(influence, dtype=np.float64), row_squares(influence)
-        sizes = np.bincount(codes, minlength=len(caps))
-        best = greedy_prefix_mask(influence, eps, codes, caps, squares)
+        best = greedy_prefix_mask(influence, eps, codes, caps, squares, deadline=deadline - 0.5 * self.time_budget_s)
         lo, hi = int(best.sum()), int(count_upper_bound(exact, eps, codes, caps, iterations=50))
         trace.record(-float(lo))
         while lo < hi and time.perf_counter() < deadline:
             t = (lo + hi + 1) // 2
-            quota = np.minimum(np.floor(t * caps / max(caps.sum(), 1)).astype(np.int64), caps)
-            quota[np.argsort(-(t * caps / max(caps.sum(), 1) - quota), kind="stable")[: t - quota.sum()]] += 1
-            quota = np.minimum(quota, np.minimum(caps, sizes))
+            quota = apportion(t, caps)
             self.trace = None  # the inner solves' traces are not the Eq. 3 curve
             mask = self._solve(influence, exact, codes, quota, squares, deadline)
             if np.linalg.norm(influence[mask].sum(axis=0, dtype=np.float64)) <= eps:

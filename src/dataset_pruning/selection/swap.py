@@ -169,7 +169,9 @@ def grow_within_eps(
         if (caps - counts).sum() == 0:
             break
         residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
-        picks, _ = greedy_picks(influence, residual, ~mask, codes, caps - counts, limit=step, squares=squares)
+        picks, _ = greedy_picks(
+            influence, residual, ~mask, codes, caps - counts, limit=step, squares=squares, deadline=deadline
+        )
         trial = mask.copy()
         trial[picks] = True
         if np.linalg.norm(influence[trial].sum(axis=0, dtype=np.float64)) > eps:
@@ -184,11 +186,12 @@ def grow_within_eps(
     return mask
 
 
-def greedy_prefix_mask(influence, eps, codes, caps, squares=None, batch=None) -> np.ndarray:
-    """Eq. 3 start: the longest prefix of the greedy path (classes stopping at their caps) within eps, as a mask."""
+def greedy_prefix_mask(influence, eps, codes, caps, squares=None, batch=None, deadline=None) -> np.ndarray:
+    """Eq. 3 start: the longest prefix of the greedy path (classes stopping at their caps) within eps, as a mask.
+    The path runs through every removable sample, O(n^2 d / batch): past ``deadline`` its rest is one round."""
     order, _ = greedy_picks(
         influence, np.zeros(influence.shape[1]), np.ones(len(influence), bool), codes, caps, batch=batch,
-        squares=squares,
+        squares=squares, deadline=deadline,
     )
     mask = np.zeros(len(influence), dtype=bool)
     mask[longest_feasible_prefix(influence, order, eps)] = True
@@ -238,7 +241,9 @@ class SwapSolver:
         deadline = time.perf_counter() + self.time_budget_s
         codes, caps = as_caps(len(influence), groups, caps)
         trace, squares = traced(self), row_squares(influence)
-        mask = greedy_prefix_mask(influence, eps, codes, caps, squares, self.batch)
+        mask = greedy_prefix_mask(
+            influence, eps, codes, caps, squares, self.batch, deadline=deadline - 0.5 * self.time_budget_s
+        )
         trace.record(-float(mask.sum()))
         refine = lambda trial: swap_refine(  # noqa: E731
             influence, trial, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=self.patience,
