@@ -38,9 +38,10 @@ def core_cardinality(
     direction tried: then no direction orders the samples and whole-set greedy is the route).
 
     influence : (n, d); codes : int64 (n,); quota : int64 (G,). At most ``iterations`` FISTA steps find u (each
-    two passes over S), fewer once five steps raise L(u) by less than ``tolerance`` (measured: 20-25 steps at
-    n = 50,000, d = 512; 30-35 at n = 10^6, d = 128); ``band``: the band of class c holds k_c = ceil(band * min(m_c, n_c - m_c)) samples on each
-    side of its threshold, of which greedy removes k_c (narrower when the bands would exceed ``chunk_rows`` rows).
+    two passes over S), fewer once five steps raise L(u) by less than ``tolerance`` (measured: 11-25 steps at
+    n = 50,000, d = 512; 31 at n = 10^6, d = 128). ``band``: the band of class c holds
+    k_c = ceil(band * min(m_c, n_c - m_c)) samples on each side of its threshold, of which greedy removes k_c
+    (narrower when the bands would exceed ``chunk_rows`` rows).
     """
     if not 0.0 < band <= 1.0:
         raise ValueError(f"core band must lie in (0, 1] (a fraction of each class's smaller side), got {band}")
