@@ -12,8 +12,7 @@ instances are number-partitioning-like: swap and annealing stay 20-190 % above t
 while the exact search takes seconds; (3) iterated local search (random swaps + swap repair) polishes the better set until
 ``stall`` kicks in a row fail or the budget ends. Eq. 3: the swap route (greedy prefix, growth with swap
 re-balancing) and, with the time left, the relaxation route (bisection on the count); the larger set wins. From
-``core_n`` rows on (where the greedy path through all samples costs O(n^2 d / batch) and is cut by the deadline)
-the relaxation route is replaced by a search on the count above the swap route's (doubling, then bisection) with
+``core_n`` rows on (where the greedy path through all samples costs O(n^2 d / batch)), bisection on the count with
 Eq. 4's start at every probe, then growth with swap re-balancing.
 """
 
@@ -142,16 +141,13 @@ class HybridSolver:
         start = time.perf_counter()
         trace = traced(self)
         codes, caps = as_caps(len(influence), groups, caps)
+        if len(influence) >= self.core_n:  # the greedy path through all n samples would cost O(n^2 d / batch)
+            return self._bisect_count(influence, eps, codes, caps, start + self.time_budget_s, trace)
         swap = SwapSolver(seed=self.seed, time_budget_s=self.time_budget_s / 2, patience=self.patience)
         best = swap.generalization(influence, eps, groups, caps)
         trace.record(-float(len(best)))
         left = self.time_budget_s - (time.perf_counter() - start)
-        if left > 0 and len(influence) >= self.core_n:  # the greedy path through all n samples: O(n^2 d / batch)
-            mask = np.zeros(len(influence), dtype=bool)
-            mask[best] = True
-            searched = self._search_count(influence, eps, codes, caps, start + self.time_budget_s, trace, mask)
-            best = searched if len(searched) > len(best) else best
-        elif left > 0 and self.iterations > 0:
+        if left > 0 and self.iterations > 0:
             relaxed = RelaxationSolver(
                 seed=self.seed, iterations=self.iterations, time_budget_s=left, patience=self.patience
             ).generalization(influence, eps, groups, caps)
@@ -160,22 +156,19 @@ class HybridSolver:
                 trace.record(-float(len(best)))
         return np.sort(np.asarray(best, dtype=np.int64))
 
-    def _search_count(self, influence, eps, codes, caps, deadline, trace, feasible) -> np.ndarray:
-        """Eq. 3 for large n: search on the count t above a ``feasible`` mask's, each t an Eq. 4 start (``_start``)
-        with the count apportioned over the classes' caps, feasible when its norm is <= eps; then growth with swap
-        re-balancing. The count doubles until a probe fails, then bisects: large probes cost the most, so the
-        cheap ones come first."""
+    def _bisect_count(self, influence, eps, codes, caps, deadline, trace) -> np.ndarray:
+        """Eq. 3 for large n: bisection on the count t, each t an Eq. 4 start (``_start``) with the count
+        apportioned over the classes' caps, feasible when its norm is <= eps; then growth with swap re-balancing."""
         squares = row_squares(influence)
-        best, lo, hi = feasible, int(feasible.sum()), int(caps.sum())
-        t, doubling = min(max(1, 2 * lo, hi // 256), hi), True
+        best, lo, hi = np.zeros(len(influence), dtype=bool), 0, int(caps.sum())
         while lo < hi and time.perf_counter() < deadline:
+            t = (lo + hi + 1) // 2
             mask = self._start(influence, codes, apportion(t, caps), squares, deadline)
             if _norm(influence, mask) <= eps:
                 lo, best = t, mask
                 trace.record(-float(t))
             else:
-                hi, doubling = t - 1, False
-            t = min(2 * t, hi) if doubling else (lo + hi + 1) // 2
+                hi = t - 1
         refine = lambda trial: swap_refine(  # noqa: E731
             influence, trial, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=self.patience,
             squares=squares,
