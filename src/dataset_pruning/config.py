@@ -188,6 +188,14 @@ PARAMETER_BLOCKS: dict[str, type[_Block]] = {
 }
 
 
+def scalar_scores_need_cardinality(method: str) -> str:
+    """Why a scalar-score method cannot drive Eq. 3 (said by parameter validation and by the select node)."""
+    return (
+        f"influence_scoring.method {method} gives scalar scores, selected by keeping one end at a ratio: "
+        "use optimization_selection.problem: cardinality, or a vector method for Eq. 3"
+    )
+
+
 def validate_parameters(parameters: dict[str, Any]) -> dict[str, _Block]:
     """Validate every known block present in ``parameters``; one ``ValueError`` lists all problems."""
     problems, parsed = [], {}
@@ -214,10 +222,7 @@ def validate_parameters(parameters: dict[str, Any]) -> dict[str, _Block]:
     if "influence_scoring" in parsed and "optimization_selection" in parsed:
         method = parsed["influence_scoring"].method
         if scorer_output(method) == "scalar" and parsed["optimization_selection"].problem != "cardinality":
-            problems.append(
-                f"  optimization_selection.problem: influence_scoring.method {method} gives scalar scores, selected "
-                "by keeping one end at a ratio: use problem: cardinality, or a vector method for Eq. 3"
-            )
+            problems.append(f"  optimization_selection.problem: {scalar_scores_need_cardinality(method)}")
     if problems:
         raise ValueError("invalid parameters, nothing was run:\n" + "\n".join(problems))
     return parsed

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from dataset_pruning.config import SelectionParams
+from dataset_pruning.config import SelectionParams, scalar_scores_need_cardinality
 from dataset_pruning.data import TensorData
 from dataset_pruning.selection import solve_selection, theorem_quantities
 from dataset_pruning.selection.score_rule import remove_by_score
@@ -27,10 +27,7 @@ def select_samples(
     labels = train_set.y.numpy()
     if sample_scores is not None and sample_scores.get("keep") is not None:
         if p.problem != "cardinality":
-            raise ValueError(
-                f"influence_scoring.method {sample_scores['method']} gives scalar scores, selected by keeping one end "
-                "at a ratio: use optimization_selection.problem: cardinality, or a vector method for Eq. 3"
-            )
+            raise ValueError(scalar_scores_need_cardinality(sample_scores["method"]))
         start = time.perf_counter()
         removed = remove_by_score(
             np.asarray(sample_scores["values"]), sample_scores["keep"], p.ratio, labels=labels,
