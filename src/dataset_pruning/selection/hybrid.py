@@ -83,7 +83,9 @@ class HybridSolver:
         rows, the core route alone from there on (greedy where it steps aside)."""
         starts = []
         if len(influence) < self.core_n:  # whole-set greedy is cheap here: it runs first, the core route after
-            starts.append(greedy_cardinality(influence, codes, quota, squares=squares, deadline=deadline))
+            starts.append(greedy_cardinality(
+                influence, codes, quota, squares=squares, deadline=deadline, chunk_rows=self.chunk_rows
+            ))
             if trace is not None:
                 trace.record(_norm(influence, starts[0]))
         if time.perf_counter() < deadline:
