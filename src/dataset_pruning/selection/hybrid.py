@@ -9,8 +9,9 @@ the convex relaxation (FISTA) is rounded and repaired by swaps, which wins where
 paint it into a corner; small instances (n <= ``exact_n``) are instead solved exactly when that fits the budget
 (enumeration, or meet in the middle for one group and d <= 16): there local search is weak (low-dimensional
 instances are number-partitioning-like: swap and annealing stay 20-190 % above the optimum at n = 40, d = 8),
-while the exact search takes seconds; (3) iterated local search (random swaps + swap repair) polishes the better set until
-``stall`` kicks in a row fail or the budget ends. Eq. 3: the swap route (greedy prefix, growth with swap
+while the exact search takes seconds; (3) tabu search over swaps (swap.tabu_search) polishes the better set until
+``stall`` steps bring no new best or the budget ends: it walks out of the 2-swap local optima where random kicks and
+swap repair (iterated local search, the polish before) stayed. Eq. 3: the swap route (greedy prefix, growth with swap
 re-balancing) and, with the time left, the relaxation route (bisection on the count); the larger set wins. From
 ``core_n`` rows on (where the greedy path through all samples costs O(n^2 d / batch)), bisection on the count with
 Eq. 4's start at every probe, then growth with swap re-balancing.
@@ -29,7 +30,7 @@ from dataset_pruning.selection.exact import solve_small
 from dataset_pruning.selection.greedy import greedy_cardinality
 from dataset_pruning.selection.objective import SOLVERS, apportion, as_caps, as_quota, row_squares, traced
 from dataset_pruning.selection.relaxation import RelaxationSolver, round_relaxed
-from dataset_pruning.selection.swap import SwapSolver, grow_within_eps, perturb_and_refine, swap_refine
+from dataset_pruning.selection.swap import SwapSolver, grow_within_eps, swap_refine, tabu_search
 
 
 def _norm(influence: np.ndarray, mask: np.ndarray) -> float:
@@ -39,7 +40,7 @@ def _norm(influence: np.ndarray, mask: np.ndarray) -> float:
 @SOLVERS.register("hybrid")
 class HybridSolver:
     """greedy + swap, then relaxation + rounding + swap (or, for n <= ``exact_n``, the exact optimum when it is
-    found within the budget), then iterated local search; ``time_budget_s`` overall."""
+    found within the budget), then tabu search; ``time_budget_s`` overall."""
 
     def __init__(
         self,
@@ -47,8 +48,9 @@ class HybridSolver:
         time_budget_s: float = 60.0,
         iterations: int = 300,
         patience: int | None = 2,
-        stall: int = 200,
-        kick: int = 3,
+        stall: int = 2000,
+        tabu_candidates: int = 100,
+        tabu_tenure: tuple[int, int] = (5, 15),
         exact_n: int = 40,
         exact_subsets: int = 100_000,
         chunk_rows: int = 65536,
@@ -57,7 +59,8 @@ class HybridSolver:
         core_band: float = 0.2,
     ) -> None:
         self.seed, self.time_budget_s, self.iterations = seed, float(time_budget_s), int(iterations)
-        self.patience, self.stall, self.kick = patience, int(stall), int(kick)
+        self.patience, self.stall = patience, int(stall)
+        self.tabu_candidates, self.tabu_tenure = int(tabu_candidates), (int(tabu_tenure[0]), int(tabu_tenure[1]))
         self.exact_n, self.exact_subsets, self.chunk_rows = int(exact_n), int(exact_subsets), int(chunk_rows)
         self.core_n, self.core_iterations, self.core_band = int(core_n), int(core_iterations), float(core_band)
         self.trace, self.status = None, None
@@ -133,9 +136,9 @@ class HybridSolver:
                 best = rounded
                 trace.record(_norm(influence, best))
         if self.stall > 0:
-            best = perturb_and_refine(
+            best = tabu_search(
                 influence, best, codes, deadline=deadline, rng=numpy_rng(self.seed), stall=self.stall,
-                kick=self.kick, patience=self.patience, squares=squares, trace=trace,
+                candidates=self.tabu_candidates, tenure=self.tabu_tenure, squares=squares, trace=trace,
             )
         return np.flatnonzero(best)
 
