@@ -244,3 +244,9 @@ def test_tabu_gram_rows_match_and_survive_a_full_cache():
     for index in (np.array([3, 7, 3]), np.arange(20, 28), np.array([299, 0])):
         slots = gram.rows(index)
         np.testing.assert_allclose(gram.store[slots], S[index] @ S.T, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("options", [{"tabu_candidates": 0}, {"tabu_tenure": [15, 5]}, {"tabu_tenure": [-1, 3]}])
+def test_hybrid_rejects_bad_tabu_options(options):
+    with pytest.raises(ValueError, match="tabu"):
+        SOLVERS.get("hybrid")(**options)

@@ -61,6 +61,11 @@ class HybridSolver:
         self.seed, self.time_budget_s, self.iterations = seed, float(time_budget_s), int(iterations)
         self.patience, self.stall = patience, int(stall)
         self.tabu_candidates, self.tabu_tenure = int(tabu_candidates), (int(tabu_tenure[0]), int(tabu_tenure[1]))
+        if self.tabu_candidates < 1 or not 0 <= self.tabu_tenure[0] <= self.tabu_tenure[1]:
+            raise ValueError(
+                "hybrid needs tabu_candidates >= 1 and tabu_tenure [low, high] with 0 <= low <= high (steps a moved "
+                f"sample stays put), got {tabu_candidates} and {list(tabu_tenure)}"
+            )
         self.exact_n, self.exact_subsets, self.chunk_rows = int(exact_n), int(exact_subsets), int(chunk_rows)
         self.core_n, self.core_iterations, self.core_band = int(core_n), int(core_iterations), float(core_band)
         self.trace, self.status = None, None
