@@ -29,6 +29,13 @@ from dataset_pruning.selection.objective import (
 )
 
 
+def residual_state(influence: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(r, S r): the removed rows' sum r (d,) and every row's projection on it (n,), both float64, recomputed
+    from scratch (the local searches update them per move and call this again against drift)."""
+    residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
+    return residual, matvec(influence, residual)
+
+
 def swap_refine(
     influence: np.ndarray,
     mask: np.ndarray,
@@ -47,8 +54,7 @@ def swap_refine(
     mask = mask.copy()
     squares = row_squares(influence) if squares is None else squares
     block = int(np.clip(20_000_000 // max(n, 1), 4, 64)) if block is None else int(block)
-    residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
-    projections = matvec(influence, residual)
+    residual, projections = residual_state(influence, mask)
     value = float(residual @ residual)
     if trace is not None:
         trace.record(np.sqrt(value))
@@ -92,8 +98,7 @@ def swap_refine(
             residual += np.asarray(influence[enter], np.float64) - np.asarray(influence[leave], np.float64)
             swaps += 1
             if swaps % 64 == 0:  # resynchronise against drift of the incremental updates
-                residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
-                projections = matvec(influence, residual)
+                residual, projections = residual_state(influence, mask)
             value = float(residual @ residual)
             improved = True
             if trace is not None:
@@ -161,7 +166,7 @@ class _GramRows:
         self.count = 0
 
     def rows(self, index: np.ndarray) -> np.ndarray:
-        """Slots (k,) of the rows of ``index`` (k,) in ``self.store``, computing the missing ones (one product)."""
+        """The rows (k, n) of S S^T for ``index`` (k,), float32, computing the missing ones (one product)."""
         missing = np.unique(index[self.slot[index] < 0])
         if self.count + missing.size > self.capacity:  # full: start over rather than track ages
             self.slot[:], self.count = -1, 0
@@ -175,7 +180,7 @@ class _GramRows:
             self.store[self.count : self.count + missing.size] = (block @ self.influence.T).astype(np.float32)
             self.slot[missing] = np.arange(self.count, self.count + missing.size)
             self.count += missing.size
-        return self.slot[index]
+        return self.store[self.slot[index]]
 
 
 def _best_per_class(members: np.ndarray, gain: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
@@ -218,8 +223,7 @@ def tabu_search(
     groups = int(codes.max()) + 1 if n else 1
     per_class = max(1, min(max(8, -(-int(candidates) // groups)), (gram.capacity - 2) // (2 * groups)))
     mask, best = mask.copy(), mask.copy()
-    residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
-    projections = matvec(influence, residual)
+    residual, projections = residual_state(influence, mask)
     value = best_value = float(residual @ residual)
     frozen_until = np.zeros(n, dtype=np.int64)
     step = since_best = 0
@@ -233,8 +237,7 @@ def tabu_search(
         leave, enter = (_best_per_class(side, gain, codes, per_class) for side, gain in (
             (leave_all, leave_gain), (enter_all, enter_gain)
         ))
-        slots = gram.rows(leave)  # before reading gram.store: it may grow
-        cross = gram.store[slots][:, enter].astype(np.float64)  # (a, b): <S_i, S_j>
+        cross = gram.rows(leave)[:, enter].astype(np.float64)  # (a, b): <S_i, S_j>
         delta = leave_gain[leave][:, None] + enter_gain[enter][None, :] - 2.0 * cross
         delta[codes[leave][:, None] != codes[enter][None, :]] = np.inf
         frozen = (frozen_until[leave] > step)[:, None] | (frozen_until[enter] > step)[None, :]
@@ -244,13 +247,11 @@ def tabu_search(
             continue  # every candidate pair is tabu or of different classes: let the tenures run out
         i, j = leave[a], enter[b]
         mask[i], mask[j] = False, True
-        slots = gram.rows(np.array([i, j]))
-        rows = gram.store[slots]
+        rows = gram.rows(np.array([i, j]))
         projections += rows[1].astype(np.float64) - rows[0].astype(np.float64)
         residual += np.asarray(influence[j], np.float64) - np.asarray(influence[i], np.float64)
         if step % 256 == 0:  # resynchronise against drift of the incremental updates
-            residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
-            projections = matvec(influence, residual)
+            residual, projections = residual_state(influence, mask)
         value = float(residual @ residual)
         frozen_until[[i, j]] = step + rng.integers(tenure[0], tenure[1] + 1, size=2)
         if value < best_value * (1 - 1e-12):
