@@ -245,7 +245,9 @@ def test_tabu_gram_rows_match_and_survive_a_full_cache():
         np.testing.assert_allclose(gram.rows(index), S[index] @ S.T, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("options", [{"tabu_candidates": 0}, {"tabu_tenure": [15, 5]}, {"tabu_tenure": [-1, 3]}])
+@pytest.mark.parametrize(
+    "options", [{"tabu_candidates": 0}, {"tabu_tenure": [15, 5]}, {"tabu_tenure": [-1, 3]}, {"tabu_tenure": [5]}]
+)
 def test_hybrid_rejects_bad_tabu_options(options):
     with pytest.raises(ValueError, match="tabu"):
         SOLVERS.get("hybrid")(**options)

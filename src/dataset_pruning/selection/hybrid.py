@@ -60,8 +60,9 @@ class HybridSolver:
     ) -> None:
         self.seed, self.time_budget_s, self.iterations = seed, float(time_budget_s), int(iterations)
         self.patience, self.stall = patience, int(stall)
-        self.tabu_candidates, self.tabu_tenure = int(tabu_candidates), (int(tabu_tenure[0]), int(tabu_tenure[1]))
-        if self.tabu_candidates < 1 or not 0 <= self.tabu_tenure[0] <= self.tabu_tenure[1]:
+        self.tabu_candidates, self.tabu_tenure = int(tabu_candidates), tuple(int(t) for t in tabu_tenure)
+        low_high = len(self.tabu_tenure) == 2 and 0 <= self.tabu_tenure[0] <= self.tabu_tenure[1]
+        if self.tabu_candidates < 1 or not low_high:
             raise ValueError(
                 "hybrid needs tabu_candidates >= 1 and tabu_tenure [low, high] with 0 <= low <= high (steps a moved "
                 f"sample stays put), got {tabu_candidates} and {list(tabu_tenure)}"
