@@ -14,6 +14,7 @@ from dataset_pruning.data import DATASETS
 from dataset_pruning.models import MODELS
 from dataset_pruning.scoring import SCORERS, scorer_needs, scorer_options, scorer_output
 from dataset_pruning.selection import SOLVERS
+from dataset_pruning.selection.objective import build_solver
 from dataset_pruning.training import TrainingConfig
 
 
@@ -150,6 +151,7 @@ class SelectionParams(_Block):
                 )
         elif self.eps is None or not self.eps >= 0.0:
             raise ValueError(f"eps must be >= 0 for problem 'generalization' (Eq. 3), got {self.eps}")
+        build_solver(self.solver, self.options)  # unknown or bad solver options stop the run here, before training
         return self
 
 

@@ -88,6 +88,8 @@ def test_second_run_keeps_the_first(kedro_project, tiny_prune_params):
         ({"optimization_selection": {"ratio": 1.5}}, "ratio must lie strictly between 0 and 1"),
         ({"optimization_selection": {"problem": "generalization", "eps": -1.0}}, "eps must be >= 0"),
         ({"optimization_selection": {"solver": "tabu"}}, "unknown solver 'tabu'"),
+        ({"optimization_selection": {"options": {"budget": 5}}}, r"does not take option\(s\) \['budget'\]"),
+        ({"optimization_selection": {"options": {"tabu_tenure": [15, 5]}}}, "tabu_tenure"),
         ({"erm_training": {"model": {"name": "resnet9"}}}, "unknown model 'resnet9'"),
         ({"influence_scoring": {"method": "shapley"}}, "unknown scoring method 'shapley'"),
         ({"ingest": {"dataset": "imagenet21k"}}, "unknown data set 'imagenet21k'"),
