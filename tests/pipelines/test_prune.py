@@ -90,6 +90,8 @@ def test_second_run_keeps_the_first(kedro_project, tiny_prune_params):
         ({"optimization_selection": {"solver": "tabu"}}, "unknown solver 'tabu'"),
         ({"optimization_selection": {"options": {"budget": 5}}}, r"does not take option\(s\) \['budget'\]"),
         ({"optimization_selection": {"options": {"tabu_tenure": [15, 5]}}}, "tabu_tenure"),
+        ({"optimization_selection": {"solver": "bucketed", "options": {"inner_options": {"stal": 5}}}},
+         r"'hybrid' does not take option\(s\) \['stal'\]"),
         ({"erm_training": {"model": {"name": "resnet9"}}}, "unknown model 'resnet9'"),
         ({"influence_scoring": {"method": "shapley"}}, "unknown scoring method 'shapley'"),
         ({"ingest": {"dataset": "imagenet21k"}}, "unknown data set 'imagenet21k'"),

@@ -23,6 +23,7 @@ from dataset_pruning.selection.objective import (
     apportion,
     as_caps,
     as_quota,
+    build_solver,
     removal_norm,
     row_squares,
     traced,
@@ -47,7 +48,7 @@ def solve_bucket(rows: np.ndarray, bucket_codes: np.ndarray, bucket_quota: np.nd
     """One bucket's Eq. 4 (runs on a worker): local indices of the removed rows."""
     import dataset_pruning.selection  # noqa: F401  (registers every solver on the worker)
 
-    solver = SOLVERS.get(inner)(**options)
+    solver = build_solver(inner, options)
     return np.asarray(solver.cardinality(rows, bucket_quota, bucket_codes), dtype=np.int64)
 
 
@@ -71,7 +72,11 @@ class BucketedSolver:
     ) -> None:
         if inner == "bucketed":
             raise ValueError("bucketed: the inner solver cannot be 'bucketed' itself")
-        SOLVERS.get(inner)  # unknown names fail here, listing the known ones
+        if int(buckets) < 1:
+            raise ValueError(f"bucketed needs buckets >= 1, got {buckets}")
+        # built once here so that an unknown inner solver or option fails now (listing the known ones), not
+        # on the workers after training and scoring; constructors have no side effects
+        build_solver(inner, {"seed": seed, **dict(inner_options or {})})
         self.seed, self.inner, self.inner_options, self.buckets = seed, inner, dict(inner_options or {}), int(buckets)
         self.refine_s, self.use_dask, self.scheduler_address = refine_s, use_dask, scheduler_address
         self.n_workers, self.threads_per_worker, self.processes = n_workers, threads_per_worker, processes
