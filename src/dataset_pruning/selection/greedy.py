@@ -83,22 +83,29 @@ def greedy_picks(
             part = np.argpartition(scores[candidates], k)
             pool, threshold = candidates[part[:k]], scores[candidates[part[k]]]
         rows = np.asarray(influence[pool])  # S's dtype; Gram columns are formed only for the picked samples
-        pool_scores, pool_groups = scores[pool], codes[pool]
-        live = np.ones(len(pool), dtype=bool)
-        current = float(residual @ residual)
+        pool_groups = codes[pool]
+        # the live pool's scores, +inf where a sample is picked or its group's need is met (one array: per pick
+        # the loop is an argmin, a Gram column and an add, which keeps its Python overhead low)
+        live = np.where(need[pool_groups] > 0, scores[pool], np.inf)
+        current, taken = float(residual @ residual), []
         for step in range(b):
-            masked = np.where(live & (need[pool_groups] > 0), pool_scores, np.inf)
-            best = int(np.argmin(masked))
-            if not np.isfinite(masked[best]) or (step > 0 and masked[best] > threshold):
+            best = int(np.argmin(live))
+            value = live[best]
+            if not np.isfinite(value) or (step > 0 and value > threshold):
                 break  # the pool has gone stale: a sample outside it may now be better, so rescore all
-            live[best] = False
-            need[pool_groups[best]] -= 1
-            available[pool[best]] = False
-            current += pool_scores[best]
-            order.append(int(pool[best]))
+            group = pool_groups[best]
+            need[group] -= 1
+            if need[group] == 0:
+                live[pool_groups == group] = np.inf
+            live[best] = np.inf
+            current += value
+            taken.append(best)
             norms.append(np.sqrt(max(current, 0.0)))
-            pool_scores = pool_scores + 2.0 * (rows @ rows[best]).astype(np.float64)  # <r,S_i> += sign <S_best,S_i>
-            residual += sign * rows[best].astype(np.float64)
+            live += 2.0 * (rows @ rows[best])  # <r, S_i> += sign <S_best, S_i>: the score moves by 2 <S_best, S_i>
+        taken = np.asarray(taken, dtype=np.int64)
+        available[pool[taken]] = False
+        order.extend(pool[taken].tolist())
+        residual += sign * rows[taken].sum(axis=0, dtype=np.float64)
     return np.asarray(order, dtype=np.int64), np.asarray(norms, dtype=np.float64)
 
 
