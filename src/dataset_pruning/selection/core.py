@@ -29,7 +29,6 @@ def core_cardinality(
     iterations: int = 50,
     tolerance: float = 0.005,
     band: float = 0.2,
-    seed: int = 0,
     squares: np.ndarray | None = None,
     deadline: float | None = None,
     chunk_rows: int = 65536,
@@ -46,7 +45,7 @@ def core_cardinality(
     if not 0.0 < band <= 1.0:
         raise ValueError(f"core band must lie in (0, 1] (a fraction of each class's smaller side), got {band}")
     _, _, bound, direction = relax_cardinality(
-        influence, codes, quota, iterations, seed, deadline, power_iterations=6, tolerance=tolerance
+        influence, codes, quota, iterations, deadline, tolerance=tolerance
     )
     if bound <= 0.0:
         return None

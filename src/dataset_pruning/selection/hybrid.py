@@ -89,25 +89,29 @@ class HybridSolver:
 
     def _start(self, influence, codes, quota, squares, deadline, trace=None) -> np.ndarray:
         """Eq. 4's start, a bool mask (n,): the better of whole-set greedy and the core route below ``core_n``
-        rows, the core route alone from there on (greedy where it steps aside)."""
+        rows, the core route alone from there on (greedy where it steps aside); each start is recorded as it ends."""
         starts = []
-        if len(influence) < self.core_n:  # whole-set greedy is cheap here: it runs first, the core route after
-            starts.append(greedy_cardinality(
-                influence, codes, quota, squares=squares, deadline=deadline, chunk_rows=self.chunk_rows
-            ))
+
+        def keep(mask):
+            starts.append((_norm(influence, mask), len(starts), mask))
             if trace is not None:
-                trace.record(_norm(influence, starts[0]))
+                trace.record(starts[-1][0])
+
+        greedy = lambda: greedy_cardinality(  # noqa: E731
+            influence, codes, quota, squares=squares, deadline=deadline, chunk_rows=self.chunk_rows
+        )
+        if len(influence) < self.core_n:  # whole-set greedy is cheap here: it runs first, the core route after
+            keep(greedy())
         if time.perf_counter() < deadline:
             core = core_cardinality(
-                influence, codes, quota, iterations=self.core_iterations, band=self.core_band, seed=self.seed,
+                influence, codes, quota, iterations=self.core_iterations, band=self.core_band,
                 squares=squares, deadline=deadline, chunk_rows=self.chunk_rows,
             )
-            starts += [] if core is None else [core]
+            if core is not None:
+                keep(core)
         if not starts:  # the relaxation certified nothing: no direction to order by
-            starts.append(greedy_cardinality(
-                influence, codes, quota, squares=squares, deadline=deadline, chunk_rows=self.chunk_rows
-            ))
-        return min(starts, key=lambda mask: _norm(influence, mask))
+            keep(greedy())
+        return min(starts)[2]
 
     def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
         deadline = time.perf_counter() + self.time_budget_s
@@ -131,7 +135,7 @@ class HybridSolver:
                 self.status = "optimal"
                 return np.flatnonzero(best)
         elif time.perf_counter() < deadline and self.iterations > 0:
-            weights, _, _, _ = relax_cardinality(influence, codes, quota, self.iterations, self.seed, deadline)
+            weights, _, _, _ = relax_cardinality(influence, codes, quota, self.iterations, deadline)
             rounded = round_relaxed(influence, weights, codes, quota, squares, deadline=deadline)
             if time.perf_counter() < deadline:
                 rounded = swap_refine(

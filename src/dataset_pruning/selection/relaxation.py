@@ -50,7 +50,7 @@ class RelaxationSolver:
         self.trace = None
 
     def _solve(self, influence, exact, codes, quota, squares, deadline) -> np.ndarray:
-        weights, _, _, _ = relax_cardinality(exact, codes, quota, self.iterations, self.seed, deadline)
+        weights, _, _, _ = relax_cardinality(exact, codes, quota, self.iterations, deadline)
         mask = round_relaxed(influence, weights, codes, quota, squares, deadline=deadline)
         return swap_refine(
             influence, mask, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=self.patience,
