@@ -117,3 +117,20 @@ def test_eq4_bound_is_informative_when_d_exceeds_n():
     bound, note = relaxation_bound(S, "cardinality", m=5, iterations=300)
     optimum = removal_norm(S, SOLVERS.get("exact")().cardinality(S, 5))
     assert note == "informative" and 0.5 * optimum < bound <= optimum
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_relaxation_closes_its_duality_gap(seed):
+    """FISTA with backtracking converges: the relaxed objective ||S^T W|| of its feasible W and the dual bound L(u)
+    meet (heavy-tailed rows with a common mean, n < d, so the relaxed optimum is positive)."""
+    from dataset_pruning.selection.bounds import relax_cardinality
+    from dataset_pruning.selection.objective import as_quota
+
+    rng = np.random.default_rng(seed)
+    S = (rng.normal(size=(30, 50)) + 0.3 * rng.normal(size=50)) * rng.lognormal(0.0, 1.0, size=(30, 1))
+    codes, quota = as_quota(30, 10, None)
+    weights, relaxed, bound, direction = relax_cardinality(S, codes, quota, 1000)
+    assert weights.min() >= 0.0 and weights.max() <= 1.0 and weights.sum() == pytest.approx(10.0)
+    assert relaxed == pytest.approx(float(np.linalg.norm(weights @ S)))
+    assert 0.0 < bound <= relaxed and relaxed - bound <= 1e-3 * relaxed
+    assert np.linalg.norm(direction) == pytest.approx(1.0)
