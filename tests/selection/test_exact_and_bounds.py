@@ -119,18 +119,21 @@ def test_eq4_bound_is_informative_when_d_exceeds_n():
     assert note == "informative" and 0.5 * optimum < bound <= optimum
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("seed", range(3))
-def test_relaxation_closes_its_duality_gap(seed):
+def test_relaxation_closes_its_duality_gap(seed, dtype):
     """FISTA with backtracking converges: the relaxed objective ||S^T W|| of its feasible W and the dual bound L(u)
-    meet (heavy-tailed rows with a common mean, n < d, so the relaxed optimum is positive)."""
+    meet (heavy-tailed rows with a common mean, n < d, so the relaxed optimum is positive). In float32 the
+    sufficient-decrease test can fail by rounding alone at tiny steps; the step size must not shrink for it."""
     from dataset_pruning.selection.bounds import relax_cardinality
     from dataset_pruning.selection.objective import as_quota
 
     rng = np.random.default_rng(seed)
     S = (rng.normal(size=(30, 50)) + 0.3 * rng.normal(size=50)) * rng.lognormal(0.0, 1.0, size=(30, 1))
+    S = S.astype(dtype)
     codes, quota = as_quota(30, 10, None)
-    weights, relaxed, bound, direction = relax_cardinality(S, codes, quota, 1000)
+    weights, relaxed, bound, direction = relax_cardinality(S, codes, quota, 2000)
     assert weights.min() >= 0.0 and weights.max() <= 1.0 and weights.sum() == pytest.approx(10.0)
-    assert relaxed == pytest.approx(float(np.linalg.norm(weights @ S)))
-    assert 0.0 < bound <= relaxed and relaxed - bound <= 1e-3 * relaxed
+    assert relaxed == pytest.approx(float(np.linalg.norm(weights @ S.astype(np.float64))), rel=1e-5)
+    assert 0.0 < bound <= relaxed and relaxed - bound <= 1e-4 * relaxed
     assert np.linalg.norm(direction) == pytest.approx(1.0)

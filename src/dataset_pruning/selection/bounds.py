@@ -67,7 +67,8 @@ def relax_cardinality(
     unit direction u of shape (d,) that gave the bound; zeros when no direction gave a positive L(u)).
 
     The step comes from backtracking (Beck & Teboulle 2009): it starts at the Rayleigh quotient of the first
-    residual and doubles while the sufficient-decrease test fails, so no power iteration on S^T S is needed and the
+    residual and doubles while the sufficient-decrease test fails (up to 2 ||S||_F^2, which is always enough: beyond
+    it a failed test is rounding, float32 S at tiny steps), so no power iteration on S^T S is needed and the
     steps follow the local curvature, which is below the global one (measured at n = 50,000, d = 512: the constant
     settles at 0.78x the power-iteration estimate; the core route's direction takes 31 passes over S instead of 46
     at ratio 0.5, 47 instead of 62 at 0.3, and 300 iterations end with a tighter bound on the real S and there).
@@ -83,7 +84,7 @@ def relax_cardinality(
     x_w = rmatvec(influence, w)  # S^T W
     best_w, best_value = w, float(np.linalg.norm(x_w))
     bound, direction = 0.0, np.zeros(influence.shape[1])
-    y, x_y, t, tau, history, lipschitz = w, x_w, 1.0, None, [], 0.0
+    y, x_y, t, tau, history, lipschitz, ceiling = w, x_w, 1.0, None, [], 0.0, 0.0
     for _ in range(iterations):
         norm = float(np.linalg.norm(x_y))
         if norm == 0.0 or best_value == 0.0:
@@ -106,7 +107,10 @@ def relax_cardinality(
             model = squared + 2.0 * float(projections @ step) + 0.5 * lipschitz * float(step @ step)
             if float(x_next @ x_next) <= model + 1e-12 * squared:
                 break
-            lipschitz *= 2.0
+            ceiling = ceiling or 2.0 * float(np.einsum("ij,ij->", influence, influence, dtype=np.float64))
+            if lipschitz >= ceiling:  # 2 ||S||_F^2 >= the true constant: the test fails by rounding alone
+                break
+            lipschitz = min(2.0 * lipschitz, ceiling)
         value_next = float(np.linalg.norm(x_next))
         if value_next < best_value:
             best_w, best_value = w_next, value_next
