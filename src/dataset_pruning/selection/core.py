@@ -5,9 +5,9 @@ at the best u an optimal set is, up to the samples near each class's threshold, 
 FISTA iterations of the relaxation give such a u long before they give a good relaxed W. Like the core of a knapsack
 problem (Balas & Zemel 1980), the samples far below the threshold are fixed as removed, those far above as kept,
 and greedy chooses within the band around it, starting from the fixed samples' sum: the band balances the
-directions orthogonal to u, which sorting alone leaves unbalanced. Measured (docs/selection.md): at n = 50,000,
-d = 512 within 0.2 % of greedy's objective in a third of its time, and at n = 10^6, d = 128 within 0.9 % of the
-lower bound in 8 s, where whole-set greedy takes 36 s to end 3 % above the bound.
+directions orthogonal to u, which sorting alone leaves unbalanced. Measured (benchmarks/core_route.py): at
+n = 50,000, d = 512, ratios 0.3 and 0.5, within 0.08 % of greedy's objective in a quarter of its time, and at
+n = 10^6, d = 128 within 0.7 % of the lower bound in 6 s, where whole-set greedy takes 22 s to end 2.9 % above it.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def core_cardinality(
     direction tried: then no direction orders the samples and whole-set greedy is the route).
 
     influence : (n, d); codes : int64 (n,); quota : int64 (G,). At most ``iterations`` FISTA steps find u (each
-    two passes over S), fewer once five steps raise L(u) by less than ``tolerance`` (measured: 11-25 steps at
-    n = 50,000, d = 512; 31 at n = 10^6, d = 128). ``band``: the band of class c holds
+    two passes over S), fewer once five steps raise L(u) by less than ``tolerance`` (measured: 11-21 steps at
+    n = 50,000, d = 512). ``band``: the band of class c holds
     k_c = ceil(band * min(m_c, n_c - m_c)) samples on each side of its threshold, of which greedy removes k_c
     (narrower when the bands would exceed ``chunk_rows`` rows).
     """
