@@ -94,19 +94,24 @@ def test_default_solver_is_exact_on_small_low_dimensional_instances(seed, shape)
 
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("shape", [(10, 3), (10, 14)])
-def test_bounds_hold_against_the_exact_optimum(seed, shape):
+@pytest.mark.parametrize("max_copy_gb", [2.0, 0.0])  # 0: a float32 S is iterated as is, only certified in float64
+def test_bounds_hold_against_the_exact_optimum(seed, shape, max_copy_gb):
     rng = np.random.default_rng(seed)
-    S = rng.normal(size=shape) + (0.5 if seed % 2 else 0.0)
+    S = (rng.normal(size=shape) + (0.5 if seed % 2 else 0.0)).astype(np.float32).astype(np.float64)
     exact = SOLVERS.get("exact")()
     for m in (2, 5, 8):
         optimum = removal_norm(S, exact.cardinality(S, m))
-        bound, note = relaxation_bound(S, "cardinality", m=m, iterations=300)
+        bound, note = relaxation_bound(
+            S.astype(np.float32), "cardinality", m=m, iterations=300, max_copy_gb=max_copy_gb
+        )
         assert 0.0 <= bound <= optimum * (1 + 1e-9) + 1e-12
         if bound == 0.0:
             assert note.startswith("trivial")
     for eps in (0.5, 2.0):
         count = len(exact.generalization(S, eps))
-        bound, _ = relaxation_bound(S, "generalization", eps=eps, iterations=100)
+        bound, _ = relaxation_bound(
+            S.astype(np.float32), "generalization", eps=eps, iterations=100, max_copy_gb=max_copy_gb
+        )
         assert bound >= count
 
 

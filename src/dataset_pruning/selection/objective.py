@@ -143,6 +143,15 @@ def row_squares(influence: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", influence, influence, dtype=np.float64)
 
 
+def exact_matvec(influence: np.ndarray, vector: np.ndarray, chunk_rows: int = 65536) -> np.ndarray:
+    """S @ v in float64, block of rows by block, of shape (n,): exact products for a certificate without a float64
+    copy of a float32 S."""
+    vector = np.asarray(vector, dtype=np.float64)
+    blocks = [np.asarray(influence[i : i + chunk_rows], dtype=np.float64) @ vector
+              for i in range(0, len(influence), chunk_rows)]
+    return np.concatenate(blocks) if blocks else np.zeros(0)
+
+
 def matvec(influence: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """S @ v in S's dtype, returned as float64 of shape (n,)."""
     return (influence @ vector.astype(influence.dtype, copy=False)).astype(np.float64, copy=False)
