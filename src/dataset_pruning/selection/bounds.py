@@ -19,7 +19,15 @@ import math
 
 import numpy as np
 
-from dataset_pruning.selection.objective import as_caps, as_quota, check_influence, exact_matvec, matvec, rmatvec
+from dataset_pruning.selection.objective import (
+    as_caps,
+    as_quota,
+    check_influence,
+    exact_matvec,
+    matvec,
+    rmatvec,
+    row_squares,
+)
 
 # Products run in S's dtype. ``relaxation_bound`` iterates on a float64 copy of S while that copy stays within
 # ``max_copy_gb`` (more accurate iterates: at ratios 0.7 / 0.9 of the MNIST-1D S, float32 iterates give 0.03-0.06 %
@@ -110,7 +118,7 @@ def relax_cardinality(
             model = squared + 2.0 * float(projections @ step) + 0.5 * lipschitz * float(step @ step)
             if float(x_next @ x_next) <= model + 1e-12 * squared:
                 break
-            ceiling = ceiling or 2.0 * float(np.einsum("ij,ij->", influence, influence, dtype=np.float64))
+            ceiling = ceiling or 2.0 * float(row_squares(influence).sum())
             if lipschitz >= ceiling:  # 2 ||S||_F^2 >= the true constant: the test fails by rounding alone
                 break
             lipschitz = min(2.0 * lipschitz, ceiling)
@@ -130,7 +138,7 @@ def count_upper_bound(influence: np.ndarray, eps: float, codes: np.ndarray, caps
     """An upper bound on Eq. 3's count: floor(min_y U(y)) with U of the module docstring, y from L-BFGS."""
     from scipy.optimize import minimize
 
-    scale = float(np.sqrt(np.mean(np.einsum("ij,ij->i", influence, influence, dtype=np.float64)))) or 1.0
+    scale = float(np.sqrt(np.mean(row_squares(influence)))) or 1.0
     total = float(caps.sum())
 
     def exact(y):
