@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import pickletools
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +16,10 @@ from dataset_pruning.data import load_dataset
 from dataset_pruning.data.cifar import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
 
 
-def dump(path: Path, content: dict) -> None:
+def dump(path: Path, content, protocol: int = 2) -> None:
     """Protocol 2 with bytes keys: what Python 2 wrote and what ``pickle.load(..., encoding='bytes')`` returns."""
     with path.open("wb") as handle:
-        pickle.dump(content, handle, protocol=2)
+        pickle.dump(content, handle, protocol=protocol)
 
 
 def rows(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -187,3 +190,106 @@ def test_cifar100_missing_folder_and_meta(tmp_path):
     (tmp_path / "cifar-100-python" / "meta").unlink()
     with pytest.raises(FileNotFoundError, match=r"cifar-100-python[/\\]meta"):
         load_dataset("cifar100", root=tmp_path)
+
+
+# --- the restricted unpickler: a data file never runs code -------------------------------------------------------
+
+
+class RunsCommand:
+    """Unpickling this calls ``os.system`` (pickled as ``posix.system`` on Linux), which creates ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {shlex.quote(str(self.marker))}",)
+
+
+def _valid_batch(n: int = 2) -> dict:
+    return {b"batch_label": b"testing batch 1 of 1", b"labels": [0] * n, b"data": np.zeros((n, 3072), np.uint8),
+            b"filenames": [b"a.png"] * n}
+
+
+def _top_level(marker):
+    return RunsCommand(marker)
+
+
+def _in_filenames(marker):
+    batch = _valid_batch()
+    batch[b"filenames"] = [b"a.png", RunsCommand(marker)]
+    return batch
+
+
+def _as_extra_key(marker):
+    return {**_valid_batch(), b"extra": (1, [RunsCommand(marker)])}
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.DEFAULT_PROTOCOL])
+@pytest.mark.parametrize("build", [_top_level, _in_filenames, _as_extra_key], ids=["top-level", "filenames", "extra"])
+def test_a_batch_that_would_run_a_command_is_refused_without_running_it(tmp_path, build, protocol):
+    write_cifar10(tmp_path)
+    marker = tmp_path / "marker"
+    path = tmp_path / "cifar-10-batches-py" / "test_batch"
+    dump(path, build(marker), protocol=protocol)
+    with pytest.raises(ValueError) as info:
+        load_dataset("cifar10", root=tmp_path)
+    assert not marker.exists()
+    message = str(info.value)
+    assert f"{path} asks to load {os.system.__module__}.system, which a CIFAR batch never holds" in message
+    assert "refusing to unpickle it" in message
+
+
+def test_a_meta_file_that_would_run_a_command_is_refused(tmp_path):
+    write_cifar100(tmp_path)
+    marker = tmp_path / "marker"
+    path = tmp_path / "cifar-100-python" / "meta"
+    dump(path, {b"fine_label_names": [b"x"] * 100, b"coarse_label_names": RunsCommand(marker)})
+    with pytest.raises(ValueError, match=f"{path.name} asks to load {os.system.__module__}.system"):
+        load_dataset("cifar100", root=tmp_path)
+    assert not marker.exists()
+
+
+def test_other_callables_are_refused_too(tmp_path):
+    write_cifar10(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    dump(path, {**_valid_batch(), b"x": eval})  # a builtin other than bytes
+    with pytest.raises(ValueError, match=r"asks to load (__builtin__|builtins)\.eval"):
+        load_dataset("cifar10", root=tmp_path)
+
+
+def _numpy_batch(rng: np.random.Generator, n: int) -> dict:
+    """A batch as numpy would pickle it from Python 3: array data, numpy-scalar and array labels, empty bytes."""
+    return {
+        b"batch_label": b"",
+        b"labels": [np.int64(v) for v in rng.integers(0, 10, n)],
+        b"data": rows(rng, n),
+        b"filenames": [b"", b"b.png"] + [b"c.png"] * (n - 2),
+        b"coarse": rng.integers(0, 10, n),
+    }
+
+
+@pytest.mark.parametrize("protocol", [2, 4, pickle.DEFAULT_PROTOCOL, pickle.HIGHEST_PROTOCOL])
+def test_batches_with_numpy_objects_load_under_every_protocol(tmp_path, protocol):
+    written = write_cifar10(tmp_path)
+    rng = np.random.default_rng(5)
+    batch = _numpy_batch(rng, 3)
+    dump(tmp_path / "cifar-10-batches-py" / "test_batch", batch, protocol=protocol)
+    _, test = load_dataset("cifar10", root=tmp_path, normalize=False)
+    assert torch.equal(test.y, torch.tensor([int(v) for v in batch[b"labels"]]))
+    assert torch.allclose(test.x, expected_images(batch[b"data"], (0, 0, 0), (1, 1, 1)))
+    assert written["test"].shape == (3, 3072)
+
+
+def test_numpy_1_module_paths_are_admitted(tmp_path):
+    """numpy 1 (and the real files, written by Python 2 with numpy 1) name ``numpy.core.multiarray``."""
+    write_cifar10(tmp_path)
+    batch = _numpy_batch(np.random.default_rng(6), 2)
+    stream = pickle.dumps(batch, protocol=2)
+    assert b"numpy._core.multiarray\n_reconstruct" in stream  # protocol 2 names globals as text lines
+    old = stream.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+    globals_named = {arg for op, arg, _ in pickletools.genops(old) if op.name == "GLOBAL"}
+    assert "numpy.core.multiarray _reconstruct" in globals_named and "numpy.core.multiarray scalar" in globals_named
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(old)
+    _, test = load_dataset("cifar10", root=tmp_path, normalize=False)
+    assert torch.allclose(test.x, expected_images(batch[b"data"], (0, 0, 0), (1, 1, 1)))
+    assert test.y.tolist() == [int(v) for v in batch[b"labels"]]

@@ -3,10 +3,15 @@
 The pickles are read directly: torchvision's classes check md5 sums of the archives, which test fixtures in the
 same format cannot match. Each batch is a dict with ``data``, uint8 of shape (n, 3072) whose rows are the 1024 red,
 then green, then blue values of a 32x32 image in row-major order, and one int label per row.
+
+The files are Python pickles, and ``pickle.load`` runs whatever callable a file names. They are read by
+``CifarUnpickler`` instead, which admits only what the format holds (dicts, lists, tuples, bytes, str, numbers and
+numpy arrays, dtypes and scalars) and refuses any other global before it is called.
 """
 
 from __future__ import annotations
 
+import importlib
 import pickle
 from pathlib import Path
 from typing import Any
@@ -43,13 +48,65 @@ CIFAR100_LAYOUT = """\
 (extract cifar-100-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html into {root})"""
 
 
+# The only globals a CIFAR pickle names: numpy's reconstructors of an ndarray, a dtype and a scalar (under numpy 1's
+# ``numpy.core`` and numpy 2's ``numpy._core`` paths; ``_frombuffer`` is the ndarray reconstructor of pickle
+# protocol 5), and the bytes constructors of Python 3 pickles with protocol < 3 (``_codecs.encode`` for non-empty
+# bytes, ``bytes()`` for empty ones; protocol-2 pickles name builtins ``__builtin__``). Dicts, lists, tuples, str,
+# bytes and numbers have their own opcodes and need no global.
+_NUMPY_GLOBALS = {
+    "multiarray": ("_reconstruct", "scalar"),
+    "numeric": ("_frombuffer",),
+}
+ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("builtins", "bytes"), ("__builtin__", "bytes")}
+    | {
+        (f"{package}.{module}", function)
+        for package in ("numpy.core", "numpy._core")
+        for module, functions in _NUMPY_GLOBALS.items()
+        for function in functions
+    }
+)
+
+
+class RefusedGlobalError(ValueError):
+    """A pickle names a global that a CIFAR batch never holds (it would be called while unpickling)."""
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """``pickle.Unpickler`` that resolves only ``ALLOWED_GLOBALS``; any other global raises ``RefusedGlobalError``
+    before it can be called, wherever it sits in the file."""
+
+    def __init__(self, file: Any, path: Path) -> None:
+        super().__init__(file, encoding="bytes")  # Python 2 str loads as bytes, as the keys of the real files
+        self._path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise RefusedGlobalError(
+                f"{self._path} asks to load {module}.{name}, which a CIFAR batch never holds; refusing to unpickle "
+                f"it (replace the file with the original from the archive)"
+            )
+        if module.startswith("numpy.core"):
+            # numpy 2 keeps numpy.core only as a deprecated alias of numpy._core; numpy 1 has no numpy._core.
+            try:
+                return getattr(importlib.import_module("numpy._core" + module[len("numpy.core"):]), name)
+            except ImportError:
+                pass
+        return super().find_class(module, name)
+
+
 def _read_pickle(path: Path, name: str, layout: str) -> dict[str, Any]:
-    """One CIFAR pickle as a dict with str keys (the files were written by Python 2, so keys load as bytes)."""
+    """One CIFAR pickle as a dict with str keys (the files were written by Python 2, so keys load as bytes).
+
+    Read by ``CifarUnpickler``: a file that names any global besides numpy's array reconstructors is refused.
+    """
     if not path.is_file():
         raise missing_data_error(name, path, layout)
     try:
         with path.open("rb") as handle:
-            content = pickle.load(handle, encoding="bytes")
+            content = CifarUnpickler(handle, path).load()
+    except RefusedGlobalError:
+        raise
     except Exception as error:  # truncated or foreign files raise many different exception types
         raise ValueError(
             f"{path} is not a readable CIFAR python pickle ({type(error).__name__}: {error}); "
