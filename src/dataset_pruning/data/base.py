@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -42,8 +45,26 @@ class TensorData:
         return tuple(self.x.shape[1:])
 
     def subset(self, indices: torch.Tensor, name: str | None = None) -> "TensorData":
-        """The samples at ``indices`` (int64, shape (k,)), in that order."""
-        indices = torch.as_tensor(indices, dtype=torch.long)
+        """The samples at ``indices`` (integers in [0, n), shape (k,)), in that order.
+
+        An index outside [0, n) (negative ones included) or a non-integer index is a ``ValueError``.
+        """
+        indices = torch.as_tensor(indices)
+        if indices.dtype == torch.bool or indices.is_floating_point() or indices.is_complex():
+            raise ValueError(
+                f"{self.name}: subset takes integer sample indices, got a {indices.dtype} tensor"
+                + (" (for a boolean mask pass mask.nonzero().flatten())" if indices.dtype == torch.bool else "")
+            )
+        if indices.ndim > 1:
+            raise ValueError(f"{self.name}: subset takes indices of shape (k,), got shape {tuple(indices.shape)}")
+        indices = indices.long().reshape(-1)
+        n = len(self)
+        bad = indices[(indices < 0) | (indices >= n)]
+        if len(bad):
+            raise ValueError(
+                f"{self.name}: subset index {int(bad[0])} is out of range for a data set of n = {n} samples "
+                f"(valid: 0 to {n - 1}; {len(bad)} of the {len(indices)} indices are outside)"
+            )
         return TensorData(self.x[indices], self.y[indices], self.num_classes, name or self.name)
 
 
@@ -51,10 +72,56 @@ class TensorData:
 Loader = Callable[..., tuple[TensorData, TensorData]]
 DATASETS: Registry[Loader] = Registry("data set")
 
+# Parameters every loader takes that are not its own options (ingest.root and ingest.seed).
+_COMMON_PARAMETERS = ("root", "seed")
 
-def load_dataset(name: str, root: str | Path = "data/01_raw", seed: int = 0, **options) -> tuple[TensorData, TensorData]:
-    """Load the train and test split of data set ``name`` from ``root`` (nothing is downloaded)."""
-    return DATASETS.get(name)(root=Path(root), seed=seed, **options)
+
+def loader_options(name: str) -> tuple[str, ...]:
+    """The keyword options data set ``name``'s loader takes besides root and seed, from its signature."""
+    parameters = inspect.signature(DATASETS.get(name)).parameters
+    return tuple(
+        p.name
+        for p in parameters.values()
+        if p.name not in _COMMON_PARAMETERS and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+
+
+def check_loader_options(name: str, options: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` if ``options`` holds a key data set ``name``'s loader does not take.
+
+    The message lists the options it takes and the closest match of each unknown one.
+    """
+    known = loader_options(name)
+    unknown = sorted(str(key) for key in options if key not in known)
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        if key in _COMMON_PARAMETERS:
+            hints.append(f"{key!r} is not a loader option: set ingest.{key}")
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        if close:
+            hints.append(f"did you mean {close[0]!r}?" if len(unknown) == 1 else f"{key!r}: did you mean {close[0]!r}?")
+    takes = ", ".join(known) if known else "no options"
+    raise ValueError(
+        f"data set {name!r} takes no option(s) {unknown}; it takes: {takes}" + (f" ({'; '.join(hints)})" if hints else "")
+    )
+
+
+def load_dataset(
+    name: str, root: str | Path = "data/01_raw", seed: int | None = None, **options: Any
+) -> tuple[TensorData, TensorData]:
+    """Load the train and test split of data set ``name`` from ``root`` (nothing is downloaded).
+
+    ``seed=None`` uses the loader's own default (mnist1d: 42, the ``mnist1d`` package's and the pipeline's), so
+    ``load_dataset("mnist1d")`` is the data of a default ``kedro run``. An option the loader does not take is a
+    ``ValueError`` that lists the ones it takes (``check_loader_options``).
+    """
+    check_loader_options(name, options)
+    if seed is not None:
+        options["seed"] = seed
+    return DATASETS.get(name)(root=Path(root), **options)
 
 
 def missing_data_error(name: str, expected: Path, layout: str) -> FileNotFoundError:
