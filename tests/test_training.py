@@ -51,3 +51,25 @@ def test_cosine_schedule_ends_near_zero():
 def test_mismatched_shapes_are_rejected():
     with pytest.raises(ValueError, match="must match"):
         TensorData(torch.zeros(5, 2), torch.zeros(4), 2, "broken")
+
+
+def test_an_empty_training_set_is_a_clear_error():
+    empty = _blobs(10).subset(torch.tensor([], dtype=torch.long), name="blobs-pruned")
+    model = ModelSpec("mlp", empty.input_shape, 3).build(seed=0)
+    with pytest.raises(ValueError, match=r"fit: the training set is empty \(0 samples.*optimization_selection\.ratio"):
+        fit(model, empty, TrainingConfig(epochs=1, device="cpu"), progress=False)
+    with pytest.raises(ValueError, match="evaluate: the data set 'blobs-pruned' is empty"):
+        evaluate(model, empty)
+
+
+def test_the_library_defaults_are_the_pipelines():
+    """``TrainingConfig()`` trains as a default ``kedro run`` does (conf/base/parameters_erm_training.yml)."""
+    from dataclasses import asdict
+    from pathlib import Path
+
+    import yaml
+
+    conf = Path(__file__).resolve().parents[1] / "conf/base/parameters_erm_training.yml"
+    pipeline = yaml.safe_load(conf.read_text())["erm_training"]["training"]
+    assert asdict(TrainingConfig()) == pipeline
+    assert TrainingConfig().lr == 0.1
