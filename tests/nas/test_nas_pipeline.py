@@ -4,7 +4,6 @@ of the real project with MLflow tracking."""
 from __future__ import annotations
 
 import json
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import mlflow
 import pandas as pd
 import pytest
 import torch
-from kedro.io import DataCatalog, DatasetError, MemoryDataset
+from kedro.io import DataCatalog, DatasetError, MemoryDataset, Version
 from kedro.io.core import generate_timestamp
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
@@ -21,6 +20,7 @@ from matplotlib.figure import Figure
 from dataset_pruning.data import TensorData
 from dataset_pruning.pipelines import nas_proxy_eval
 from dataset_pruning.pipelines.nested_runs import MlflowNestedRunsDataset
+from dataset_pruning.pipelines.storage import TensorStoreDataset
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TINY = {
@@ -124,13 +124,14 @@ with KedroSession.create(project_path=root, runtime_params=params) as session:
 @pytest.mark.slow  # a `kedro run` of the real project in its own process, with MLflow (~25 s)
 def test_nas_pipeline_end_to_end_with_mlflow(kedro_project):
     """`kedro run --pipeline=nas_proxy_eval` on the prune pipeline's outputs, written here in the catalog's layout
-    (train_set, test_set pickles; removed_indices a versioned JSON list): the table, summary, plot, the summary as
+    (train_set, test_set tensor files; removed_indices a versioned JSON list): the table, summary, plot, the summary as
     MLflow metrics of the run and one nested run per architecture."""
     data = kedro_project / "data"
-    (data / "02_intermediate").mkdir(parents=True)
-    (data / "02_intermediate" / "train_set.pkl").write_bytes(pickle.dumps(_data(48, 0)))
-    (data / "02_intermediate" / "test_set.pkl").write_bytes(pickle.dumps(_data(16, 1)))
-    removed_path = data / "07_model_output" / "removed_indices.json" / generate_timestamp() / "removed_indices.json"
+    version = generate_timestamp()
+    for name, split in (("train_set", _data(48, 0)), ("test_set", _data(16, 1))):
+        path = data / "02_intermediate" / f"{name}.pt"
+        TensorStoreDataset(filepath=str(path), version=Version(None, version)).save(split)
+    removed_path = data / "07_model_output" / "removed_indices.json" / version / "removed_indices.json"
     removed_path.parent.mkdir(parents=True)
     removed_path.write_text(json.dumps(list(range(0, 48, 4))))
     runtime = json.dumps({"nas_proxy_eval": TINY, "data_root": str(data)})
@@ -150,8 +151,9 @@ def test_nas_pipeline_end_to_end_with_mlflow(kedro_project):
     finally:
         mlflow.set_tracking_uri(None)
     parents = runs[runs["tags.mlflow.parentRunId"].isna()]
-    assert parents["tags.mlflow.runName"].tolist() == ["nas_proxy_eval"]
-    nas_run = parents[parents["tags.mlflow.runName"] == "nas_proxy_eval"].iloc[0]
+    assert len(parents) == 1 and parents["tags.mlflow.runName"].iloc[0].startswith("nas_proxy_eval·")
+    nas_run = parents.iloc[0]
+    assert nas_run["tags.input.removed_indices.version"] == version  # says which version it read
     assert nas_run["metrics.nas.pruned.time_ratio"] == pytest.approx(summary["pruned.time_ratio"])
     assert nas_run["metrics.nas.architectures"] == 3
     children = runs[runs["tags.mlflow.parentRunId"] == nas_run["run_id"]]
