@@ -6,15 +6,19 @@ stops a run before any training, with one message naming the key and what to do.
 
 from __future__ import annotations
 
+import difflib
+import os
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dataset_pruning.data import DATASETS
+from dataset_pruning.data import DATASETS, check_loader_options
 from dataset_pruning.models import MODELS
+from dataset_pruning.runtime import check_device
 from dataset_pruning.scoring import SCORERS, scorer_needs, scorer_options, scorer_output
 from dataset_pruning.selection import SOLVERS
-from dataset_pruning.selection.objective import build_solver
+from dataset_pruning.selection.objective import build_solver, removal_count
 from dataset_pruning.training import TrainingConfig
 
 
@@ -38,6 +42,11 @@ class IngestParams(_Block):
     def _dataset(cls, v: str) -> str:
         return _known(DATASETS, v)
 
+    @model_validator(mode="after")
+    def _options(self) -> "IngestParams":
+        check_loader_options(self.dataset, self.options)  # a misspelt option stops the run here, not at ingest
+        return self
+
 
 class ModelParams(_Block):
     name: str = "cnn1d"
@@ -60,6 +69,8 @@ class TrainingParams(_Block):
     amp: bool = True
     seed: int = 0
     device: str = "auto"
+
+    _device = field_validator("device")(classmethod(lambda cls, v: check_device(v)))
 
     def recipe(self) -> TrainingConfig:
         return TrainingConfig(**self.model_dump())
@@ -105,7 +116,9 @@ class ScoringParams(_Block):
     options: dict[str, Any] = Field(default_factory=dict)
     influence: dict[str, Any] = Field(default_factory=dict)
     device: str = "auto"
-    seed: int = 0
+    seed: int | None = None  # None: the ERM training seed (erm_training.training.seed)
+
+    _device = field_validator("device")(classmethod(lambda cls, v: check_device(v)))
 
     @field_validator("method")
     @classmethod
@@ -198,9 +211,49 @@ def scalar_scores_need_cardinality(method: str) -> str:
     )
 
 
-def validate_parameters(parameters: dict[str, Any]) -> dict[str, _Block]:
-    """Validate every known block present in ``parameters``; one ``ValueError`` lists all problems."""
-    problems, parsed = [], {}
+# Top-level runtime parameters besides the blocks: where outputs go, the MLflow store, and which earlier run's
+# outputs a stage that reads them (nas_proxy_eval, --from-nodes runs) takes (hooks.RunIsolation).
+RUNTIME_PARAMETERS = ("data_root", "mlflow_db", "source_run")
+
+
+def _unknown_blocks(parameters: dict[str, Any]) -> list[str]:
+    known = [*PARAMETER_BLOCKS, *RUNTIME_PARAMETERS]
+    problems = []
+    for key in sorted(set(parameters) - set(known)):
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        problems.append(f"  {key}: no such parameter block; {hint}known: {', '.join(known)}")
+    return problems
+
+
+def check_writable(folders: list[Path]) -> list[str]:
+    """Problems with folders a run writes to: each must exist and be writable, or be creatable."""
+    problems = []
+    for folder in folders:
+        existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            problems.append(f"  {folder}: this run writes there, but {existing} is not a writable folder")
+    return problems
+
+
+def check_selection_budget(selection: SelectionParams, n: int) -> None:
+    """Eq. 4's m = round(ratio * n) must remove something and keep something: checked as soon as the training
+    set's size is known, before any training, with the same ``removal_count`` the solvers use."""
+    if selection.problem != "cardinality":
+        return
+    try:
+        removal_count(n, selection.ratio)
+    except ValueError as error:
+        raise ValueError(
+            f"invalid parameters, nothing was trained:\n  optimization_selection.ratio: {error} "
+            "(conf/base/parameters_optimization_selection.yml or --params)"
+        ) from None
+
+
+def validate_parameters(parameters: dict[str, Any], write_to: list[Path] = ()) -> dict[str, _Block]:
+    """Validate every known block present in ``parameters``, the top-level keys, and that the folders in
+    ``write_to`` can be written; one ``ValueError`` lists all problems."""
+    problems, parsed = _unknown_blocks(parameters), {}
     for key, block in PARAMETER_BLOCKS.items():
         if key not in parameters:
             continue
@@ -225,6 +278,7 @@ def validate_parameters(parameters: dict[str, Any]) -> dict[str, _Block]:
         method = parsed["influence_scoring"].method
         if scorer_output(method) == "scalar" and parsed["optimization_selection"].problem != "cardinality":
             problems.append(f"  optimization_selection.problem: {scalar_scores_need_cardinality(method)}")
+    problems += check_writable(list(write_to))
     if problems:
         raise ValueError("invalid parameters, nothing was run:\n" + "\n".join(problems))
     return parsed

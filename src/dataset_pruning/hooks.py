@@ -1,13 +1,300 @@
-"""Project hooks: validate every parameter block before any node runs."""
+"""Project hooks: what makes every figure of a run the product of that run's own parameters and data.
+
+- ``ValidateParameters``: every parameter block, the top-level keys and the output folders, before any node runs;
+  errors of the project print as one short message (``errors.install``).
+- ``RunIsolation``: within a run, each versioned dataset loads the version this run saved (Kedro would load the
+  newest on disk, which a concurrent run may have written); an input the run does not produce is pinned at the
+  start (the user's ``--load-versions``, the version written by MLflow run ``source_run``, or the newest), logged
+  with the run that wrote it, and checked against the run's data before any node runs. Each saved version gets a
+  ``provenance.json`` beside it: MLflow run id, parameters, data fingerprint.
+- ``RunTracking``: the MLflow run's name and tags say what it is; the training set is logged as an MLflow input;
+  an interrupted run ends KILLED (kedro-mlflow ends a failed one FAILED, an interrupted one would stay FINISHED).
+"""
 
 from __future__ import annotations
 
-from kedro.framework.hooks import hook_impl
+import atexit
+import json
+import logging
+import signal
+from pathlib import Path
+from typing import Any
 
-from dataset_pruning.config import validate_parameters
+from kedro.framework.hooks import hook_impl
+from kedro.io import AbstractVersionedDataset, DataCatalog
+
+from dataset_pruning import errors
+from dataset_pruning.config import RUNTIME_PARAMETERS, SelectionParams, check_selection_budget, validate_parameters
+from dataset_pruning.provenance import describe, fingerprint
+
+log = logging.getLogger(__name__)
+PROVENANCE_FILE = "provenance.json"
 
 
 class ValidateParameters:
     @hook_impl
     def after_context_created(self, context) -> None:
-        validate_parameters(context.params)
+        errors.install()
+        params = context.params
+        data_root = Path(params.get("data_root") or "data")
+        folders = [data_root if data_root.is_absolute() else context.project_path / data_root]
+        folders.append(Path(params.get("mlflow_db") or "mlflow.db").absolute().parent)
+        validate_parameters(params, write_to=folders)
+
+
+# ----------------------------------------------------------------------------------------------- versions
+def _versioned(catalog, name: str) -> AbstractVersionedDataset | None:
+    if name.startswith("params:") or name == "parameters" or name not in catalog:
+        return None
+    dataset = catalog[name]
+    return dataset if isinstance(dataset, AbstractVersionedDataset) else None
+
+
+def _version_folder(dataset: AbstractVersionedDataset, version: str) -> Path:
+    return Path(dataset._get_versioned_path(version)).parent  # <filepath>/<version>/<file name>
+
+
+def read_provenance(dataset: AbstractVersionedDataset, version: str) -> dict[str, Any] | None:
+    path = _version_folder(dataset, version) / PROVENANCE_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _versions_on_disk(dataset: AbstractVersionedDataset) -> list[str]:
+    root = _version_folder(dataset, "x").parent
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def _version_of_run(name: str, dataset: AbstractVersionedDataset, run_id: str) -> str:
+    for version in reversed(_versions_on_disk(dataset)):
+        if (read_provenance(dataset, version) or {}).get("run_id") == run_id:
+            return version
+    raise ValueError(
+        f"source_run {run_id}: no version of {name} was written by that MLflow run (look the run id up in "
+        f"`mlflow ui`, or pin a version with --load-versions {name}:<version>)"
+    )
+
+
+def _pin_versions(catalog, versions: dict[str, str], save_version: str) -> None:
+    """Rebuild each dataset of ``versions`` from its catalog entry, loading that version."""
+    config = catalog.config_resolver.config
+    pinned = DataCatalog.from_config({name: config[name] for name in versions}, load_versions=versions,
+                                     save_version=save_version)
+    quiet = logging.getLogger("kedro.io.data_catalog")
+    level, quiet.level = quiet.level, logging.ERROR  # "Replacing dataset" is what we mean to do
+    try:
+        for name in versions:
+            catalog[name] = pinned[name]
+    finally:
+        quiet.level = level
+
+
+class RunIsolation:
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.save_version, self.run_id, self.params, self.fingerprint = None, None, {}, None
+        self.catalog, self.inputs_read, self.selection = None, {}, None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self.params = context.params
+
+    @hook_impl(trylast=True)  # after kedro-mlflow's hook has started the MLflow run
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        import mlflow
+
+        active = mlflow.active_run()
+        self.save_version, self.run_id, self.catalog = run_params["run_id"], active and active.info.run_id, catalog
+        self.fingerprint, self.inputs_read = None, {}
+        self.selection = SelectionParams.model_validate(self.params["optimization_selection"]) if any(
+            n.name == "optimization_selection.select_samples" for n in pipeline.nodes) else None
+        pins, source_run = run_params.get("load_versions") or {}, (run_params.get("runtime_params") or {}).get(
+            "source_run")
+        produced, versions = pipeline.all_outputs(), {}
+        for name in sorted(pipeline.datasets()):
+            dataset = _versioned(catalog, name)
+            if dataset is None:
+                continue
+            if name in pins:
+                versions[name] = pins[name]
+            elif name in produced:
+                versions[name] = self.save_version
+            elif source_run:
+                versions[name] = _version_of_run(name, dataset, source_run)
+            else:
+                on_disk = _versions_on_disk(dataset)
+                if not on_disk:
+                    raise ValueError(
+                        f"this pipeline reads {name}, which no earlier run wrote (under {_version_folder(dataset, 'x').parent}); "
+                        "run the stage that writes it first, e.g. kedro run --pipeline=prune"
+                    )
+                versions[name] = on_disk[-1]
+        _pin_versions(catalog, versions, self.save_version)
+        for name in sorted(set(versions) - produced):
+            record = read_provenance(_versioned(catalog, name), versions[name]) or {}
+            self.inputs_read[name] = {"version": versions[name], **record}
+            log.info("reads %s version %s, written by MLflow run %s", name, versions[name], record.get("run_id"))
+            if active:
+                mlflow.set_tags({f"input.{name}.version": versions[name],
+                                 f"input.{name}.run_id": str(record.get("run_id"))})
+        self._check_inputs_agree()
+
+    def _check_inputs_agree(self) -> None:
+        """Every input read from an earlier run was computed on the same data as the run's training set."""
+        sources = {name: record["data"] for name, record in self.inputs_read.items() if record.get("data")}
+        if self.fingerprint is not None:
+            sources = {"train_set (this run)": self.fingerprint, **sources}
+        if "train_set" in sources:
+            sources = {"train_set": sources.pop("train_set"), **sources}
+        names = list(sources)
+        for name in names[1:]:
+            if sources[name] != sources[names[0]]:
+                raise ValueError(
+                    f"{name} (version {self.inputs_read[name]['version']}) was computed on "
+                    f"{describe(sources[name])}, but {names[0]} is {describe(sources[names[0]])}; nothing was run. "
+                    f"Rerun the stages that write {name}, or pin versions of one run (--load-versions, "
+                    "--params source_run=<MLflow run id>)"
+                )
+        if self.fingerprint is None and sources:
+            self._data_known(sources[names[0]])
+
+    def _data_known(self, print_: dict[str, Any]) -> None:
+        self.fingerprint = print_
+        if self.selection is not None:
+            check_selection_budget(self.selection, print_["n"])
+
+    @hook_impl
+    def after_node_run(self, node, outputs: dict[str, Any]) -> None:
+        """The training set just made: its fingerprint, then the checks that need n (before the outputs are saved
+        and before any training)."""
+        if "train_set" in outputs:
+            ingest = self.params.get("ingest") or {}
+            self._data_known(fingerprint(outputs["train_set"], ingest.get("seed"), ingest.get("options")))
+            self._check_inputs_agree()
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any, node) -> None:
+        if dataset_name == "train_set" and self.fingerprint is None:  # an old train_set without provenance
+            self._data_known(fingerprint(data))
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node) -> None:
+        dataset = _versioned(self.catalog, dataset_name) if self.catalog is not None else None
+        if dataset is None:
+            return
+        record = {
+            "dataset_name": dataset_name,
+            "version": self.save_version,
+            "run_id": self.run_id,
+            "node": node.name,
+            "data": self.fingerprint,
+            "inputs_read": {name: {"version": r["version"], "run_id": r.get("run_id")}
+                            for name, r in self.inputs_read.items()},
+            "parameters": {key: value for key, value in self.params.items() if key not in RUNTIME_PARAMETERS},
+        }
+        folder = _version_folder(dataset, self.save_version)
+        (folder / PROVENANCE_FILE).write_text(json.dumps(record, indent=1, default=str))
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._reset()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._reset()
+
+
+# ----------------------------------------------------------------------------------------------- tracking
+def run_name(params: dict[str, Any], pipeline_names: list[str] | None) -> str:
+    """``mnist1d·cnn1d·last_layer_influence·hybrid·r0.50·s0`` (Eq. 3: ``e0.01``); other pipelines first."""
+    block = lambda key: params.get(key) or {}  # noqa: E731
+    selection = block("optimization_selection")
+    budget = (f"r{selection.get('ratio'):.2f}" if selection.get("problem", "cardinality") == "cardinality"
+              else f"e{selection.get('eps')}")
+    parts = [
+        block("ingest").get("dataset"),
+        (block("erm_training").get("model") or {}).get("name"),
+        block("influence_scoring").get("method"),
+        selection.get("solver"),
+        budget,
+        f"s{(block('erm_training').get('training') or {}).get('seed')}",
+    ]
+    names = [n for n in pipeline_names or [] if n not in ("prune", "__default__")]
+    return "·".join([*names, *map(str, parts)])
+
+
+def run_tags(params: dict[str, Any], runtime_params: dict[str, Any]) -> dict[str, str]:
+    block = lambda key: params.get(key) or {}  # noqa: E731
+    selection = block("optimization_selection")
+    return {
+        "dataset": str(block("ingest").get("dataset")),
+        "model": str((block("erm_training").get("model") or {}).get("name")),
+        "method": str(block("influence_scoring").get("method")),
+        "solver": str(selection.get("solver")),
+        "ratio": str(selection.get("ratio")),
+        "seed": str((block("erm_training").get("training") or {}).get("seed")),
+        "params_given": json.dumps(runtime_params, sort_keys=True, default=str),
+    }
+
+
+class RunTracking:
+    def __init__(self) -> None:
+        self.params, self.running, self.input_logged = {}, False, False
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self.params = context.params
+
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        import mlflow
+
+        self.input_logged = False
+        if mlflow.active_run() is None:
+            return
+        mlflow.set_tags({"mlflow.runName": run_name(self.params, run_params.get("pipeline_names")),
+                         **run_tags(self.params, run_params.get("runtime_params") or {})})
+        if not self.running:
+            atexit.register(self._end_interrupted)  # runs before mlflow's own atexit, which would say FINISHED
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                signal.signal(signal.SIGTERM, _interrupt)
+        self.running = True
+
+    def _end_interrupted(self) -> None:
+        import mlflow
+
+        if self.running and mlflow.active_run() is not None:
+            mlflow.end_run("KILLED")
+        self.running = False
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
+        self._log_input(dataset_name, data)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        self._log_input(dataset_name, data)
+
+    def _log_input(self, dataset_name: str, data: Any) -> None:
+        import mlflow
+        from mlflow.data import from_numpy
+
+        if dataset_name != "train_set" or self.input_logged or mlflow.active_run() is None:
+            return
+        print_ = fingerprint(data, (self.params.get("ingest") or {}).get("seed"))
+        source = from_numpy(data.x.numpy(), targets=data.y.numpy(), name=data.name, digest=print_["labels_sha256"])
+        mlflow.log_input(source, context="training")
+        self.input_logged = True
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self.running = False
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self.running = False  # kedro-mlflow ends the run as FAILED
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")

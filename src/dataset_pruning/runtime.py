@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
 
+DEVICE_FORMS = "auto, cpu, cuda or cuda:<index>"
+
+
+def check_device(device: str) -> str:
+    """``device`` if it is one of ``DEVICE_FORMS`` and present on this machine, else a ``ValueError`` saying
+    what to write instead (parameter validation calls it, so a bad device stops a run before training)."""
+    match = re.fullmatch(r"cuda(?::(\d+))?", str(device))
+    if device in ("auto", "cpu"):
+        return device
+    if match is None:
+        raise ValueError(f"device {device!r} is not one of {DEVICE_FORMS}")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but CUDA is not available on this machine; use auto or cpu")
+    count = torch.cuda.device_count()
+    if match.group(1) is not None and int(match.group(1)) >= count:
+        raise ValueError(f"device {device!r}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+    return device
+
+
 def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else CPU; anything else is passed to ``torch.device``."""
-    if device == "auto":
+    """``auto`` picks CUDA when present, else CPU; ``cpu``, ``cuda`` and ``cuda:<k>`` as checked by
+    ``check_device``."""
+    if check_device(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but CUDA is not available; use 'auto' or 'cpu'")
-    return resolved
+    return torch.device(device)
 
 
 def torch_generator(seed: int) -> torch.Generator:

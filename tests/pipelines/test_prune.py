@@ -3,50 +3,26 @@
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pytest
+import torch
 import yaml
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
 from dataset_pruning.selection import removal_norm
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _latest(path):
-    """The file inside the newest version folder of a versioned dataset."""
-    versions = sorted(p for p in path.iterdir())
-    return versions[-1] / path.name
-
-
-def _run(workdir, params, pipeline="prune"):
-    """Run ``pipeline`` of the real project with outputs written under ``workdir`` (the working directory)."""
-    assert Path.cwd() == workdir
-    bootstrap_project(PROJECT_ROOT)
-    # mlflow caches its sqlite store by URI, so each test's store gets its own absolute path
-    params = {**params, "data_root": str(workdir / "data"), "mlflow_db": str(workdir / "mlflow.db")}
-    try:
-        with KedroSession.create(project_path=PROJECT_ROOT, runtime_params=params) as session:
-            session.run(pipeline_name=pipeline)
-    finally:
-        # kedro-mlflow re-opens its run in every node and leaves it active in this process: close it, as the end
-        # of a `kedro run` process would, or the next session in this process would log into the same run.
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
+from kedro_runs import PROJECT_ROOT, latest as _latest, load_latest as _load_latest, run as _run  # noqa: E402
 
 
 def test_prune_pipeline_end_to_end(kedro_project, tiny_prune_params):
     _run(kedro_project, tiny_prune_params)
     data = kedro_project / "data"
-    train = pickle.loads((data / "02_intermediate" / "train_set.pkl").read_bytes())
+    train = _load_latest(data / "02_intermediate" / "train_set.pt")
     n = len(train)
     removed = json.loads(_latest(data / "07_model_output" / "removed_indices.json").read_text())
-    influence = pickle.loads(_latest(data / "07_model_output" / "influence_vectors.pkl").read_bytes())
+    influence = np.load(_latest(data / "07_model_output" / "influence_vectors.npy"), allow_pickle=False)
     metrics = json.loads(_latest(data / "08_reporting" / "pruning_metrics.json").read_text())
 
     assert len(removed) == round(0.3 * n) and len(set(removed)) == len(removed)
@@ -77,7 +53,7 @@ def test_second_run_keeps_the_first(kedro_project, tiny_prune_params):
     _run(kedro_project, tiny_prune_params)
     mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")
     assert len(mlflow.search_runs(experiment_names=["dataset_pruning"])) == 2  # one MLflow run per kedro run
-    for entry in ("06_models/erm_model.pkl", "07_model_output/influence_vectors.pkl",
+    for entry in ("02_intermediate/train_set.pt", "06_models/erm_model.pt", "07_model_output/influence_vectors.npy",
                   "07_model_output/removed_indices.json", "08_reporting/pruning_metrics.json"):
         assert len(list((kedro_project / "data" / entry).iterdir())) == 2, entry
 
@@ -95,6 +71,13 @@ def test_second_run_keeps_the_first(kedro_project, tiny_prune_params):
         ({"erm_training": {"model": {"name": "resnet9"}}}, "unknown model 'resnet9'"),
         ({"influence_scoring": {"method": "shapley"}}, "unknown scoring method 'shapley'"),
         ({"ingest": {"dataset": "imagenet21k"}}, "unknown data set 'imagenet21k'"),
+        ({"optimisation_selection": {"ratio": 0.3}}, "did you mean 'optimization_selection'"),
+        ({"erm_training": {"training": {"device": "gpu"}}}, "device 'gpu' is not one of auto, cpu, cuda"),
+        ({"influence_scoring": {"device": "cuda:x"}}, "device 'cuda:x' is not one of"),
+        pytest.param({"influence_scoring": {"device": "cuda"}}, "CUDA is not available on this machine",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+        ({"ingest": {"dataset": "imagefolder", "options": {"imgsize": 32}}}, r"takes no option\(s\) \['imgsize'\]"),
+        ({"data_root": "/etc/hostname/data"}, "is not a writable folder"),
         ({"influence_scoring": {"method": "el2n"}, "optimization_selection": {"problem": "generalization", "eps": 0.1}},
          "gives scalar scores"),
     ],

@@ -12,6 +12,8 @@ from typing import Literal
 
 import numpy as np
 
+from dataset_pruning.selection.objective import removal_count
+
 
 def remove_by_score(
     scores: np.ndarray,
@@ -36,16 +38,15 @@ def remove_by_score(
         raise FloatingPointError("scores contain NaN or infinite values; rescore (check the trained model)")
     if keep not in ("highest", "lowest"):
         raise ValueError(f"keep must be 'highest' or 'lowest', got {keep!r}")
-    if not 0.0 < ratio < 1.0:
-        raise ValueError(f"ratio must lie strictly between 0 and 1 (the fraction removed), got {ratio}")
+    n = len(scores)
+    m = removal_count(n, ratio)  # refuses m = 0 and m = n
     removal_order = scores if keep == "highest" else -scores  # ascending: the first ones are removed
 
     def lowest(indices: np.ndarray, m: int) -> np.ndarray:
         return indices[np.argsort(removal_order[indices], kind="stable")[:m]]
 
-    n = len(scores)
     if not class_balanced:
-        return np.sort(lowest(np.arange(n), int(round(ratio * n)))).astype(np.int64)
+        return np.sort(lowest(np.arange(n), m)).astype(np.int64)
     if labels is None:
         raise ValueError("class_balanced score-rule selection needs the labels")
     labels = np.asarray(labels)

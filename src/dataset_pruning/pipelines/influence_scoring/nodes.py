@@ -14,13 +14,14 @@ from dataset_pruning.training import load_model
 
 
 def _common_options(method: str, p: ScoringParams, erm_params: dict) -> dict[str, Any]:
-    """Options every scorer that takes them gets from the pipeline: device, seed, progress bars, and the ERM
+    """Options every scorer that takes them gets from the pipeline: device, seed (the ERM seed unless set), progress bars, and the ERM
     weight decay as the Hessian's L2 term."""
+    erm = ErmTrainingParams.model_validate(erm_params).training
     common = {
         "device": p.device,
-        "seed": p.seed,
+        "seed": erm.seed if p.seed is None else p.seed,
         "progress": True,
-        "weight_decay": ErmTrainingParams.model_validate(erm_params).training.weight_decay,
+        "weight_decay": erm.weight_decay,
     }
     return {key: value for key, value in common.items() if key in scorer_options(method)}
 

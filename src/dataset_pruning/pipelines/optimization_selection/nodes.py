@@ -9,6 +9,7 @@ import numpy as np
 
 from dataset_pruning.config import SelectionParams, scalar_scores_need_cardinality
 from dataset_pruning.data import TensorData
+from dataset_pruning.provenance import check_rows
 from dataset_pruning.selection import solve_selection, theorem_quantities
 from dataset_pruning.selection.score_rule import remove_by_score
 
@@ -25,6 +26,8 @@ def select_samples(
     """
     p = SelectionParams.model_validate(params)
     labels = train_set.y.numpy()
+    scores = None if sample_scores is None else sample_scores.get("values")
+    check_rows(len(labels), "optimization_selection", influence_vectors=influence_vectors, sample_scores=scores)
     if sample_scores is not None and sample_scores.get("keep") is not None:
         if p.problem != "cardinality":
             raise ValueError(scalar_scores_need_cardinality(sample_scores["method"]))

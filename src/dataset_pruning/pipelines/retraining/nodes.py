@@ -9,6 +9,7 @@ import torch
 
 from dataset_pruning.config import ErmTrainingParams, RetrainingParams
 from dataset_pruning.data import TensorData
+from dataset_pruning.provenance import check_indices
 from dataset_pruning.reporting import pruning_figure
 from dataset_pruning.selection import theorem_quantities
 from dataset_pruning.training import ModelSpec, evaluate, fit, load_model, save_model
@@ -22,6 +23,7 @@ def kept_indices(n: int, removed_indices: list[int]) -> torch.Tensor:
 
 def retrain(train_set: TensorData, removed_indices: list[int], params: dict, erm_params: dict) -> dict[str, Any]:
     """A freshly initialised model (same seed as ERM unless configured), same recipe, on the kept samples."""
+    check_indices(len(train_set), removed_indices, "retraining")
     p, erm = RetrainingParams.model_validate(params), ErmTrainingParams.model_validate(erm_params)
     model_params, recipe = p.model or erm.model, (p.training or erm.training).recipe()
     spec = ModelSpec(model_params.name, train_set.input_shape, train_set.num_classes, model_params.options)
@@ -39,6 +41,7 @@ def measure_pruning(
     removed_indices: list[int],
 ):
     """pruning_metrics (plain dict), the same as MLflow metrics, and the figure."""
+    check_indices(len(influence_vectors), removed_indices, "retraining.measure_pruning")
     removed = np.asarray(removed_indices, dtype=np.int64)
     full, pruned = evaluate(load_model(erm_model), test_set), evaluate(load_model(retrained_model), test_set)
     metrics = {
