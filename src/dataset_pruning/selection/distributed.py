@@ -8,6 +8,10 @@ Eq. 3 is answered by bisection on the count with the bucketed Eq. 4 solve, then 
 Dask: ``scheduler_address`` names an existing scheduler; otherwise a ``dask.distributed.LocalCluster`` with
 ``n_workers`` workers is started for the solve and closed after it. ``use_dask: false`` runs the same buckets in
 a loop (same result for a fixed seed; the tests check it).
+
+Budgets are counts (the inner solver's, swap refinement to a local optimum, at most log2(n) bisection probes), so
+a seed gives the same set whatever the load or the workers' speed; ``refine_s`` (the global refinement) and
+``time_budget_s`` (Eq. 3's whole solve) are optional wall-clock stops (None: no time limit, the default).
 """
 
 from __future__ import annotations
@@ -24,8 +28,13 @@ from dataset_pruning.selection.objective import (
     as_caps,
     as_quota,
     build_solver,
+    check_count,
+    check_time_budget,
+    deadline_after,
+    expired,
     removal_norm,
     row_squares,
+    share,
     traced,
 )
 from dataset_pruning.selection.swap import greedy_prefix_mask, grow_within_eps, swap_refine
@@ -62,25 +71,25 @@ class BucketedSolver:
         inner: str = "hybrid",
         inner_options: dict[str, Any] | None = None,
         buckets: int = 8,
-        refine_s: float = 30.0,
+        refine_s: float | None = None,
         use_dask: bool = True,
         scheduler_address: str | None = None,
         n_workers: int = 2,
         threads_per_worker: int = 1,
         processes: bool = False,
-        time_budget_s: float = 600.0,
+        time_budget_s: float | None = None,
     ) -> None:
         if inner == "bucketed":
             raise ValueError("bucketed: the inner solver cannot be 'bucketed' itself")
-        if int(buckets) < 1:
-            raise ValueError(f"bucketed needs buckets >= 1, got {buckets}")
+        check_count("bucketed's buckets", buckets, 1)
         # built once here so that an unknown inner solver or option fails now (listing the known ones), not
         # on the workers after training and scoring; constructors have no side effects
         build_solver(inner, {"seed": seed, **dict(inner_options or {})})
         self.seed, self.inner, self.inner_options, self.buckets = seed, inner, dict(inner_options or {}), int(buckets)
-        self.refine_s, self.use_dask, self.scheduler_address = refine_s, use_dask, scheduler_address
+        self.refine_s = check_time_budget("bucketed's refine_s", refine_s)
+        self.use_dask, self.scheduler_address = use_dask, scheduler_address
         self.n_workers, self.threads_per_worker, self.processes = n_workers, threads_per_worker, processes
-        self.time_budget_s = time_budget_s
+        self.time_budget_s = check_time_budget("bucketed's time_budget_s", time_budget_s)
         self.trace, self.bucket_seconds, self.merged_objective = None, None, None
 
     def _client(self):
@@ -130,14 +139,15 @@ class BucketedSolver:
         return np.flatnonzero(mask)
 
     def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
-        deadline = time.perf_counter() + self.time_budget_s
+        deadline = deadline_after(self.time_budget_s)
+        prefix_deadline = deadline_after(share(self.time_budget_s, 0.5))
         trace = traced(self)
         codes, caps = as_caps(len(influence), groups, caps)
         squares = row_squares(influence)
-        best = greedy_prefix_mask(influence, eps, codes, caps, squares, deadline=deadline - 0.5 * self.time_budget_s)
+        best = greedy_prefix_mask(influence, eps, codes, caps, squares, deadline=prefix_deadline)
         lo, hi = int(best.sum()), int(caps.sum())
         trace.record(-float(lo))
-        while lo < hi and time.perf_counter() < deadline:
+        while lo < hi and not expired(deadline):
             t = (lo + hi + 1) // 2
             mask = self._solve_buckets(influence, codes, apportion(t, caps))
             mask = swap_refine(influence, mask, codes, time_budget_s=self.refine_s, squares=squares)

@@ -6,19 +6,30 @@
   and an exact nearest-neighbour search (k-d tree) for each size split.
 - Otherwise a mixed-integer program solved by SCIP (``pyscipopt``): Eq. 4 as min t s.t. ||S^T W||^2 <= t,
   Eq. 3 as max sum W s.t. ||S^T W||^2 <= eps^2, W binary, per-class counts; S is rescaled to unit largest row
-  so SCIP's tolerances mean something. ``status`` says whether SCIP proved optimality within ``time_limit_s``;
-  ``gap`` is SCIP's relative gap (0 when proved).
+  so SCIP's tolerances mean something. ``status`` says whether SCIP proved optimality within ``node_limit``
+  branch-and-bound nodes (and the optional ``time_limit_s``); ``gap`` is SCIP's relative gap (0 when proved).
+
+Work limits are counts (subsets enumerated, nearest-neighbour queries, SCIP nodes), so the same instance gets the
+same answer on any machine load; wall-clock limits are optional extra stops (None: no time limit, the default).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import time
 
 import numpy as np
 
-from dataset_pruning.selection.objective import SOLVERS, as_caps, as_quota, removal_norm, traced
+from dataset_pruning.selection.objective import (
+    SOLVERS,
+    as_caps,
+    as_quota,
+    check_count,
+    check_time_budget,
+    expired,
+    removal_norm,
+    traced,
+)
 
 
 def _subsets(codes: np.ndarray, counts: np.ndarray):
@@ -64,7 +75,7 @@ def _subset_sums(rows: np.ndarray):
 
 
 def meet_in_the_middle(
-    rows: np.ndarray, m: int, incumbent: np.ndarray, deadline: float | None = None
+    rows: np.ndarray, m: int, incumbent: np.ndarray, deadline: float | None = None, max_queries: int | None = None,
 ) -> tuple[np.ndarray, float, bool]:
     """Exact Eq. 4 for one group: split the rows in halves, enumerate each half's subset sums, and for every
     left sum a of size k find the right sum of size m - k nearest to -a with a k-d tree (exact nearest
@@ -72,8 +83,10 @@ def meet_in_the_middle(
     search; the incumbent is returned when nothing is closer). Size splits run from the most even outwards.
     O(2^(n/2)) memory; fast while d is small (k-d tree pruning fades beyond d ~ 16).
 
-    Returns (removed indices, norm, complete): ``complete`` is False when ``deadline`` (perf_counter seconds)
-    stopped the search between two size splits; the set is then the best found, not a proven optimum."""
+    Returns (removed indices, norm, complete): ``complete`` is False when ``max_queries`` (nearest-neighbour
+    queries in all, counted in chunks of 16,384: a deterministic work limit; None: no limit) or the optional
+    ``deadline`` (perf_counter seconds) stopped the search; the set is then the best found, not a proven optimum.
+    At n <= 44 there are at most 2^22 queries (one per left subset sum)."""
     from scipy.spatial import cKDTree
 
     n = len(rows)
@@ -81,9 +94,13 @@ def meet_in_the_middle(
     left, right = _subset_sums(rows[:h]), _subset_sums(rows[h:])
     best_value, best = removal_norm(rows, incumbent), None
     splits = sorted(range(max(0, m - (n - h)), min(h, m) + 1), key=lambda k: abs(k - m * h / max(n, 1)))
-    complete = True
+    complete, queried = True, 0
+
+    def stop() -> bool:
+        return expired(deadline) or (max_queries is not None and queried >= max_queries)
+
     for k in splits:
-        if deadline is not None and time.perf_counter() > deadline:
+        if stop():
             complete = False
             break
         a = left[1] == k
@@ -91,10 +108,11 @@ def meet_in_the_middle(
         if not a.any() or not b.any():
             continue
         tree, queries, bits = cKDTree(right[0][b]), -left[0][a], left[2][a]
-        for start in range(0, len(queries), 16384):  # chunks, so that a deadline is kept within a split too
-            if start and deadline is not None and time.perf_counter() > deadline:
+        for start in range(0, len(queries), 16384):  # chunks, so that a limit is kept within a split too
+            if start and stop():
                 complete = False
                 break
+            queried += min(16384, len(queries) - start)
             distances, nearest = tree.query(
                 queries[start : start + 16384], k=1, distance_upper_bound=best_value * (1 + 1e-12)
             )
@@ -115,35 +133,41 @@ def fits_meet_in_the_middle(shape: tuple[int, int], groups: int, max_n: int = 44
 
 def solve_small(
     influence: np.ndarray, codes: np.ndarray, quota: np.ndarray, incumbent, *, max_subsets: int,
-    max_n: int = 44, max_d: int = 16, deadline: float | None = None,
+    max_n: int = 44, max_d: int = 16, max_queries: int | None = None, deadline: float | None = None,
 ):
     """Eq. 4 without SCIP: enumeration when there are <= ``max_subsets`` subsets, else meet in the middle when it
     applies (``incumbent``: a callable giving a starting set, called only then). Returns (removed indices, norm,
-    method, proven) or None when neither applies; ``proven`` is False when ``deadline`` cut meet in the middle."""
+    method, proven) or None when neither applies; ``proven`` is False when ``max_queries`` or the optional
+    ``deadline`` cut meet in the middle."""
     rows = np.asarray(influence, dtype=np.float64)
     if count_subsets(codes, quota) <= max_subsets:
         best, value = enumerate_best(rows @ rows.T, codes, quota)
         return np.asarray(best, dtype=np.int64), math.sqrt(max(value, 0.0)), "enumeration", True
     if fits_meet_in_the_middle(rows.shape, len(quota), max_n, max_d):
-        removed, value, proven = meet_in_the_middle(rows, int(quota[0]), incumbent(), deadline)
+        removed, value, proven = meet_in_the_middle(rows, int(quota[0]), incumbent(), deadline, max_queries)
         return removed, value, "meet in the middle", proven
     return None
 
 
 @SOLVERS.register("exact")
 class ExactSolver:
-    """Enumeration up to ``max_subsets`` subsets, SCIP beyond (``use_scip: false`` forbids it)."""
+    """Enumeration up to ``max_subsets`` subsets, meet in the middle where it applies, SCIP beyond (``use_scip:
+    false`` forbids it) within ``node_limit`` nodes; ``time_limit_s`` (None: no time limit) is an optional extra
+    stop for SCIP. The incumbents (a swap solve) are step-budgeted too."""
 
     def __init__(
         self,
         seed: int = 0,
         max_subsets: int = 2_000_000,
         use_scip: bool = True,
-        time_limit_s: float = 600.0,
+        node_limit: int | None = 100_000,
+        time_limit_s: float | None = None,
         max_split_n: int = 44,
         max_split_d: int = 16,
     ):
-        self.seed, self.max_subsets, self.use_scip, self.time_limit_s = seed, int(max_subsets), use_scip, time_limit_s
+        self.seed, self.max_subsets, self.use_scip = seed, check_count("exact's max_subsets", max_subsets), use_scip
+        self.node_limit = check_count("exact's node_limit", node_limit, 1, optional=True)
+        self.time_limit_s = check_time_budget("exact's time_limit_s", time_limit_s)
         self.max_split_n, self.max_split_d = max_split_n, max_split_d
         self.trace, self.status, self.gap, self.dual_bound = None, None, None, None
 
@@ -161,7 +185,7 @@ class ExactSolver:
 
         small = solve_small(
             influence, codes, quota, max_subsets=self.max_subsets, max_n=self.max_split_n, max_d=self.max_split_d,
-            incumbent=lambda: SwapSolver(seed=self.seed, time_budget_s=5.0).cardinality(
+            incumbent=lambda: SwapSolver(seed=self.seed).cardinality(
                 np.asarray(influence, dtype=np.float64), quota, codes
             ),
         )
@@ -214,7 +238,7 @@ class ExactSolver:
         if quota is not None:  # scale so that a good solution (swap's) has objective 1: tolerances stay relative
             from dataset_pruning.selection.swap import SwapSolver
 
-            incumbent = SwapSolver(seed=self.seed, time_budget_s=10.0).cardinality(rows, quota, codes)
+            incumbent = SwapSolver(seed=self.seed).cardinality(rows, quota, codes)
             scale = removal_norm(rows, incumbent)
         else:
             scale = float(eps)
@@ -222,7 +246,10 @@ class ExactSolver:
         rows = rows / scale
         model = Model()
         model.hideOutput()
-        model.setParam("limits/time", float(self.time_limit_s))
+        if self.time_limit_s is not None:
+            model.setParam("limits/time", float(self.time_limit_s))
+        if self.node_limit is not None:
+            model.setParam("limits/nodes", int(self.node_limit))
         model.setParam("numerics/feastol", 1e-9)
         model.setParam("limits/gap", 0.0)
         model.setParam("randomization/randomseedshift", int(self.seed))
@@ -260,7 +287,10 @@ class ExactSolver:
         self.status = str(model.getStatus())
         self.gap = float(model.getGap()) if model.getNSols() else math.inf
         if model.getNSols() == 0:
-            raise RuntimeError(f"SCIP found no solution within {self.time_limit_s} s (status {self.status})")
+            raise RuntimeError(
+                f"SCIP found no solution within node_limit {self.node_limit} / time_limit_s {self.time_limit_s} "
+                f"(status {self.status})"
+            )
         if quota is not None:
             self.dual_bound = math.sqrt(max(model.getDualbound(), 0.0)) * scale
         solution = model.getBestSol()

@@ -10,16 +10,19 @@ paint it into a corner; small instances (n <= ``exact_n``) are instead solved ex
 (enumeration, or meet in the middle for one group and d <= 16): there local search is weak (low-dimensional
 instances are number-partitioning-like: swap and annealing stay 20-190 % above the optimum at n = 40, d = 8),
 while the exact search takes seconds; (3) tabu search over swaps (swap.tabu_search) polishes the better set until
-``stall`` steps bring no new best or the budget ends: it walks out of the 2-swap local optima where random kicks and
+``stall`` steps bring no new best or ``tabu_steps`` steps are done: it walks out of the 2-swap local optima where random kicks and
 swap repair (iterated local search, the polish before) stayed. Eq. 3: the swap route (greedy prefix, growth with swap
 re-balancing) and, with the time left, the relaxation route (bisection on the count); the larger set wins. From
 ``core_n`` rows on (where the greedy path through all samples costs O(n^2 d / batch)), bisection on the count with
 Eq. 4's start at every probe, then growth with swap re-balancing.
+
+Every stage stops on counts (``core_iterations`` and ``iterations`` FISTA steps, swap search to a local optimum,
+``exact_queries`` nearest-neighbour queries, ``stall`` / ``tabu_steps`` tabu steps), so a seed gives the same set
+on any machine load; ``time_budget_s`` (None: no time limit, the default) is an optional extra stop for the whole
+solve, of which the start may take half.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
@@ -28,7 +31,20 @@ from dataset_pruning.selection.bounds import relax_cardinality
 from dataset_pruning.selection.core import core_cardinality
 from dataset_pruning.selection.exact import solve_small
 from dataset_pruning.selection.greedy import greedy_cardinality
-from dataset_pruning.selection.objective import SOLVERS, apportion, as_caps, as_quota, row_squares, traced
+from dataset_pruning.selection.objective import (
+    SOLVERS,
+    apportion,
+    as_caps,
+    as_quota,
+    check_count,
+    check_time_budget,
+    deadline_after,
+    expired,
+    row_squares,
+    share,
+    time_left,
+    traced,
+)
 from dataset_pruning.selection.relaxation import RelaxationSolver, round_relaxed
 from dataset_pruning.selection.swap import SwapSolver, grow_within_eps, swap_refine, tabu_search
 
@@ -39,27 +55,33 @@ def _norm(influence: np.ndarray, mask: np.ndarray) -> float:
 
 @SOLVERS.register("hybrid")
 class HybridSolver:
-    """greedy + swap, then relaxation + rounding + swap (or, for n <= ``exact_n``, the exact optimum when it is
-    found within the budget), then tabu search; ``time_budget_s`` overall."""
+    """greedy + swap, then relaxation + rounding + swap (or, for n <= ``exact_n``, the exact optimum when the
+    search completes within ``exact_queries`` queries), then tabu search; step budgets, and ``time_budget_s``
+    (None: no time limit) overall when given."""
 
     def __init__(
         self,
         seed: int = 0,
-        time_budget_s: float = 60.0,
+        time_budget_s: float | None = None,
         iterations: int = 300,
         patience: int | None = 2,
         stall: int = 2000,
+        tabu_steps: int | None = 20_000,
         tabu_candidates: int = 100,
         tabu_tenure: tuple[int, int] = (5, 15),
         exact_n: int = 40,
         exact_subsets: int = 100_000,
+        exact_queries: int | None = 2**22,
         chunk_rows: int = 65536,
         core_n: int = 20_000,
         core_iterations: int = 50,
         core_band: float = 0.2,
     ) -> None:
-        self.seed, self.time_budget_s, self.iterations = seed, float(time_budget_s), int(iterations)
-        self.patience, self.stall = patience, int(stall)
+        self.seed, self.iterations = seed, check_count("hybrid's iterations", iterations)
+        self.time_budget_s = check_time_budget("hybrid's time_budget_s", time_budget_s)
+        self.patience, self.stall = patience, check_count("hybrid's stall", stall)
+        self.tabu_steps = check_count("hybrid's tabu_steps", tabu_steps, optional=True)
+        self.exact_queries = check_count("hybrid's exact_queries", exact_queries, optional=True)
         self.tabu_candidates, self.tabu_tenure = int(tabu_candidates), tuple(int(t) for t in tabu_tenure)
         low_high = len(self.tabu_tenure) == 2 and 0 <= self.tabu_tenure[0] <= self.tabu_tenure[1]
         if self.tabu_candidates < 1 or not low_high:
@@ -73,10 +95,11 @@ class HybridSolver:
 
     def _exact(self, influence, incumbent, codes, quota, deadline) -> tuple[np.ndarray, bool]:
         """(bool mask (n,), proven optimal) for a small instance: enumeration of at most ``exact_subsets`` subsets,
-        else meet in the middle until the deadline; (incumbent, False) when neither applies or helps."""
+        else meet in the middle for at most ``exact_queries`` queries (and until the optional deadline);
+        (incumbent, False) when neither applies or helps."""
         small = solve_small(
             influence, codes, quota, lambda: np.flatnonzero(incumbent), max_subsets=self.exact_subsets,
-            deadline=deadline,
+            max_queries=self.exact_queries, deadline=deadline,
         )
         if small is None:
             return incumbent, False
@@ -102,7 +125,7 @@ class HybridSolver:
         )
         if len(influence) < self.core_n:  # whole-set greedy is cheap here: it runs first, the core route after
             keep(greedy())
-        if time.perf_counter() < deadline:
+        if not expired(deadline):
             core = core_cardinality(
                 influence, codes, quota, iterations=self.core_iterations, band=self.core_band,
                 squares=squares, deadline=deadline, chunk_rows=self.chunk_rows,
@@ -114,18 +137,19 @@ class HybridSolver:
         return min(starts)[2]
 
     def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
-        deadline = time.perf_counter() + self.time_budget_s
+        deadline = deadline_after(self.time_budget_s)
+        start_deadline = deadline_after(share(self.time_budget_s, 0.5))
         trace = traced(self)
         codes, quota = as_quota(len(influence), m, groups)
         squares = row_squares(influence)
 
         def refine(mask):
             return swap_refine(
-                influence, mask, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0),
-                patience=self.patience, squares=squares, trace=trace,
+                influence, mask, codes, time_budget_s=time_left(deadline), patience=self.patience, squares=squares,
+                trace=trace,
             )
 
-        start = self._start(influence, codes, quota, squares, time.perf_counter() + 0.5 * self.time_budget_s, trace)
+        start = self._start(influence, codes, quota, squares, start_deadline, trace)
         best = refine(start)
         self.status = "heuristic"
         if len(influence) <= self.exact_n:
@@ -134,37 +158,37 @@ class HybridSolver:
             if proven:
                 self.status = "optimal"
                 return np.flatnonzero(best)
-        elif time.perf_counter() < deadline and self.iterations > 0:
+        elif not expired(deadline) and self.iterations > 0:
             weights, _, _, _ = relax_cardinality(influence, codes, quota, self.iterations, deadline)
             rounded = round_relaxed(influence, weights, codes, quota, squares, deadline=deadline)
-            if time.perf_counter() < deadline:
+            if not expired(deadline):
                 rounded = swap_refine(
-                    influence, rounded, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0),
-                    patience=self.patience, squares=squares,
+                    influence, rounded, codes, time_budget_s=time_left(deadline), patience=self.patience,
+                    squares=squares,
                 )
             if _norm(influence, rounded) < _norm(influence, best):
                 best = rounded
                 trace.record(_norm(influence, best))
         if self.stall > 0:
             best = tabu_search(
-                influence, best, codes, deadline=deadline, rng=numpy_rng(self.seed), stall=self.stall,
-                candidates=self.tabu_candidates, tenure=self.tabu_tenure, squares=squares, trace=trace,
+                influence, best, codes, rng=numpy_rng(self.seed), stall=self.stall, max_steps=self.tabu_steps,
+                deadline=deadline, candidates=self.tabu_candidates, tenure=self.tabu_tenure, squares=squares,
+                trace=trace,
             )
         return np.flatnonzero(best)
 
     def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
-        start = time.perf_counter()
+        deadline = deadline_after(self.time_budget_s)
         trace = traced(self)
         codes, caps = as_caps(len(influence), groups, caps)
         if len(influence) >= self.core_n:  # the greedy path through all n samples would cost O(n^2 d / batch)
-            return self._bisect_count(influence, eps, codes, caps, start + self.time_budget_s, trace)
-        swap = SwapSolver(seed=self.seed, time_budget_s=self.time_budget_s / 2, patience=self.patience)
+            return self._bisect_count(influence, eps, codes, caps, deadline, trace)
+        swap = SwapSolver(seed=self.seed, time_budget_s=share(self.time_budget_s, 0.5), patience=self.patience)
         best = swap.generalization(influence, eps, groups, caps)
         trace.record(-float(len(best)))
-        left = self.time_budget_s - (time.perf_counter() - start)
-        if left > 0 and self.iterations > 0:
+        if not expired(deadline) and self.iterations > 0:
             relaxed = RelaxationSolver(
-                seed=self.seed, iterations=self.iterations, time_budget_s=left, patience=self.patience
+                seed=self.seed, iterations=self.iterations, time_budget_s=time_left(deadline), patience=self.patience
             ).generalization(influence, eps, groups, caps)
             if len(relaxed) > len(best):
                 best = relaxed
@@ -176,7 +200,7 @@ class HybridSolver:
         apportioned over the classes' caps, feasible when its norm is <= eps; then growth with swap re-balancing."""
         squares = row_squares(influence)
         best, lo, hi = np.zeros(len(influence), dtype=bool), 0, int(caps.sum())
-        while lo < hi and time.perf_counter() < deadline:
+        while lo < hi and not expired(deadline):
             t = (lo + hi + 1) // 2
             mask = self._start(influence, codes, apportion(t, caps), squares, deadline)
             if _norm(influence, mask) <= eps:
@@ -185,8 +209,7 @@ class HybridSolver:
             else:
                 hi = t - 1
         refine = lambda trial: swap_refine(  # noqa: E731
-            influence, trial, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=self.patience,
-            squares=squares,
+            influence, trial, codes, time_budget_s=time_left(deadline), patience=self.patience, squares=squares
         )
         best = grow_within_eps(
             influence, best, codes, caps, eps, deadline=deadline, refine=refine, squares=squares, trace=trace

@@ -162,6 +162,54 @@ def rmatvec(influence: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (np.asarray(weights).astype(influence.dtype, copy=False) @ influence).astype(np.float64, copy=False)
 
 
+# ------------------------------------------------------------------------------------------- budgets in time
+# Every solver stops on counts by default (moves, tabu steps, FISTA iterations, annealing steps, failed kicks,
+# enumerated subsets), so the same inputs and seed give the same selection on any machine load. A wall-clock
+# ``time_budget_s`` is an optional extra stop (None, the default: no time limit); these three helpers are the only
+# way the solvers read the clock, and with no budget they never do.
+def deadline_after(time_budget_s: float | None) -> float | None:
+    """The ``time.perf_counter()`` value at which a wall-clock budget ends, or None (no time limit)."""
+    if time_budget_s is None or math.isinf(time_budget_s):
+        return None
+    return time.perf_counter() + max(float(time_budget_s), 0.0)
+
+
+def expired(deadline: float | None) -> bool:
+    """Whether an optional deadline (``deadline_after``) has passed; False, without reading the clock, for None."""
+    return deadline is not None and time.perf_counter() >= deadline
+
+
+def time_left(deadline: float | None) -> float | None:
+    """Seconds left to an optional deadline (>= 0), or None (no time limit) for None."""
+    return None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+
+
+def share(time_budget_s: float | None, fraction: float) -> float | None:
+    """``fraction`` of an optional time budget (None stays None)."""
+    return None if time_budget_s is None else fraction * float(time_budget_s)
+
+
+def check_time_budget(name: str, value: float | None) -> float | None:
+    """An optional wall-clock option: None (no time limit) or a number of seconds >= 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value) >= 0.0:
+        raise ValueError(f"{name} must be null (no time limit, the default) or a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def check_count(name: str, value: int | None, minimum: int = 0, optional: bool = False) -> int | None:
+    """A step-budget option: an int >= ``minimum`` (None too when ``optional``: no limit)."""
+    if value is None and optional:
+        return None
+    integral = isinstance(value, (int, np.integer)) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not integral or int(value) < minimum:
+        raise ValueError(
+            f"{name} must be an integer >= {minimum}{' or null (no limit)' if optional else ''}, got {value!r}"
+        )
+    return int(value)
+
+
 class Trace:
     """The anytime curve of a solve: (seconds since start, best objective so far) pairs."""
 

@@ -5,17 +5,31 @@ W ~ 1 are removed, samples with W ~ 0 kept, the rest of each class's quota is fi
 fractional samples (rounding), then swap local search repairs what rounding broke.
 Eq. 3: bisection on the count t between 0 and the relaxation's upper bound, each t solved as above; the largest t
 whose repaired set has norm <= eps wins, then it grows by greedy picks + swaps while it fits.
+
+Budgets are counts (``iterations`` FISTA steps per relaxation, swap repair to a local optimum, at most log2(n)
+bisection probes); ``time_budget_s`` (None: no time limit, the default) is an optional extra stop.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
 from dataset_pruning.selection.bounds import count_upper_bound, relax_cardinality
 from dataset_pruning.selection.greedy import greedy_picks
-from dataset_pruning.selection.objective import SOLVERS, apportion, as_caps, as_quota, row_squares, traced
+from dataset_pruning.selection.objective import (
+    SOLVERS,
+    apportion,
+    as_caps,
+    as_quota,
+    check_count,
+    check_time_budget,
+    deadline_after,
+    expired,
+    row_squares,
+    share,
+    time_left,
+    traced,
+)
 from dataset_pruning.selection.swap import greedy_prefix_mask, grow_within_eps, swap_refine
 
 
@@ -43,36 +57,41 @@ def round_relaxed(influence, weights, codes, quota, squares, tolerance: float = 
 
 @SOLVERS.register("relaxation")
 class RelaxationSolver:
-    """Relaxation + rounding + swap repair. ``iterations`` of FISTA, ``time_budget_s`` for the whole solve."""
+    """Relaxation + rounding + swap repair. ``iterations`` of FISTA; ``time_budget_s`` (None: no time limit) for
+    the whole solve when given."""
 
-    def __init__(self, seed: int = 0, iterations: int = 300, time_budget_s: float = 60.0, patience: int | None = 2):
-        self.seed, self.iterations, self.time_budget_s, self.patience = seed, int(iterations), time_budget_s, patience
+    def __init__(
+        self, seed: int = 0, iterations: int = 300, time_budget_s: float | None = None, patience: int | None = 2
+    ):
+        self.seed, self.iterations, self.patience = seed, check_count("relaxation's iterations", iterations), patience
+        self.time_budget_s = check_time_budget("relaxation's time_budget_s", time_budget_s)
         self.trace = None
 
     def _solve(self, influence, exact, codes, quota, squares, deadline) -> np.ndarray:
         weights, _, _, _ = relax_cardinality(exact, codes, quota, self.iterations, deadline)
         mask = round_relaxed(influence, weights, codes, quota, squares, deadline=deadline)
         return swap_refine(
-            influence, mask, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=self.patience,
-            squares=squares, trace=self.trace,
+            influence, mask, codes, time_budget_s=time_left(deadline), patience=self.patience, squares=squares,
+            trace=self.trace,
         )
 
     def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
-        deadline = time.perf_counter() + self.time_budget_s
+        deadline = deadline_after(self.time_budget_s)
         traced(self)
         codes, quota = as_quota(len(influence), m, groups)
         exact = np.asarray(influence, dtype=np.float64)
         return np.flatnonzero(self._solve(influence, exact, codes, quota, row_squares(influence), deadline))
 
     def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
-        deadline = time.perf_counter() + self.time_budget_s
+        deadline = deadline_after(self.time_budget_s)
+        prefix_deadline = deadline_after(share(self.time_budget_s, 0.5))
         trace = traced(self)
         codes, caps = as_caps(len(influence), groups, caps)
         exact, squares = np.asarray(influence, dtype=np.float64), row_squares(influence)
-        best = greedy_prefix_mask(influence, eps, codes, caps, squares, deadline=deadline - 0.5 * self.time_budget_s)
+        best = greedy_prefix_mask(influence, eps, codes, caps, squares, deadline=prefix_deadline)
         lo, hi = int(best.sum()), int(count_upper_bound(exact, eps, codes, caps, iterations=50))
         trace.record(-float(lo))
-        while lo < hi and time.perf_counter() < deadline:
+        while lo < hi and not expired(deadline):
             t = (lo + hi + 1) // 2
             quota = apportion(t, caps)
             self.trace = None  # the inner solves' traces are not the Eq. 3 curve
@@ -84,8 +103,7 @@ class RelaxationSolver:
                 hi = t - 1
         self.trace = trace
         refine = lambda trial: swap_refine(  # noqa: E731
-            influence, trial, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=self.patience,
-            squares=squares,
+            influence, trial, codes, time_budget_s=time_left(deadline), patience=self.patience, squares=squares
         )
         best = grow_within_eps(influence, best, codes, caps, eps, deadline=deadline, refine=refine, squares=squares,
                                trace=trace)

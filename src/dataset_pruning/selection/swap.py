@@ -7,12 +7,13 @@ With p = S r kept up to date, a block of b candidates on one side is scored agai
 side with one (n, b) product S S_I^T, never an n x n matrix; the best swap of the block is applied, the block
 rescored, and so on. Candidates are ranked by their one-sided gain, so blocks deeper in the ranking rarely help:
 the search stops after ``patience`` fruitless blocks per side (``patience: null`` checks every block: a certified
-2-swap local optimum) or at ``time_budget_s``.
+2-swap local optimum), after ``max_swaps`` swaps, or at the optional ``time_budget_s``.
+
+Budgets are counts by default (swaps, fruitless blocks, failed kicks, tabu steps), so a seed gives the same set on
+any machine load; a wall-clock budget is an optional extra stop.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
@@ -22,9 +23,15 @@ from dataset_pruning.selection.objective import (
     SOLVERS,
     as_caps,
     as_quota,
+    check_count,
+    check_time_budget,
+    deadline_after,
+    expired,
     longest_feasible_prefix,
     matvec,
     row_squares,
+    share,
+    time_left,
     traced,
 )
 
@@ -41,15 +48,17 @@ def swap_refine(
     mask: np.ndarray,
     codes: np.ndarray,
     *,
-    time_budget_s: float = float("inf"),
+    time_budget_s: float | None = None,
     patience: int | None = 2,
     block: int | None = None,
     max_swaps: int | None = None,
     squares: np.ndarray | None = None,
     trace=None,
 ) -> np.ndarray:
-    """Best-improvement 2-swap local search within classes; returns the refined bool mask (n,) (a copy)."""
-    deadline = time.perf_counter() + time_budget_s
+    """Best-improvement 2-swap local search within classes; returns the refined bool mask (n,) (a copy). Stops at
+    a local optimum (every block checked, or ``patience`` fruitless blocks per side), after ``max_swaps`` swaps, or
+    once the optional ``time_budget_s`` (None or inf: no time limit) is spent."""
+    deadline = deadline_after(time_budget_s)
     n = len(influence)
     mask = mask.copy()
     squares = row_squares(influence) if squares is None else squares
@@ -60,7 +69,7 @@ def swap_refine(
         trace.record(np.sqrt(value))
     offsets, fruitless, done, swaps = [0, 0], [0, 0], [False, False], 0
     side = 0  # 0: the block holds removed samples (leaving), 1: kept samples (entering)
-    while time.perf_counter() < deadline and (max_swaps is None or swaps < max_swaps) and not all(done):
+    while not expired(deadline) and (max_swaps is None or swaps < max_swaps) and not all(done):
         if done[side]:
             side = 1 - side
             continue
@@ -78,7 +87,7 @@ def swap_refine(
         cross = (influence @ columns.T.astype(influence.dtype)).astype(np.float64)  # (n, b): <S_k, S_I>
         same = codes[:, None] == codes[chunk][None, :]
         improved = False
-        while time.perf_counter() < deadline and (max_swaps is None or swaps < max_swaps):
+        while not expired(deadline) and (max_swaps is None or swaps < max_swaps):
             if side == 0:  # column i leaves, row j enters
                 delta = (squares[chunk] - 2.0 * projections[chunk])[None, :] + (squares + 2.0 * projections)[:, None]
                 valid = same & (~mask)[:, None] & mask[chunk][None, :]
@@ -118,31 +127,33 @@ def perturb_and_refine(
     mask: np.ndarray,
     codes: np.ndarray,
     *,
-    deadline: float,
     rng: np.random.Generator,
     stall: int,
     kick: int = 3,
+    max_kicks: int | None = None,
+    deadline: float | None = None,
     patience: int | None = 2,
     block: int | None = None,
     squares: np.ndarray | None = None,
     trace=None,
 ) -> np.ndarray:
     """Iterated local search from a swap local optimum: apply 1..``kick`` random within-class swaps, re-run
-    ``swap_refine``, keep the result when it is better; stop after ``stall`` kicks in a row without progress."""
+    ``swap_refine``, keep the result when it is better; stop after ``stall`` kicks in a row without progress,
+    after ``max_kicks`` kicks in all (None: no cap), or at the optional ``deadline`` (perf_counter seconds)."""
     best = mask.copy()
     best_value = float(np.linalg.norm(influence[best].sum(axis=0, dtype=np.float64)))
     groups = [np.flatnonzero(codes == g) for g in range(int(codes.max()) + 1)] if len(codes) else []
     movable = [g for g in groups if 0 < best[g].sum() < len(g)]
-    fails = 0
-    while movable and fails < stall and time.perf_counter() < deadline:
+    fails = kicks = 0
+    while movable and fails < stall and (max_kicks is None or kicks < max_kicks) and not expired(deadline):
+        kicks += 1
         trial = best.copy()
         for _ in range(int(rng.integers(1, kick + 1))):
             g = movable[int(rng.integers(len(movable)))]
             out, into = rng.choice(g[trial[g]]), rng.choice(g[~trial[g]])
             trial[out], trial[into] = False, True
         trial = swap_refine(
-            influence, trial, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=patience,
-            block=block, squares=squares,
+            influence, trial, codes, time_budget_s=time_left(deadline), patience=patience, block=block, squares=squares
         )
         value = float(np.linalg.norm(influence[trial].sum(axis=0, dtype=np.float64)))
         if value < best_value * (1 - 1e-12):
@@ -201,9 +212,10 @@ def tabu_search(
     mask: np.ndarray,
     codes: np.ndarray,
     *,
-    deadline: float,
     rng: np.random.Generator,
     stall: int,
+    max_steps: int | None = None,
+    deadline: float | None = None,
     candidates: int = 100,
     tenure: tuple[int, int] = (5, 15),
     cache_mb: float = 512.0,
@@ -216,7 +228,8 @@ def tabu_search(
     gains, even when it worsens the norm: that is how it walks out of the 2-swap local optima where swap search
     and random kicks stay (measured on the MNIST-1D S at ratio 0.9, docs/selection.md). Both moved samples are
     then tabu (may not move back) for a random number of steps drawn from ``tenure``, unless the move would reach
-    a new best. Stops after ``stall`` steps without a new best, or at ``deadline``."""
+    a new best. Stops after ``stall`` steps without a new best, after ``max_steps`` steps in all (None: no cap),
+    or at the optional ``deadline`` (perf_counter seconds)."""
     n = len(influence)
     squares = row_squares(influence) if squares is None else squares
     gram = _GramRows(influence, cache_mb)
@@ -227,7 +240,7 @@ def tabu_search(
     value = best_value = float(residual @ residual)
     frozen_until = np.zeros(n, dtype=np.int64)
     step = since_best = 0
-    while since_best < stall and time.perf_counter() < deadline:
+    while since_best < stall and (max_steps is None or step < max_steps) and not expired(deadline):
         step += 1
         since_best += 1
         leave_all, enter_all = np.flatnonzero(mask), np.flatnonzero(~mask)
@@ -268,15 +281,16 @@ def grow_within_eps(
     caps: np.ndarray,
     eps: float,
     *,
-    deadline: float,
     refine,
     squares: np.ndarray,
+    deadline: float | None = None,
     trace=None,
 ) -> np.ndarray:
     """Eq. 3 from a feasible mask: add ``step`` greedy picks, re-balance by ``refine`` (a mask -> mask function),
-    keep the result when its norm is <= eps; the step doubles on success and halves on failure."""
+    keep the result when its norm is <= eps; the step doubles on success and halves on failure (so it ends once a
+    single pick fails or every class is full), or at the optional ``deadline``."""
     step = max(1, int(mask.sum()) // 8)
-    while step >= 1 and time.perf_counter() < deadline:
+    while step >= 1 and not expired(deadline):
         counts = np.bincount(codes[mask], minlength=len(caps))
         if (caps - counts).sum() == 0:
             break
@@ -312,54 +326,60 @@ def greedy_prefix_mask(influence, eps, codes, caps, squares=None, batch=None, de
 
 @SOLVERS.register("swap")
 class SwapSolver:
-    """Greedy start, then 2-swap local search within classes (Eq. 4); greedy prefix, then growth with swap
-    re-balancing (Eq. 3). Deterministic: the seed is accepted for a uniform interface."""
+    """Greedy start, then 2-swap local search within classes, then iterated local search (Eq. 4); greedy prefix,
+    then growth with swap re-balancing (Eq. 3). Stops on counts: a local optimum (``patience``), ``stall`` failed
+    kicks in a row, ``max_kicks`` kicks in all; ``time_budget_s`` (None: no time limit, the default) is an
+    optional extra stop. The seed drives the kicks: same seed, same selection, whatever the machine's load."""
 
     def __init__(
         self,
         seed: int = 0,
-        time_budget_s: float = 60.0,
+        time_budget_s: float | None = None,
         patience: int | None = 2,
         block: int | None = None,
         batch: int | None = None,
         stall: int = 200,
         kick: int = 3,
+        max_kicks: int | None = 2000,
     ) -> None:
-        self.seed, self.time_budget_s, self.patience, self.block, self.batch = seed, time_budget_s, patience, block, batch
-        self.stall, self.kick = int(stall), int(kick)
+        self.seed, self.patience, self.block, self.batch = seed, patience, block, batch
+        self.time_budget_s = check_time_budget("swap's time_budget_s", time_budget_s)
+        self.stall, self.kick = check_count("swap's stall", stall), check_count("swap's kick", kick, 1)
+        self.max_kicks = check_count("swap's max_kicks", max_kicks, optional=True)
         self.trace = None
 
     def _refine(self, influence, mask, codes, deadline, squares):
         return swap_refine(
-            influence, mask, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=self.patience,
-            block=self.block, squares=squares, trace=self.trace,
+            influence, mask, codes, time_budget_s=time_left(deadline), patience=self.patience, block=self.block,
+            squares=squares, trace=self.trace,
         )
 
     def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
-        deadline = time.perf_counter() + self.time_budget_s
+        deadline = deadline_after(self.time_budget_s)
+        greedy_deadline = deadline_after(share(self.time_budget_s, 0.8))
         codes, quota = as_quota(len(influence), m, groups)
         traced(self)
         squares = row_squares(influence)
-        mask = greedy_cardinality(influence, codes, quota, self.batch, squares, deadline - 0.2 * self.time_budget_s)
+        mask = greedy_cardinality(influence, codes, quota, self.batch, squares, greedy_deadline)
         mask = self._refine(influence, mask, codes, deadline, squares)
         if self.stall > 0:
             mask = perturb_and_refine(
-                influence, mask, codes, deadline=deadline, rng=numpy_rng(self.seed), stall=self.stall, kick=self.kick,
-                patience=self.patience, block=self.block, squares=squares, trace=self.trace,
+                influence, mask, codes, rng=numpy_rng(self.seed), stall=self.stall, kick=self.kick,
+                max_kicks=self.max_kicks, deadline=deadline, patience=self.patience, block=self.block,
+                squares=squares, trace=self.trace,
             )
         return np.flatnonzero(mask)
 
     def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
-        deadline = time.perf_counter() + self.time_budget_s
+        deadline = deadline_after(self.time_budget_s)
+        prefix_deadline = deadline_after(share(self.time_budget_s, 0.5))
         codes, caps = as_caps(len(influence), groups, caps)
         trace, squares = traced(self), row_squares(influence)
-        mask = greedy_prefix_mask(
-            influence, eps, codes, caps, squares, self.batch, deadline=deadline - 0.5 * self.time_budget_s
-        )
+        mask = greedy_prefix_mask(influence, eps, codes, caps, squares, self.batch, deadline=prefix_deadline)
         trace.record(-float(mask.sum()))
         refine = lambda trial: swap_refine(  # noqa: E731
-            influence, trial, codes, time_budget_s=max(deadline - time.perf_counter(), 0.0), patience=self.patience,
-            block=self.block, squares=squares,
+            influence, trial, codes, time_budget_s=time_left(deadline), patience=self.patience, block=self.block,
+            squares=squares,
         )
         mask = grow_within_eps(
             influence, mask, codes, caps, eps, deadline=deadline, refine=refine, squares=squares, trace=trace
