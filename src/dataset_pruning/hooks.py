@@ -104,6 +104,15 @@ class RunIsolation:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         import mlflow
 
+        try:
+            self._pin_and_check(run_params, pipeline, catalog)
+        except BaseException:  # Kedro calls no on_pipeline_error for a hook's error: the run would stay open
+            end_runs("FAILED")
+            raise
+
+    def _pin_and_check(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        import mlflow
+
         active = mlflow.active_run()
         self.save_version, self.run_id, self.catalog = run_params["run_id"], active and active.info.run_id, catalog
         self.fingerprint, self.inputs_read = None, {}
@@ -262,10 +271,8 @@ class RunTracking:
         self.running = True
 
     def _end_interrupted(self) -> None:
-        import mlflow
-
-        if self.running and mlflow.active_run() is not None:
-            mlflow.end_run("KILLED")
+        if self.running:
+            end_runs("KILLED")
         self.running = False
 
     @hook_impl
@@ -294,6 +301,15 @@ class RunTracking:
     @hook_impl
     def on_pipeline_error(self) -> None:
         self.running = False  # kedro-mlflow ends the run as FAILED
+
+
+def end_runs(status: str) -> None:
+    """End the active MLflow run with ``status``: kedro-mlflow re-enters the run in every node, so it stands on
+    mlflow's run stack several times, and each entry left would be ended FINISHED at exit."""
+    import mlflow
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run(status)
 
 
 def _interrupt(signum, frame) -> None:
