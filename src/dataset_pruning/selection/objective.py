@@ -52,10 +52,19 @@ SOLVERS: Registry[type] = Registry("solver")
 
 
 def removal_count(n: int, ratio: float) -> int:
-    """m = round(ratio * n); ratio must lie in (0, 1)."""
+    """m = round(ratio * n); ratio must lie in (0, 1) and m in [1, n - 1] (nothing removed, or nothing left to
+    train on, is refused here rather than as a ZeroDivisionError in training)."""
     if not 0.0 < ratio < 1.0:
         raise ValueError(f"ratio must lie strictly between 0 and 1 (the fraction removed), got {ratio}")
-    return int(round(ratio * n))
+    m = int(round(ratio * n))
+    if not 0 < m < n:
+        what = "no sample" if m == 0 else "every sample"
+        lowest, highest = 0.5 / n, 1.0 - 0.5 / n
+        raise ValueError(
+            f"ratio {ratio} of n = {n} training samples removes m = round({ratio * n:.4g}) = {m}, {what}; "
+            f"choose a ratio between {lowest:.3g} and {highest:.3g}"
+        )
+    return m
 
 
 # --------------------------------------------------------------------------------------------- budgets
