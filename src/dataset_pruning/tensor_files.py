@@ -1,0 +1,86 @@
+"""Files that cannot run code when loaded: tensors in plain containers, written atomically.
+
+``save_tensors`` writes with ``torch.save``; ``load_tensors`` reads with ``torch.load(weights_only=True)``, which
+rebuilds only tensors, dicts, lists, tuples, str, numbers and None, so a crafted file raises instead of running
+code. The project's two stored dataclasses (``TensorData``, ``TrainingTrace``) and numpy arrays are written as
+tagged dicts and rebuilt by name from ``STORED_CLASSES``; nothing else is rebuilt. Used by the catalog's datasets
+(pipelines/storage.py) and the sweep's cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from dataset_pruning.data import TensorData
+from dataset_pruning.scoring import TrainingTrace
+
+STORED_CLASSES = {cls.__name__: cls for cls in (TensorData, TrainingTrace)}
+_CLASS, _ARRAY = "__stored_class__", "__ndarray__"
+
+
+def encode(obj: Any) -> Any:
+    """Plain containers of tensors: dataclasses of ``STORED_CLASSES`` and ndarrays become tagged dicts."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        name = type(obj).__name__
+        if name not in STORED_CLASSES:
+            raise TypeError(f"cannot store a {name}; the stored classes are {sorted(STORED_CLASSES)}")
+        return {_CLASS: name, **{f.name: encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}}
+    if isinstance(obj, np.ndarray):
+        return {_ARRAY: torch.from_numpy(np.ascontiguousarray(obj))}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {key: encode(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(encode(value) for value in obj)
+    return obj
+
+
+def decode(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if _ARRAY in obj:
+            return obj[_ARRAY].numpy()
+        fields = {key: decode(value) for key, value in obj.items() if key != _CLASS}
+        if _CLASS in obj:
+            return STORED_CLASSES[obj[_CLASS]](**fields)
+        return fields
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(decode(value) for value in obj)
+    return obj
+
+
+def write_atomically(path: Path, write: Callable[[str], None]) -> None:
+    """``write(temporary_path)``, then rename onto ``path`` (same folder, so the rename is atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def save_tensors(obj: Any, path: str | Path) -> None:
+    encoded = encode(obj)
+    write_atomically(Path(path), lambda temporary: torch.save(encoded, temporary))
+
+
+def load_tensors(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return decode(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as error:
+        raise ValueError(
+            f"{path} is not a tensor file this project wrote ({type(error).__name__}: {str(error)[:200]}); "
+            "files are loaded with torch.load(weights_only=True), which refuses anything that would run code. "
+            "Rerun the stage that writes it."
+        ) from error

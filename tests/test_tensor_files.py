@@ -1,0 +1,66 @@
+"""Stored outputs load without running code: torch weights_only files and .npy without pickles."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from kedro.io import Version
+
+from dataset_pruning.data import TensorData
+from dataset_pruning.pipelines.storage import NpyDataset, TensorStoreDataset
+from dataset_pruning.scoring import TrainingTrace
+from dataset_pruning.tensor_files import load_tensors, save_tensors
+
+
+class RunsACommand:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_stored_objects_round_trip(tmp_path):
+    data = TensorData(torch.randn(5, 3), torch.tensor([0, 1, 2, 1, 0]), 3, "tiny")
+    trace = TrainingTrace(spec={"name": "mlp", "input_shape": (3,)}, config={"lr": 0.1}, n_samples=5,
+                          step_lrs=torch.ones(4, dtype=torch.float64), checkpoints=[{"epoch": 1, "state_dict": {
+                              "w": torch.ones(2)}}])
+    obj = {"train": data, "trace": trace, "values": np.arange(5.0), "info": {"k": np.int64(3), "names": ["a"]}}
+    save_tensors(obj, tmp_path / "obj.pt")
+    back = load_tensors(tmp_path / "obj.pt")
+    assert torch.equal(back["train"].x, data.x) and back["train"].name == "tiny"
+    assert back["trace"].checkpoints[0]["state_dict"]["w"].sum() == 2 and back["trace"].spec["input_shape"] == (3,)
+    assert isinstance(back["values"], np.ndarray) and back["values"].tolist() == list(range(5))
+    assert back["info"] == {"k": 3, "names": ["a"]}
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_crafted_tensor_file_does_not_run_code(tmp_path, nested):
+    marker = tmp_path / "ran"
+    payload = {"state_dict": {"w": torch.ones(1)}, "spec": RunsACommand(marker)} if nested else RunsACommand(marker)
+    path = tmp_path / "erm_model.pt"
+    torch.save(payload, path)  # what an attacker (or a plain pickle) would leave in place of a model
+    dataset = TensorStoreDataset(filepath=str(path), version=None)
+    with pytest.raises(Exception, match="weights_only"):
+        dataset.load()
+    assert not marker.exists()
+    path.write_bytes(pickle.dumps(payload))
+    with pytest.raises(ValueError, match="not a tensor file this project wrote"):
+        load_tensors(path)
+    assert not marker.exists()
+
+
+def test_npy_refuses_object_arrays_and_saves_atomically(tmp_path):
+    version = Version(None, "2026-01-01T00.00.00.000Z")
+    dataset = NpyDataset(filepath=str(tmp_path / "S.npy"), version=version)
+    dataset.save(np.ones((3, 2), dtype=np.float32))
+    folder = tmp_path / "S.npy" / version.save
+    assert sorted(p.name for p in folder.iterdir()) == ["S.npy"]  # no temporary file left behind
+    np.save(folder / "S.npy", np.array([RunsACommand(tmp_path / "ran")], dtype=object), allow_pickle=True)
+    with pytest.raises(Exception, match="Object arrays cannot be loaded when allow_pickle=False"):
+        NpyDataset(filepath=str(tmp_path / "S.npy"), version=Version(version.save, None)).load()
+    assert not (tmp_path / "ran").exists()
