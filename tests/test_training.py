@@ -71,5 +71,23 @@ def test_the_library_defaults_are_the_pipelines():
 
     conf = Path(__file__).resolve().parents[1] / "conf/base/parameters_erm_training.yml"
     pipeline = yaml.safe_load(conf.read_text())["erm_training"]["training"]
-    assert asdict(TrainingConfig()) == pipeline
+    library = asdict(TrainingConfig())
+    assert library.pop("steps") is None  # set by retraining.budget: steps, not a block key
+    assert library == pipeline
     assert TrainingConfig().lr == 0.1
+
+
+def test_a_step_budget_takes_exactly_that_many_steps_and_retraining_matches_erm():
+    from dataset_pruning.training import retraining_recipe
+
+    data = TensorData(torch.randn(100, 4), torch.arange(100) % 2, 2, "tiny")
+    model = ModelSpec("mlp", (4,), 2).build(seed=0)
+    steps = []
+    losses = fit(model, data, TrainingConfig(epochs=1, batch_size=32, steps=7), progress=False,
+                 on_step=lambda step, *_: steps.append(step))
+    assert steps == list(range(7)) and len(losses) == 2  # 4 steps per epoch: 2 epochs, the last one cut
+    recipe = TrainingConfig(epochs=3, batch_size=32)
+    assert retraining_recipe(recipe, 100, "epochs") == recipe
+    assert retraining_recipe(recipe, 100, "steps").steps == 3 * 4  # ERM's steps on the full set
+    with pytest.raises(ValueError, match="unknown retraining budget"):
+        retraining_recipe(recipe, 100, "time")

@@ -171,6 +171,7 @@ class SelectionParams(_Block):
 class RetrainingParams(_Block):
     model: ModelParams | None = None  # None: the ERM architecture
     training: TrainingParams | None = None  # None: the ERM recipe
+    budget: Literal["epochs", "steps"] = "epochs"  # epochs: the paper's; steps: as many SGD steps as ERM took
 
 
 class DaskParams(_Block):

@@ -12,7 +12,7 @@ from dataset_pruning.data import TensorData
 from dataset_pruning.provenance import check_indices
 from dataset_pruning.reporting import pruning_figure
 from dataset_pruning.selection import theorem_quantities
-from dataset_pruning.training import ModelSpec, evaluate, fit, load_model, save_model
+from dataset_pruning.training import ModelSpec, evaluate, fit, load_model, retraining_recipe, save_model
 
 
 def kept_indices(n: int, removed_indices: list[int]) -> torch.Tensor:
@@ -22,10 +22,12 @@ def kept_indices(n: int, removed_indices: list[int]) -> torch.Tensor:
 
 
 def retrain(train_set: TensorData, removed_indices: list[int], params: dict, erm_params: dict) -> dict[str, Any]:
-    """A freshly initialised model (same seed as ERM unless configured), same recipe, on the kept samples."""
+    """A freshly initialised model (same seed as ERM unless configured), same recipe, on the kept samples; with
+    ``budget: steps`` as many optimizer steps as ERM took on the full set."""
     check_indices(len(train_set), removed_indices, "retraining")
     p, erm = RetrainingParams.model_validate(params), ErmTrainingParams.model_validate(erm_params)
-    model_params, recipe = p.model or erm.model, (p.training or erm.training).recipe()
+    model_params = p.model or erm.model
+    recipe = retraining_recipe((p.training or erm.training).recipe(), len(train_set), p.budget)
     spec = ModelSpec(model_params.name, train_set.input_shape, train_set.num_classes, model_params.options)
     model = spec.build(seed=recipe.seed)
     kept = train_set.subset(kept_indices(len(train_set), removed_indices), name=f"{train_set.name}-pruned")
