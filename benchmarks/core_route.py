@@ -30,9 +30,9 @@ def best_time(fn, repeats: int):
 
 def main() -> None:
     from dataset_pruning.selection import removal_norm
-    from dataset_pruning.selection.bounds import relax_cardinality
-    from dataset_pruning.selection.core import core_cardinality
-    from dataset_pruning.selection.greedy import greedy_cardinality
+    from dataset_pruning.selection.solvers.bounds import relax_cardinality
+    from dataset_pruning.selection.solvers.core import core_cardinality
+    from dataset_pruning.selection.solvers.greedy import greedy_cardinality
     from dataset_pruning.selection.objective import as_quota, matvec, row_squares
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

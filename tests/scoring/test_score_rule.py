@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dataset_pruning.selection.score_rule import remove_by_score
+from dataset_pruning.selection.rules.score_rule import remove_by_score
 
 
 def test_removes_the_end_not_kept():

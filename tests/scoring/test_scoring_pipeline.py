@@ -10,7 +10,7 @@ from kedro.runner import SequentialRunner
 
 from dataset_pruning.config import validate_parameters
 from dataset_pruning.pipelines import erm_training, influence_scoring
-from dataset_pruning.selection.score_rule import remove_by_score
+from dataset_pruning.selection.rules.score_rule import remove_by_score
 
 from .conftest import blobs
 

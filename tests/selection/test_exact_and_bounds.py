@@ -67,7 +67,7 @@ def test_meet_in_the_middle_matches_enumeration(seed):
 
 
 def test_meet_in_the_middle_keeps_a_deadline_and_says_it_stopped():
-    from dataset_pruning.selection.exact import meet_in_the_middle
+    from dataset_pruning.selection.solvers.exact import meet_in_the_middle
 
     S = np.random.default_rng(0).normal(size=(16, 4))
     incumbent = np.arange(8)
@@ -130,7 +130,7 @@ def test_relaxation_closes_its_duality_gap(seed, dtype):
     """FISTA with backtracking converges: the relaxed objective ||S^T W|| of its feasible W and the dual bound L(u)
     meet (heavy-tailed rows with a common mean, n < d, so the relaxed optimum is positive). In float32 the
     sufficient-decrease test can fail by rounding alone at tiny steps; the step size must not shrink for it."""
-    from dataset_pruning.selection.bounds import relax_cardinality
+    from dataset_pruning.selection.solvers.bounds import relax_cardinality
     from dataset_pruning.selection.objective import as_quota
 
     rng = np.random.default_rng(seed)

@@ -167,7 +167,7 @@ def test_solve_selection_reports_figures_and_projection_error():
 @pytest.mark.parametrize("ratio", [0.3, 0.8])
 def test_chunked_greedy_meets_class_quotas_and_stays_close_to_greedy(ratio):
     """Beyond chunk_rows rows greedy runs chunk after chunk: every class's quota is still met exactly."""
-    from dataset_pruning.selection.greedy import greedy_cardinality
+    from dataset_pruning.selection.solvers.greedy import greedy_cardinality
     from dataset_pruning.selection.objective import as_quota
 
     rng = np.random.default_rng(3)
@@ -188,8 +188,8 @@ def test_core_route_meets_quotas_and_beats_greedy_when_the_bound_is_informative(
     """The core route (dual direction + greedy on a band) removes exactly m_c per class and, on an instance whose
     relaxation bound is informative (heavy-tailed rows with a common mean), beats greedy clearly (measured: 86 vs
     135, random 3,275, lower bound 57; without the fixed samples' sum as the band's start it gets 126)."""
-    from dataset_pruning.selection.core import core_cardinality
-    from dataset_pruning.selection.greedy import greedy_cardinality
+    from dataset_pruning.selection.solvers.core import core_cardinality
+    from dataset_pruning.selection.solvers.greedy import greedy_cardinality
     from dataset_pruning.selection.objective import as_quota
 
     rng = np.random.default_rng(4)
@@ -205,7 +205,7 @@ def test_core_route_meets_quotas_and_beats_greedy_when_the_bound_is_informative(
 
 
 def test_core_route_steps_aside_when_the_bound_certifies_nothing():
-    from dataset_pruning.selection.core import core_cardinality
+    from dataset_pruning.selection.solvers.core import core_cardinality
     from dataset_pruning.selection.objective import as_quota
 
     codes, quota = as_quota(50, 20, None)
@@ -219,9 +219,9 @@ def test_tabu_search_leaves_certified_swap_optima_and_keeps_class_counts(groups)
     """From a certified 2-swap local optimum (swap_refine, patience None) tabu search finds clearly better sets on
     low-dimensional instances, where swap moves alone get stuck (measured: 0.24-0.55 of the local optimum's norm;
     with no tabu tenure, (0, 0), 0.72-1.0, so the test fails), and every class keeps its count."""
-    from dataset_pruning.selection.greedy import greedy_cardinality
+    from dataset_pruning.selection.solvers.greedy import greedy_cardinality
     from dataset_pruning.selection.objective import as_quota
-    from dataset_pruning.selection.swap import swap_refine, tabu_search
+    from dataset_pruning.selection.solvers.swap import swap_refine, tabu_search
 
     for seed in range(3):
         rng = np.random.default_rng(seed)
@@ -236,7 +236,7 @@ def test_tabu_search_leaves_certified_swap_optima_and_keeps_class_counts(groups)
 
 def test_tabu_gram_rows_match_and_survive_a_full_cache():
     """The on-demand Gram rows equal S S^T, also after the cache fills and starts over."""
-    from dataset_pruning.selection.swap import _GramRows
+    from dataset_pruning.selection.solvers.swap import _GramRows
 
     S = np.random.default_rng(0).normal(size=(300, 5)).astype(np.float32)
     gram = _GramRows(S, cache_mb=300 * 4 * 10 / 2**20)  # room for 10 rows

@@ -1,25 +1,25 @@
-"""The Eq. 3 / Eq. 4 objective in one place, budgets (class-balanced or not), the solver registry, and the entry
-points ``select_removed`` (indices) and ``solve_selection`` (indices plus objective, bound, time, trace).
+"""The Eq. 3 / Eq. 4 objective in one place, the budgets (per class, per group), the solver registry and the
+parts the solvers share. The entry points live above it: ``solve.py`` (``solve_selection``, ``select_removed``)
+and ``choose.py`` (``select_for_method``); nothing here imports them or the solvers.
 
 S is the (n, d) matrix of influence vectors; W in {0, 1}^n marks removed samples (W_i = 1: removed).
 - Eq. 4, cardinality-guaranteed pruning: minimise ||W^T S||_2 subject to sum W = m.
 - Eq. 3, generalization-guaranteed pruning: maximise sum W subject to ||W^T S||_2 <= eps.
 
-Budgets are per group (class): Eq. 4 removes exactly ``quota[g]`` samples of group g (one group = plain Eq. 4);
-Eq. 3 removes at most ``cap[g]`` of group g (a per-class floor of kept samples). Every solver honours both.
+Budgets are per group (a class, a score stratum, a cluster, or a class x group cell; ``groups.py`` builds the
+groups): Eq. 4 removes exactly ``quota[g]`` samples of group g (one group = plain Eq. 4); Eq. 3 removes at most
+``cap[g]`` of group g (a floor of kept samples per group). Every solver honours both.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from dataset_pruning.registry import Registry
-from dataset_pruning.runtime import numpy_rng
 
 Problem = Literal["cardinality", "generalization"]
 
@@ -132,6 +132,88 @@ def class_caps(labels: np.ndarray, floor: float) -> np.ndarray:
     codes, g = group_codes(len(labels), labels)
     sizes = np.bincount(codes, minlength=g)
     return sizes - np.ceil(floor * sizes - 1e-9).astype(np.int64)
+
+
+def allocate_from_sparsest(sizes: np.ndarray, budget: int) -> np.ndarray:
+    """Split ``budget`` kept samples over groups of ``sizes`` (G,) from the sparsest group up: each group in turn
+    gets min(its size, remaining budget // remaining groups) (CCS's ``bin_allocate``, Zheng et al. ICLR 2023);
+    a rounding remainder goes to the groups with room left, largest room first. int64 (G,) summing to
+    min(budget, sizes.sum())."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    budget = int(min(max(budget, 0), sizes.sum()))
+    order = np.argsort(sizes, kind="stable")
+    allocation = np.zeros(len(sizes), dtype=np.int64)
+    left = budget
+    for position, g in enumerate(order):
+        take = min(int(sizes[g]), left // (len(sizes) - position))
+        allocation[g] = take
+        left -= take
+    for g in np.argsort(-(sizes - allocation), kind="stable"):  # only when the floors left a remainder
+        if left == 0:
+            break
+        extra = min(int(sizes[g] - allocation[g]), left)
+        allocation[g] += extra
+        left -= extra
+    return allocation
+
+
+def apportion_exactly(total: int, sizes: np.ndarray) -> np.ndarray:
+    """``total`` split over groups in proportion to ``sizes`` (G,) by largest remainder, never above a size:
+    int64 (G,) summing to min(total, sizes.sum())."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    total = int(min(max(total, 0), sizes.sum()))
+    share = total * sizes / max(int(sizes.sum()), 1)
+    quota = np.minimum(np.floor(share).astype(np.int64), sizes)
+    for g in np.argsort(-(share - quota), kind="stable"):
+        if quota.sum() >= total:
+            break
+        if quota[g] < sizes[g]:
+            quota[g] += 1
+    for g in np.argsort(-(sizes - quota), kind="stable"):  # rounding left units over: fill where room is left
+        short = total - int(quota.sum())
+        if short <= 0:
+            break
+        quota[g] += min(short, int(sizes[g] - quota[g]))
+    return quota
+
+
+def cell_codes(n: int, labels: np.ndarray | None, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The budget cells: (class, group) pairs -> codes 0..G-1 of shape (n,) and the class code of each cell (G,).
+    labels None: one class; groups None: each class is one cell."""
+    outer, _ = group_codes(n, labels)
+    inner, _ = group_codes(n, groups)
+    pairs, codes = np.unique(np.stack([outer, inner], axis=1), axis=0, return_inverse=True)
+    return codes.reshape(n).astype(np.int64), pairs[:, 0].astype(np.int64)
+
+
+def cell_quotas(
+    n: int,
+    ratio: float,
+    *,
+    labels: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+    budget: Literal["proportional", "coverage"] = "proportional",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Eq. 4's removal quota per cell: (codes (n,), quota (G,)), quota summing to m = round(ratio * n).
+
+    With ``labels`` each class first gets its class-balanced quota (``class_quotas``), else the whole set has m.
+    Within a class the cells (``groups``) share it: ``proportional`` removes ratio x each cell (largest
+    remainder); ``coverage`` keeps the class's kept budget spread from the sparsest cell up
+    (``allocate_from_sparsest``, CCS's allocation), so sparse strata or clusters stay whole.
+    """
+    if budget not in ("proportional", "coverage"):
+        raise ValueError(f"group_budget must be 'proportional' or 'coverage', got {budget!r}")
+    codes, class_of_cell = cell_codes(n, labels, groups)
+    sizes = np.bincount(codes, minlength=len(class_of_cell))
+    outer_quota = class_quotas(labels, ratio) if labels is not None else np.array([removal_count(n, ratio)])
+    quota = np.zeros(len(sizes), dtype=np.int64)
+    for c, removed in enumerate(outer_quota):
+        cells = np.flatnonzero(class_of_cell == c)
+        if budget == "proportional":
+            quota[cells] = apportion_exactly(int(removed), sizes[cells])
+        else:
+            quota[cells] = sizes[cells] - allocate_from_sparsest(sizes[cells], int(sizes[cells].sum() - removed))
+    return codes, quota
 
 
 # ----------------------------------------------------------------------------------- shared solver parts
@@ -255,45 +337,7 @@ def longest_feasible_prefix(influence: np.ndarray, order: np.ndarray, eps: float
     return order[: feasible[-1] + 1] if feasible.size else order[:0]
 
 
-# --------------------------------------------------------------------------------------------- results
-@dataclass
-class SelectionResult:
-    """One solve: the removed indices and the figures reported beside them (logged to MLflow by the node)."""
-
-    removed: np.ndarray
-    solver: str
-    problem: str
-    objective: float  # eps = ||sum of removed S_i||_2 on the full S
-    bound: float  # Eq. 4: lower bound on the objective; Eq. 3: upper bound on the removable count
-    bound_note: str
-    seconds: float
-    n: int
-    trace: list[tuple[float, float]] = field(default_factory=list)
-    projection_error: float | None = None  # |objective on projected S - on S| / objective on S
-
-    def metrics(self) -> dict[str, float]:
-        """The Theorem 1 quantities and the solve's figures, all numbers (the solver's name is a parameter)."""
-        m = len(self.removed)
-        figures = {
-            "objective": self.objective,
-            "eps": self.objective,
-            "eps_over_n": self.objective / self.n,
-            "m_over_n2": m / self.n**2,
-            "removed": float(m),
-            "ratio": m / self.n,
-            "bound": self.bound,
-            "bound_is_trivial": float(self.bound_note != "informative"),
-            "seconds": self.seconds,
-        }
-        if self.problem == "cardinality":
-            figures["gap_to_bound"] = self.objective - self.bound
-        else:
-            figures["count_gap_to_bound"] = self.bound - m
-        if self.projection_error is not None:
-            figures["projection_error"] = self.projection_error
-        return figures
-
-
+# ----------------------------------------------------------------------------------------- registry use
 def build_solver(name: str, options: dict[str, Any]):
     """SOLVERS[name](**options), with a clear message for an option the solver does not take."""
     import inspect
@@ -304,113 +348,6 @@ def build_solver(name: str, options: dict[str, Any]):
     if unknown:
         raise ValueError(f"solver {name!r} does not take option(s) {unknown}; its options: {', '.join(accepted)}")
     return cls(**options)
-
-
-def random_projection(influence: np.ndarray, dim: int, seed: int, chunk: int = 65536) -> np.ndarray:
-    """S @ P with P Gaussian (d, dim) / sqrt(dim): norms of sums are kept within ~1/sqrt(dim) relative error."""
-    projection = numpy_rng(seed).standard_normal((influence.shape[1], dim)) / math.sqrt(dim)
-    projection = projection.astype(influence.dtype)
-    return np.concatenate([influence[i : i + chunk] @ projection for i in range(0, len(influence), chunk)])
-
-
-def solve_selection(
-    influence: np.ndarray,
-    *,
-    problem: Problem,
-    solver: str,
-    ratio: float | None = None,
-    eps: float | None = None,
-    labels: np.ndarray | None = None,
-    class_balanced: bool = False,
-    class_floor: float = 0.0,
-    projection_dim: int | None = None,
-    bound_iterations: int = 100,
-    options: dict[str, Any] | None = None,
-) -> SelectionResult:
-    """Solve Eq. 4 (m = ratio * n, per class with ``class_balanced``) or Eq. 3 (eps, each class keeping at least
-    ``class_floor`` of its samples with ``class_balanced``) and report objective, relaxation bound and time.
-
-    influence : ndarray of shape (n_samples, d); labels : ndarray of shape (n_samples,), needed for class balance.
-    ``projection_dim``: solve on a Gaussian random projection of S (the objective is always measured on S).
-    """
-    from dataset_pruning.selection.bounds import relaxation_bound  # bounds imports this module
-
-    influence = check_influence(influence)
-    n = len(influence)
-    if class_balanced and labels is None:
-        raise ValueError("class_balanced selection needs the class labels (the train_set's y)")
-    groups = np.asarray(labels) if class_balanced else None
-    options = dict(options or {})
-    instance = build_solver(solver, options)
-    work, projection_error = influence, None
-    if projection_dim is not None and projection_dim < influence.shape[1]:
-        work = random_projection(influence, int(projection_dim), options.get("seed", 0))
-    start = time.perf_counter()
-    if problem == "cardinality":
-        if ratio is None:
-            raise ValueError("problem 'cardinality' (Eq. 4) needs ratio")
-        m = class_quotas(groups, ratio) if class_balanced else removal_count(n, ratio)
-        removed = instance.cardinality(work, m, groups)
-    elif problem == "generalization":
-        if eps is None or not eps >= 0:
-            raise ValueError(f"problem 'generalization' (Eq. 3) needs eps >= 0, got {eps}")
-        caps = class_caps(groups, class_floor) if class_balanced else None
-        removed = instance.generalization(work, float(eps), groups, caps)
-    else:
-        raise ValueError(f"unknown problem {problem!r}; known: cardinality (Eq. 4), generalization (Eq. 3)")
-    seconds = time.perf_counter() - start
-    removed = np.sort(np.asarray(removed, dtype=np.int64))
-    objective = removal_norm(influence, removed)
-    if work is not influence:
-        on_projection = removal_norm(work, removed)
-        projection_error = abs(on_projection - objective) / max(objective, 1e-300)
-        if problem == "generalization" and objective > eps:
-            # the projection let the norm slip over eps: drop the worst samples until it holds on S itself
-            removed = _restore_feasibility(influence, removed, float(eps))
-            objective = removal_norm(influence, removed)
-    if problem == "cardinality":
-        bound, note = relaxation_bound(influence, problem, groups=groups, m=m, iterations=bound_iterations)
-    else:
-        bound, note = relaxation_bound(
-            influence, problem, groups=groups, eps=float(eps), caps=caps, iterations=bound_iterations
-        )
-    trace = getattr(instance, "trace", None)
-    return SelectionResult(
-        removed, solver, problem, objective, bound, note, seconds, n, trace.points if trace else [], projection_error
-    )
-
-
-def _restore_feasibility(influence: np.ndarray, removed: np.ndarray, eps: float) -> np.ndarray:
-    """Greedily put back the removed sample that lowers ||sum S_i|| most until the norm is <= eps."""
-    removed = list(removed)
-    residual = np.asarray(influence[removed], dtype=np.float64).sum(axis=0)
-    while removed and np.linalg.norm(residual) > eps:
-        rows = np.asarray(influence[removed], dtype=np.float64)
-        k = int(np.argmin(np.linalg.norm(residual[None] - rows, axis=1)))
-        residual -= rows[k]
-        removed.pop(k)
-    return np.sort(np.asarray(removed, dtype=np.int64))
-
-
-def select_removed(
-    influence: np.ndarray,
-    *,
-    problem: Problem,
-    solver: str,
-    ratio: float | None = None,
-    eps: float | None = None,
-    options: dict[str, Any] | None = None,
-    **budget: Any,
-) -> np.ndarray:
-    """Solve Eq. 4 (``problem='cardinality'``, m = ratio * n) or Eq. 3 (``problem='generalization'``, eps).
-
-    influence : ndarray of shape (n_samples, d); ``budget``: labels, class_balanced, class_floor, projection_dim
-    as in ``solve_selection``. Returns the removed indices, int64 of shape (m,), sorted.
-    """
-    result = solve_selection(
-        influence, problem=problem, solver=solver, ratio=ratio, eps=eps, options=options, bound_iterations=0, **budget
-    )
-    return result.removed
 
 
 def theorem_quantities(influence: np.ndarray, removed: np.ndarray) -> dict[str, float]:

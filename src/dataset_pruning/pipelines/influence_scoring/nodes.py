@@ -43,7 +43,7 @@ def score_method(
     """sample_scores : {method, keep, values, info}.
 
     values : ndarray of shape (n_samples,) for a scalar method (keep says which end is kept: remove the other with
-    ``selection.score_rule.remove_by_score``), of shape (n_samples, d) for a vector method, or None for
+    ``selection.rules.score_rule.remove_by_score``), of shape (n_samples, d) for a vector method, or None for
     last_layer_influence, whose vectors are ``influence_vectors`` (not stored twice).
     """
     p = ScoringParams.model_validate(params)

@@ -27,10 +27,10 @@ from __future__ import annotations
 import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
-from dataset_pruning.selection.bounds import relax_cardinality
-from dataset_pruning.selection.core import core_cardinality
-from dataset_pruning.selection.exact import solve_small
-from dataset_pruning.selection.greedy import greedy_cardinality
+from dataset_pruning.selection.solvers.bounds import relax_cardinality
+from dataset_pruning.selection.solvers.core import core_cardinality
+from dataset_pruning.selection.solvers.exact import solve_small
+from dataset_pruning.selection.solvers.greedy import greedy_cardinality
 from dataset_pruning.selection.objective import (
     SOLVERS,
     apportion,
@@ -45,8 +45,8 @@ from dataset_pruning.selection.objective import (
     time_left,
     traced,
 )
-from dataset_pruning.selection.relaxation import RelaxationSolver, round_relaxed
-from dataset_pruning.selection.swap import SwapSolver, grow_within_eps, swap_refine, tabu_search
+from dataset_pruning.selection.solvers.relaxation import RelaxationSolver, round_relaxed
+from dataset_pruning.selection.solvers.swap import SwapSolver, grow_within_eps, swap_refine, tabu_search
 
 
 def _norm(influence: np.ndarray, mask: np.ndarray) -> float:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
-from dataset_pruning.selection.greedy import greedy_cardinality, greedy_picks
+from dataset_pruning.selection.solvers.greedy import greedy_cardinality, greedy_picks
 from dataset_pruning.selection.objective import (
     SOLVERS,
     as_caps,

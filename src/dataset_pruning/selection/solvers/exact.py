@@ -181,7 +181,7 @@ class ExactSolver:
         trace = traced(self)
         n = len(influence)
         codes, quota = as_quota(n, m, groups)
-        from dataset_pruning.selection.swap import SwapSolver
+        from dataset_pruning.selection.solvers.swap import SwapSolver
 
         small = solve_small(
             influence, codes, quota, max_subsets=self.max_subsets, max_n=self.max_split_n, max_d=self.max_split_d,
@@ -236,7 +236,7 @@ class ExactSolver:
         n, d = rows.shape
         incumbent = None
         if quota is not None:  # scale so that a good solution (swap's) has objective 1: tolerances stay relative
-            from dataset_pruning.selection.swap import SwapSolver
+            from dataset_pruning.selection.solvers.swap import SwapSolver
 
             incumbent = SwapSolver(seed=self.seed).cardinality(rows, quota, codes)
             scale = removal_norm(rows, incumbent)

@@ -37,7 +37,7 @@ from dataset_pruning.selection.objective import (
     share,
     traced,
 )
-from dataset_pruning.selection.swap import greedy_prefix_mask, grow_within_eps, swap_refine
+from dataset_pruning.selection.solvers.swap import greedy_prefix_mask, grow_within_eps, swap_refine
 
 
 def split_buckets(codes: np.ndarray, quota: np.ndarray, buckets: int, seed: int):

@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 
-from dataset_pruning.selection.bounds import relax_cardinality
-from dataset_pruning.selection.greedy import greedy_cardinality
+from dataset_pruning.selection.solvers.bounds import relax_cardinality
+from dataset_pruning.selection.solvers.greedy import greedy_cardinality
 from dataset_pruning.selection.objective import matvec, row_squares
 
 

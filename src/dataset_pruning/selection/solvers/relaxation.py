@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dataset_pruning.selection.bounds import count_upper_bound, relax_cardinality
-from dataset_pruning.selection.greedy import greedy_picks
+from dataset_pruning.selection.solvers.bounds import count_upper_bound, relax_cardinality
+from dataset_pruning.selection.solvers.greedy import greedy_picks
 from dataset_pruning.selection.objective import (
     SOLVERS,
     apportion,
@@ -30,7 +30,7 @@ from dataset_pruning.selection.objective import (
     time_left,
     traced,
 )
-from dataset_pruning.selection.swap import greedy_prefix_mask, grow_within_eps, swap_refine
+from dataset_pruning.selection.solvers.swap import greedy_prefix_mask, grow_within_eps, swap_refine
 
 
 def round_relaxed(influence, weights, codes, quota, squares, tolerance: float = 1e-3, deadline=None) -> np.ndarray:

@@ -1,0 +1,152 @@
+"""Rules: from one scalar score per sample to the samples kept, under class and group budgets.
+
+A rule is a function registered with ``@rule(name)``:
+
+    fn(scores, count, context, *, option=default, ...) -> positions kept, int64 of shape (count,)
+
+``scores`` : ndarray of shape (n_cell,), float64, the scores of one budget cell (a class, a class x group cell,
+or the whole set); ``count`` : how many of them to keep; ``context`` : a ``RuleContext`` (the score's kept and
+hard ends, the removal ratio, the seeded generator). The keyword-only arguments are the rule's options
+(``rule_options`` in the parameters), validated against this signature. ``select_by_rule`` does the rest once
+for every rule: checks, budgets (``objective.cell_quotas``: class-balanced and per group), one seeded generator
+for the whole selection (cells in code order, so a seed gives one answer), and the count check.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+import numpy as np
+
+from dataset_pruning.registry import Registry
+from dataset_pruning.runtime import numpy_rng
+from dataset_pruning.selection.objective import cell_quotas
+
+End = Literal["highest", "lowest"]
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule may need besides the scores. ``keep``: the end the scorer keeps; ``hard``: the end that holds
+    the hard samples (EL2N, forgetting, influence norm: highest, their kept end; AUM: lowest); ``ratio``: the
+    fraction removed overall; ``rng``: the selection's generator (``numpy_rng(seed)``)."""
+
+    keep: End
+    hard: End
+    ratio: float
+    rng: np.random.Generator
+
+    def difficulty(self, scores: np.ndarray) -> np.ndarray:
+        """Scores oriented so that higher = harder."""
+        return scores if self.hard == "highest" else -scores
+
+    def kept_first(self, scores: np.ndarray) -> np.ndarray:
+        """Positions ordered from the kept end (ties by position: stable)."""
+        return np.argsort(-scores if self.keep == "highest" else scores, kind="stable")
+
+
+Rule = Callable[..., np.ndarray]
+RULES: Registry[Rule] = Registry("selection rule")
+
+
+def rule(name: str):
+    """Register a rule under ``name`` (the module docstring gives its signature)."""
+
+    def decorator(fn: Rule) -> Rule:
+        return RULES.register(name)(fn)
+
+    return decorator
+
+
+def rule_options(name: str) -> dict[str, Any]:
+    """The options rule ``name`` takes, with their defaults (its keyword-only arguments)."""
+    parameters = inspect.signature(RULES.get(name)).parameters
+    return {key: p.default for key, p in parameters.items() if p.kind is p.KEYWORD_ONLY}
+
+
+def check_rule_options(name: str, options: dict[str, Any] | None) -> None:
+    """An unknown option, or a value the rule refuses, is a ValueError naming the rule and its options; checked
+    on a small synthetic score so that parameter validation stops a run before any training."""
+    options = dict(options or {})
+    accepted = rule_options(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        listed = ", ".join(f"{key} (default {value!r})" for key, value in accepted.items()) or "none"
+        raise ValueError(f"rule {name!r} does not take option(s) {unknown}; its options: {listed}")
+    context = RuleContext("highest", "highest", 0.5, numpy_rng(0))
+    RULES.get(name)(np.linspace(0.0, 1.0, 20), 10, context, **options)
+
+
+def check_end(name: str, end: str | None) -> None:
+    if end not in ("highest", "lowest"):
+        raise ValueError(f"{name} must be 'highest' or 'lowest', got {end!r}")
+
+
+def select_by_rule(
+    scores: np.ndarray,
+    keep: End,
+    ratio: float,
+    *,
+    rule: str = "score",
+    labels: np.ndarray | None = None,
+    class_balanced: bool = False,
+    groups: np.ndarray | None = None,
+    group_budget: Literal["proportional", "coverage"] = "proportional",
+    hard: End | None = None,
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Indices to remove, int64 of shape (m,), sorted, m = round(ratio * n): rule ``rule`` keeps n - m samples.
+
+    scores : ndarray of shape (n_samples,); keep : the end the scorer keeps; hard : the end of the hard samples
+    (default: ``keep``). labels : ndarray of shape (n_samples,), needed when ``class_balanced`` (each class c
+    loses m_c, ``objective.class_quotas``). groups : int codes of shape (n_samples,): the budget is split over
+    them too (within each class), by ``group_budget`` (``objective.cell_quotas``), and the rule runs per cell.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 1:
+        raise ValueError(
+            f"a score rule needs one score per sample, shape (n,), got {scores.shape}; influence vectors (n, d) "
+            "go to the Eq. 3 / Eq. 4 solvers instead"
+        )
+    if not np.isfinite(scores).all():
+        raise FloatingPointError("scores contain NaN or infinite values; rescore (check the trained model)")
+    check_end("keep", keep)
+    hard = keep if hard is None else hard
+    check_end("hard", hard)
+    fn = RULES.get(rule)
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(rule_options(rule)))
+    if unknown:
+        raise ValueError(f"rule {rule!r} does not take option(s) {unknown}; its options: {list(rule_options(rule))}")
+    n = len(scores)
+    if class_balanced:
+        if labels is None:
+            raise ValueError(f"class_balanced selection by rule {rule!r} needs the labels")
+        labels = np.asarray(labels)
+        if labels.shape != scores.shape:
+            raise ValueError(f"labels must have shape {scores.shape}, got {labels.shape}")
+    if groups is not None and np.asarray(groups).shape != scores.shape:
+        raise ValueError(f"group codes must have shape {scores.shape}, got {np.asarray(groups).shape}")
+    codes, quota = cell_quotas(
+        n, ratio, labels=labels if class_balanced else None, groups=groups, budget=group_budget
+    )  # refuses m = 0 and m = n
+    context = RuleContext(keep, hard, float(ratio), numpy_rng(seed))
+    kept = np.zeros(n, dtype=bool)
+    for cell, removed in enumerate(quota):
+        members = np.flatnonzero(codes == cell)
+        count = len(members) - int(removed)
+        if count == 0:
+            continue
+        positions = np.asarray(fn(scores[members], count, context, **options), dtype=np.int64)
+        if positions.shape != (count,) or len(np.unique(positions)) != count or not (
+            (positions >= 0) & (positions < len(members))
+        ).all():
+            raise RuntimeError(f"rule {rule!r} returned {positions.shape} positions, not {count} distinct ones")
+        kept[members[positions]] = True
+    return np.flatnonzero(~kept).astype(np.int64)
+
+
+__all__ = ["RULES", "RuleContext", "check_rule_options", "rule", "rule_options", "select_by_rule"]
