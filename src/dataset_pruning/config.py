@@ -17,7 +17,7 @@ from dataset_pruning.data import DATASETS, check_loader_options
 from dataset_pruning.models import MODELS
 from dataset_pruning.runtime import check_device
 from dataset_pruning.scoring import SCORERS, scorer_needs, scorer_options, scorer_output
-from dataset_pruning.selection import SOLVERS
+from dataset_pruning.selection import RULES, SOLVERS, check_rule_options
 from dataset_pruning.selection.objective import build_solver, removal_count
 from dataset_pruning.training import TrainingConfig
 
@@ -148,11 +148,22 @@ class SelectionParams(_Block):
     projection_dim: int | None = Field(None, ge=1)  # solve on a random projection of S to this many dimensions
     bound_iterations: int = Field(100, ge=0)  # relaxation bound reported beside the solve; 0 skips it
     options: dict[str, Any] = Field(default_factory=dict)
+    rule: str = "score"  # selection/rules: score (the scorer's end; vectors: the solver) | ccs | ratio_aware | moderate
+    rule_options: dict[str, Any] = Field(default_factory=dict)  # the rule's keyword options (e.g. ccs: beta, strata)
+    vector_score: Literal["norm", "direction"] = "norm"  # how vectors become one score for a rule other than score
+    groups: Literal["class", "strata", "clusters"] | None = None  # budget groups, every rule and solver
+    n_groups: int = Field(10, ge=1)
+    group_budget: Literal["proportional", "coverage"] = "proportional"
 
     @field_validator("solver")
     @classmethod
     def _solver(cls, v: str) -> str:
         return _known(SOLVERS, v)
+
+    @field_validator("rule")
+    @classmethod
+    def _rule(cls, v: str) -> str:
+        return _known(RULES, v)
 
     @model_validator(mode="after")
     def _budget(self) -> "SelectionParams":
@@ -165,6 +176,11 @@ class SelectionParams(_Block):
         elif self.eps is None or not self.eps >= 0.0:
             raise ValueError(f"eps must be >= 0 for problem 'generalization' (Eq. 3), got {self.eps}")
         build_solver(self.solver, self.options)  # unknown or bad solver options stop the run here, before training
+        check_rule_options(self.rule, self.rule_options)  # likewise the rule's options, against its signature
+        if self.rule != "score" and self.problem != "cardinality":
+            raise ValueError(
+                f"rule {self.rule!r} keeps samples at a ratio: use problem 'cardinality', or rule 'score' for Eq. 3"
+            )
         return self
 
 

@@ -91,3 +91,27 @@ def test_vectors_of_another_method_are_solved_but_eps_stays_last_layer():
     removed, metrics = select_samples(S, train, {"ratio": 0.25, "solver": "greedy"}, scores)
     assert metrics["objective"]["value"] == pytest.approx(removal_norm(other, np.array(removed)))
     assert metrics["eps"]["value"] == pytest.approx(removal_norm(S, np.array(removed)))
+
+
+def test_node_passes_the_rule_its_options_and_the_scores_hard_end():
+    S, train = tiny()
+    values = np.arange(120, dtype=np.float64)  # AUM-like: high = easy (kept end), low = hard
+    scores = {"method": "aum", "keep": "highest", "values": values, "info": {"hard": "lowest"}}
+    params = {"ratio": 0.5, "rule": "ccs", "rule_options": {"beta": 0.25, "strata": 4}, "seed": 3}
+    removed, metrics = select_samples(S, train, params, scores)
+    assert len(removed) == 60 and set(range(30)) <= set(removed)  # the 30 lowest margins are cut first
+    assert metrics["eps"]["value"] == pytest.approx(removal_norm(S, np.array(removed)))
+    balanced, _ = select_samples(S, train, {**params, "class_balanced": True}, scores)
+    labels = train.y.numpy()
+    from dataset_pruning.selection import class_quotas
+
+    assert np.bincount(labels[balanced], minlength=3).tolist() == class_quotas(labels, 0.5).tolist()
+    with pytest.raises(ValueError, match=r"rule 'ccs' does not take option\(s\) \['bta'\]"):
+        select_samples(S, train, {"ratio": 0.5, "rule": "ccs", "rule_options": {"bta": 0.1}}, scores)
+
+
+def test_node_solves_eq4_under_group_budgets():
+    S, train = tiny()
+    params = {"ratio": 0.5, "solver": "greedy", "groups": "strata", "n_groups": 3, "group_budget": "coverage"}
+    removed, metrics = select_samples(S, train, params)
+    assert len(removed) == 60 and metrics["budget_cells"]["value"] >= 2

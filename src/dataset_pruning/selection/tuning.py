@@ -157,7 +157,8 @@ def rule_evaluator(
         if influence is None:
             influence = values if values.ndim == 2 else np.zeros((len(values), 1))
         removed, _ = select_for_method(
-            np.asarray(influence), values, scored.get("keep"), labels=data.y_fit, ratio=ratio, seed=data.seed, class_balanced=class_balanced,
+            np.asarray(influence), values, scored.get("keep"), labels=data.y_fit, ratio=ratio, seed=data.seed,
+            class_balanced=class_balanced,
             rule=candidate.get("rule", "score"), rule_options=candidate.get("rule_options"),
             vector_score=candidate.get("vector_score", "norm"), hard=scored.get("hard"),
             bound_iterations=0, **candidate.get("select", {}),

@@ -18,9 +18,11 @@ def select_samples(
     """removed_indices : sorted list of the training indices to remove; selection_metrics : the Theorem 1
     quantities (eps, eps/n, m/n^2), the solve's time, objective and relaxation bound, as MLflow metrics.
 
-    ``sample_scores`` (influence_scoring.method's output) decides what is selected on: a scalar score by the score
-    rule (remove the end it does not keep, ``ratio * n`` samples), another method's vectors by the solver, and
-    none (last_layer_influence) ``influence_vectors``. eps is always measured on ``influence_vectors``.
+    ``sample_scores`` (influence_scoring.method's output) decides what is selected on: a scalar score by the rule
+    (``rule``, default ``score``: remove the end it does not keep, ``ratio * n`` samples; the score's hard end
+    comes from its ``info['hard']`` when it names one, as AUM does), another method's vectors by the solver (or
+    by a rule, on ``vector_score``), and none (last_layer_influence) ``influence_vectors``. eps is always
+    measured on ``influence_vectors``.
     """
     p = SelectionParams.model_validate(params)
     labels = train_set.y.numpy()
@@ -28,8 +30,9 @@ def select_samples(
     check_rows(len(labels), "optimization_selection", influence_vectors=influence_vectors, sample_scores=scores)
     if sample_scores is not None and sample_scores.get("keep") is not None and p.problem != "cardinality":
         raise ValueError(scalar_scores_need_cardinality(sample_scores["method"]))
+    info = {} if sample_scores is None else (sample_scores.get("info") or {})
     removed, metrics = select_for_method(
         influence_vectors, scores, None if sample_scores is None else sample_scores.get("keep"), labels=labels,
-        **p.model_dump(),
+        hard=info.get("hard"), **p.model_dump(),
     )
     return removed.tolist(), {key: {"value": float(value), "step": 0} for key, value in metrics.items()}

@@ -58,7 +58,9 @@ def solve_bucket(rows: np.ndarray, bucket_codes: np.ndarray, bucket_quota: np.nd
     import dataset_pruning.selection  # noqa: F401  (registers every solver on the worker)
 
     solver = build_solver(inner, options)
-    return np.asarray(solver.cardinality(rows, bucket_quota, bucket_codes), dtype=np.int64)
+    # a group with fewer members than buckets is absent from some: the inner solver sees the present ones only
+    present, local_codes = np.unique(bucket_codes, return_inverse=True)
+    return np.asarray(solver.cardinality(rows, bucket_quota[present], local_codes.reshape(-1)), dtype=np.int64)
 
 
 @SOLVERS.register("bucketed")
