@@ -1,6 +1,7 @@
 """Scoring methods, one module each, behind one registry ``SCORERS`` and ``score_samples(name, ...)``."""
 
 from dataset_pruning.scoring import (  # noqa: F401  (registration)
+    aum,
     dynamic_uncertainty,
     el2n,
     forgetting,

@@ -6,9 +6,10 @@
 - ``steps`` (SGD-Influence, Hara et al. 2019): every step's parameters theta_t (before step t, plus the final
   ones), its minibatch indices and learning rate, and the optimiser's momentum and weight decay.
 - ``checkpoints`` (MoSo): K state_dicts at evenly spaced epoch ends, each with the learning rate of its last step.
-- ``dynamics`` (forgetting, dynamic uncertainty, TDDS): per epoch, the training-pass correctness of every sample
-  (before the update of its minibatch), the clean-view (eval mode, no augmentation) probability of its true class
-  at the end of the epoch, and the training-pass softmax of the first ``probability_epochs`` epochs.
+- ``dynamics`` (forgetting, dynamic uncertainty, TDDS, AUM): per epoch, the training-pass correctness of every
+  sample (before the update of its minibatch) and its training-pass logit margin (true-class logit minus the
+  largest other logit), the clean-view (eval mode, no augmentation) probability of its true class at the end of
+  the epoch, and the training-pass softmax of the first ``probability_epochs`` epochs.
 
 Every trace holds the model spec, the training recipe and the per-step learning rates (a few kilobytes), so a
 trace with nothing recorded is still a valid catalog entry.
@@ -39,6 +40,7 @@ class TrainingTrace:
     correct : Tensor of shape (E, n), bool, or None (training pass)
     true_probability : Tensor of shape (E, n), float32, or None (clean view, end of epoch)
     probabilities : Tensor of shape (min(E, probability_epochs), n, C), float16, or None (training pass)
+    margins : Tensor of shape (E, n), float32, or None (training pass: true-class logit - largest other logit)
     """
 
     spec: dict[str, Any]
@@ -52,6 +54,7 @@ class TrainingTrace:
     correct: torch.Tensor | None = None
     true_probability: torch.Tensor | None = None
     probabilities: torch.Tensor | None = None
+    margins: torch.Tensor | None = None
 
     @property
     def recorded(self) -> tuple[str, ...]:
@@ -59,7 +62,8 @@ class TrainingTrace:
             "steps": self.step_parameters is not None,
             "checkpoints": bool(self.checkpoints),
             "dynamics": any(
-                part is not None for part in (self.correct, self.true_probability, self.probabilities)
+                part is not None
+                for part in (self.correct, self.true_probability, self.probabilities, self.margins)
             ),
         }
         return tuple(part for part in PARTS if present[part])
@@ -142,6 +146,7 @@ class TraceRecorder:
         self.correct = torch.zeros(self.epochs, self.n, dtype=torch.bool) if dynamics else None
         self.true_probability = torch.zeros(self.epochs, self.n) if dynamics else None
         self.probabilities = torch.zeros(self.probability_epochs, self.n, c, dtype=torch.float16) if dynamics else None
+        self.margins = torch.zeros(self.epochs, self.n) if dynamics else None
 
     def _flat(self, model: nn.Module) -> torch.Tensor:
         named = dict(model.named_parameters())
@@ -156,7 +161,11 @@ class TraceRecorder:
         epoch = step // self.steps_per_epoch
         batch = batch.cpu()
         logits = logits.float().cpu()
-        self.correct[epoch, batch] = logits.argmax(1) == self.data.y[batch]
+        labels = self.data.y[batch]
+        self.correct[epoch, batch] = logits.argmax(1) == labels
+        true = logits.gather(1, labels[:, None]).squeeze(1)
+        other = logits.scatter(1, labels[:, None], float("-inf")).amax(1)
+        self.margins[epoch, batch] = true - other
         if epoch < self.probability_epochs:
             self.probabilities[epoch, batch] = torch.softmax(logits, 1).half()
 
@@ -201,6 +210,7 @@ class TraceRecorder:
             correct=self.correct,
             true_probability=self.true_probability,
             probabilities=self.probabilities,
+            margins=self.margins,
         )
 
 
