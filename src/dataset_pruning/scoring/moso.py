@@ -9,14 +9,26 @@ the agreement of the sample's gradient with the gradient of all the others: remo
 raises the risk of the remaining samples by about lr / (N-1) * M_i. Scores are summed over the checkpoints of the
 ERM trace, each weighted by its learning rate. ``form: exact`` uses the reference's exact expression
 (2N-3)/(N-1)^2 ||g_bar||^2 - ||g_i||^2/(N-1)^2 + (2N-4)/(N-1)^2 < g_bar - g_i/N, g_i >. The HIGHEST scores are
-kept (the reference uses an equal budget per class: a selection option). Cost per checkpoint: one batched
-backward pass for g_bar and one per-sample-gradient pass, memory O(batch_size * P).
-Reference: hrtan/MoSo, scoring.py.
+kept (the reference uses an equal budget per class: ``optimization_selection.class_balanced: true``). Cost per
+checkpoint: one batched backward pass for g_bar and one per-sample-gradient pass, memory O(batch_size * P).
+
+Surrogates (``surrogates: k`` > 0, the reference's protocol, ``hrtan/MoSo`` surrogate_training.py + scoring.py):
+the training set is split into k disjoint random parts (the reference: 8 contiguous parts of a shuffled set);
+part j trains a fresh initialisation of the architecture with the ERM recipe (the reference: 50 epochs, lr 0.1,
+cosine, momentum 0.9) and each of its samples is scored at ``checkpoints`` epoch ends of that run (evenly
+spaced; the reference draws 10 of its 50 at random), against the mean gradient of its own part (N = n / k),
+weighted by the learning rate. With ``surrogates: 0`` (the default) the samples are scored at the ERM run's own
+checkpoints (``erm_training.trace.checkpoints``) against the whole set: cheaper (no training), but the model has
+seen all n samples, and late checkpoints of a converged model weigh the -||g_i||^2 / N term (docs/scoring.md,
+"MoSo fidelity"). The reference's scoring calls the exact form (``form: exact``). Cost of the surrogates: one
+ERM run in all (k runs on n / k samples), plus the checkpoint passes.
+Reference: hrtan/MoSo, scoring.py (MoSo_scoring_exact), surrogate_training.py.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
@@ -24,8 +36,11 @@ from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.scoring.base import SampleScores, scorer
-from dataset_pruning.scoring.gradients import FunctionalModel, batch_slices
-from dataset_pruning.scoring.trace import require_trace
+from dataset_pruning.runtime import torch_generator
+from dataset_pruning.scoring.early_training import training_recipe
+from dataset_pruning.scoring.gradients import FunctionalModel, batch_slices, reinitialised
+from dataset_pruning.scoring.trace import TraceRecorder, require_trace
+from dataset_pruning.training import TrainingConfig, fit
 
 
 def moso_checkpoint_scores(fm: FunctionalModel, train: TensorData, *, form: str, batch_size: int) -> torch.Tensor:
@@ -54,6 +69,63 @@ def moso_checkpoint_scores(fm: FunctionalModel, train: TensorData, *, form: str,
     raise ValueError(f"unknown form {form!r}; known: first_order, exact")
 
 
+def checkpoint_sum(
+    model: torch.nn.Module, train: TensorData, checkpoints: list[dict], *, form: str, batch_size: int, device: str,
+    progress: bool = False,
+) -> tuple[torch.Tensor, list[float]]:
+    """sum_k lr_k * M_i(theta_k) over ``checkpoints`` ({lr, state_dict}) on ``train``, shape (n,), float64."""
+    total = torch.zeros(len(train), dtype=torch.float64)
+    weights = []
+    for checkpoint in tqdm(checkpoints, desc="MoSo checkpoints", disable=not progress, leave=False):
+        at_checkpoint = copy.deepcopy(model).cpu()
+        at_checkpoint.load_state_dict(checkpoint["state_dict"])
+        fm = FunctionalModel(at_checkpoint, device=device)
+        total += checkpoint["lr"] * moso_checkpoint_scores(fm, train, form=form, batch_size=batch_size)
+        weights.append(checkpoint["lr"])
+    return total, weights
+
+
+def surrogate_scores(
+    model: torch.nn.Module,
+    train: TensorData,
+    *,
+    recipe: TrainingConfig,
+    surrogates: int,
+    checkpoints: int,
+    form: str,
+    batch_size: int,
+    seed: int,
+    device: str,
+    progress: bool = False,
+) -> tuple[torch.Tensor, dict]:
+    """The reference's protocol (module docstring): (scores of shape (n,), float64; info)."""
+    n = len(train)
+    if not 1 <= surrogates <= n // 3:
+        raise ValueError(
+            f"surrogates must lie in [1, n / 3 = {n // 3}] (each part needs >= 3 samples), got {surrogates}"
+        )
+    if not 1 <= checkpoints <= recipe.epochs:
+        raise ValueError(f"checkpoints must lie in [1, {recipe.epochs}] (the recipe's epochs), got {checkpoints}")
+    order = torch.randperm(n, generator=torch_generator(seed))
+    total = torch.zeros(n, dtype=torch.float64)
+    weights: list[float] = []
+    parts = torch.tensor_split(order, surrogates)
+    for k, part in enumerate(tqdm(parts, desc="MoSo surrogates", disable=not progress, leave=False)):
+        part = torch.sort(part).values
+        data = train.subset(part)
+        fresh = reinitialised(model, seed + k)
+        config = TrainingConfig(**{**asdict(recipe), "seed": recipe.seed + seed + k, "device": device, "steps": None})
+        recorder = TraceRecorder(fresh, data, config, {}, checkpoints=checkpoints)
+        fit(fresh, data, config, progress=False, **recorder.callbacks())
+        scores, lrs = checkpoint_sum(
+            fresh, data, recorder.finish().checkpoints, form=form, batch_size=batch_size, device=device
+        )
+        total[part] = scores
+        weights = lrs
+    info = {"surrogates": surrogates, "checkpoints": checkpoints, "epochs": recipe.epochs, "lr_weights": weights}
+    return total, info
+
+
 @scorer("moso", output="scalar", needs=("checkpoints",))
 def moso(
     model: torch.nn.Module,
@@ -61,24 +133,36 @@ def moso(
     *,
     trace=None,
     form: str = "first_order",
+    surrogates: int = 0,
+    checkpoints: int = 10,
+    recipe: dict | None = None,
+    seed: int = 0,
     batch_size: int = 256,
     device: str = "auto",
     progress: bool = True,
 ) -> SampleScores:
-    """scores : Tensor of shape (n_samples,), sum over checkpoints of lr_k * M_i(theta_k); keep highest."""
+    """scores : Tensor of shape (n_samples,), sum over checkpoints of lr_k * M_i(theta_k); keep highest.
+
+    ``surrogates: 0``: the ERM trace's checkpoints; ``surrogates: k``: k surrogate runs on disjoint parts, each
+    scored at ``checkpoints`` epoch ends (``recipe``: their training recipe, default the ERM run's).
+    """
+    if form not in ("first_order", "exact"):
+        raise ValueError(f"unknown form {form!r}; known: first_order, exact")
+    if surrogates:
+        config = training_recipe(recipe, trace)
+        total, info = surrogate_scores(
+            model, train, recipe=config, surrogates=int(surrogates), checkpoints=int(checkpoints), form=form,
+            batch_size=batch_size, seed=seed, device=device, progress=progress,
+        )
+        return SampleScores(total.float(), method="moso", keep="highest", info={**info, "form": form})
     trace = require_trace(trace, "checkpoints", "moso")
-    total = torch.zeros(len(train), dtype=torch.float64)
-    weights = []
-    for checkpoint in tqdm(trace.checkpoints, desc="MoSo checkpoints", disable=not progress, leave=False):
-        at_checkpoint = copy.deepcopy(model).cpu()
-        at_checkpoint.load_state_dict(checkpoint["state_dict"])
-        fm = FunctionalModel(at_checkpoint, device=device)
-        total += checkpoint["lr"] * moso_checkpoint_scores(fm, train, form=form, batch_size=batch_size)
-        weights.append(checkpoint["lr"])
+    total, weights = checkpoint_sum(
+        model, train, trace.checkpoints, form=form, batch_size=batch_size, device=device, progress=progress
+    )
     if sum(weights) <= 0:
         raise ValueError("every MoSo checkpoint has learning rate 0: record checkpoints before the end of a decayed schedule")
     info = {"checkpoints": [c["epoch"] for c in trace.checkpoints], "lr_weights": weights, "form": form}
     return SampleScores(total.float(), method="moso", keep="highest", info=info)
 
 
-__all__ = ["moso", "moso_checkpoint_scores"]
+__all__ = ["checkpoint_sum", "moso", "moso_checkpoint_scores", "surrogate_scores"]
