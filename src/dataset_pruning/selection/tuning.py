@@ -84,6 +84,11 @@ def candidate_grid(rule: str, score: str | None = None, **option_values: list[An
 
 
 def _rows(x: Any, indices: np.ndarray) -> Any:
+    """Rows ``indices`` of an ndarray / Tensor, or of a ``TensorData`` (its ``subset``)."""
+    if hasattr(x, "subset"):
+        import torch
+
+        return x.subset(torch.as_tensor(indices, dtype=torch.int64))
     return x[indices]
 
 
@@ -99,7 +104,8 @@ def tune_rule(
 ) -> TuningResult:
     """Choose among ``candidates`` by validation accuracy on splits of the training data (module docstring).
 
-    train_x : rows indexable by an int array (ndarray or Tensor), shape (n_samples, ...); train_y : (n_samples,).
+    train_x : ndarray or Tensor of shape (n_samples, ...), or a ``TensorData`` (rows by ``subset``);
+    train_y : (n_samples,).
     evaluate_fn(candidate, data) -> float, higher is better; it sees only ``data`` (fit and validation rows).
     """
     if not candidates:
