@@ -48,6 +48,24 @@ class SampleScores:
         return self.values.ndim == 2
 
 
+def as_indices(indices: Any, n: int) -> torch.Tensor:
+    """Sample indices for a scorer's ``indices`` option as an int64 tensor of shape (m,), each in [0, n), distinct.
+
+    A scorer given ``indices`` returns one row per index, in that order, computed against the full data set
+    (its curvature, trajectory and n stay the full ones)."""
+    index = torch.as_tensor(indices)
+    if index.dtype == torch.bool or index.is_floating_point() or index.ndim != 1:
+        raise ValueError(f"indices must be a 1-d sequence of integer sample indices, got {index.dtype} {tuple(index.shape)}")
+    index = index.long()
+    if len(index) == 0:
+        raise ValueError("indices is empty: give at least one sample index (or None to score all)")
+    if int(index.min()) < 0 or int(index.max()) >= n:
+        raise ValueError(f"indices must lie in [0, {n - 1}] (n = {n}), got min {int(index.min())}, max {int(index.max())}")
+    if len(torch.unique(index)) != len(index):
+        raise ValueError("indices contains repeated sample indices; give each sample once")
+    return index
+
+
 Scorer = Callable[..., SampleScores]
 SCORERS: Registry[Scorer] = Registry("scoring method")
 TRACE_PARTS = ("steps", "checkpoints", "dynamics")

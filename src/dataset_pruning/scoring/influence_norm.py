@@ -28,19 +28,23 @@ def influence_norm(
     lissa: dict | None = None,
     batch_size: int = 1024,
     max_exact_dim: int = 20000,
+    indices=None,
     device: str = "auto",
     seed: int = 0,
     progress: bool = True,
 ) -> SampleScores:
     """scores : Tensor of shape (n_samples,), ||S_i||_2 of the last-layer influence; keep highest.
 
-    The options are those of ``last_layer_influence``.
+    The options are those of ``last_layer_influence`` (``indices``: only these samples, full-data Hessian).
     """
     vectors = last_layer_influence(
         model, train, hessian=hessian, weight_decay=weight_decay, damping=damping, lissa=lissa,
-        batch_size=batch_size, max_exact_dim=max_exact_dim, device=device, seed=seed, progress=progress,
-    ).values
-    return SampleScores(vectors.double().norm(dim=1).float(), method="influence_norm", keep="highest")
+        batch_size=batch_size, max_exact_dim=max_exact_dim, indices=indices, device=device, seed=seed,
+        progress=progress,
+    )
+    return SampleScores(
+        vectors.values.double().norm(dim=1).float(), method="influence_norm", keep="highest", info=vectors.info
+    )
 
 
 __all__ = ["influence_norm"]

@@ -29,7 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
-from dataset_pruning.scoring.base import SampleScores, scorer
+from dataset_pruning.scoring.base import SampleScores, as_indices, scorer
 from dataset_pruning.scoring.gradients import FunctionalModel, batch_slices, gaussian_projection
 from dataset_pruning.scoring.trace import require_trace
 
@@ -56,6 +56,7 @@ def sgd_influence(
     *,
     trace=None,
     projection_dim: int | None = 32,
+    indices=None,
     max_dim: int = 4096,
     vector_chunk: int = 64,
     dtype: str = "float32",
@@ -65,7 +66,9 @@ def sgd_influence(
 ) -> SampleScores:
     """S of shape (n, projection_dim) (R S_i with the Gaussian R of ``gradients.gaussian_projection``), or (n, P).
 
-    Samples never in a recorded minibatch get S_i = 0.
+    Samples never in a recorded minibatch get S_i = 0. ``indices`` scores only these samples (rows in this order,
+    shape (len(indices), d)): the adjoint recursion still runs over every recorded step (the full trajectory), only
+    the per-sample gradients of the other samples are skipped, so the rows equal the full scoring's at ``indices``.
     """
     trace = require_trace(trace, "steps", "sgd_influence")
     _check_replayable(model, trace)
@@ -85,7 +88,16 @@ def sgd_influence(
     else:
         a = gaussian_projection(p, int(projection_dim), seed=seed, device=fm.device, dtype=fm.dtype)
     b = torch.zeros_like(a)
-    influence = torch.zeros(len(train), len(a), device=fm.device, dtype=fm.dtype)
+    n = len(train)
+    if indices is None:
+        row = torch.arange(n, device=fm.device)
+    else:  # row[i] = the output row of sample i, -1 for samples not scored
+        chosen = as_indices(indices, n)
+        row = torch.full((n,), -1, dtype=torch.long)
+        row[chosen] = torch.arange(len(chosen))
+        row = row.to(fm.device)
+    scored = int((row >= 0).sum())
+    influence = torch.zeros(scored, len(a), device=fm.device, dtype=fm.dtype)
     steps = len(trace.step_batches)
     for t in tqdm(range(steps - 1, -1, -1), desc="SGD-Influence", disable=not progress, leave=False):
         theta = trace.step_parameters[t].to(fm.device, fm.dtype)
@@ -93,8 +105,11 @@ def sgd_influence(
         eta = float(trace.step_lrs[t])
         x, y = fm.to_device(train, batch)
         w = eta * a - b
-        gradients = fm.per_sample_gradients(theta, x, y)  # (|B|, P)
-        influence.index_add_(0, batch.to(fm.device), gradients @ w.T / len(batch))
+        rows = row[batch.to(fm.device)]
+        members = (rows >= 0).nonzero().flatten()
+        if len(members):
+            gradients = fm.per_sample_gradients(theta, x[members], y[members])  # (|B and scored|, P)
+            influence.index_add_(0, rows[members], gradients @ w.T / len(batch))
         hw = torch.cat([fm.hvp(theta, x, y, w[k]) for k in batch_slices(len(w), vector_chunk)])
         a = a - hw - weight_decay * w
         b = -momentum * w
@@ -103,7 +118,10 @@ def sgd_influence(
                 f"SGD-Influence diverged at step {t}: the linearised training dynamics blow up (a learning rate "
                 "above 2 / curvature); use a projection with fewer steps or another scorer"
             )
-    info = {"steps": steps, "momentum": momentum, "weight_decay": weight_decay, "projection_dim": projection_dim}
+    info = {
+        "steps": steps, "momentum": momentum, "weight_decay": weight_decay, "projection_dim": projection_dim,
+        "scored_samples": scored,
+    }
     return SampleScores(influence.float().cpu(), method="sgd_influence", info=info)
 
 
