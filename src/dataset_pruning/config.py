@@ -117,8 +117,19 @@ class ScoringParams(_Block):
     influence: dict[str, Any] = Field(default_factory=dict)
     device: str = "auto"
     seed: int | None = None  # None: the ERM training seed (erm_training.training.seed)
+    # score a fraction of the samples with `method` and extrapolate the rest (scoring/extrapolation.py);
+    # fraction null (the default) is off
+    extrapolation: dict[str, Any] | None = Field(default_factory=dict)
 
     _device = field_validator("device")(classmethod(lambda cls, v: check_device(v)))
+
+    @model_validator(mode="after")
+    def _extrapolation(self) -> "ScoringParams":
+        from dataset_pruning.scoring.extrapolation import check_extrapolation
+
+        check_extrapolation(self.extrapolation)  # an unknown key or a bad value: a ValueError naming the valid ones
+        self.extrapolation = dict(self.extrapolation or {})
+        return self
 
     @field_validator("method")
     @classmethod

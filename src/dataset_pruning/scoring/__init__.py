@@ -23,13 +23,17 @@ from dataset_pruning.scoring.base import (
     scorer_options,
     scorer_output,
 )
+from dataset_pruning.scoring.extrapolation import ExtrapolationConfig, extrapolate, extrapolate_scores
 from dataset_pruning.scoring.trace import TraceRecorder, TrainingTrace
 
 __all__ = [
+    "ExtrapolationConfig",
     "SCORERS",
     "SampleScores",
     "TraceRecorder",
     "TrainingTrace",
+    "extrapolate",
+    "extrapolate_scores",
     "score_samples",
     "scorer_needs",
     "scorer_options",

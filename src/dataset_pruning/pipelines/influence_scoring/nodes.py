@@ -1,8 +1,11 @@
 """Influence scoring (step 2): the last-layer influence vectors S_i = (1/n) H^-1 grad L(z_i, theta), always
-(eps is measured on them), and the configured scoring method's scores for comparison (``sample_scores``)."""
+(eps is measured on them), and the configured scoring method's scores for comparison (``sample_scores``),
+optionally computed on a fraction of the samples and extrapolated to the rest (``extrapolation``), with the
+scorer's diagnostics as MLflow metrics (``scoring_metrics``)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -10,6 +13,8 @@ import numpy as np
 from dataset_pruning.config import ErmTrainingParams, ScoringParams
 from dataset_pruning.data import TensorData
 from dataset_pruning.scoring import TrainingTrace, score_samples, scorer_options
+from dataset_pruning.scoring.extrapolation import ExtrapolationConfig, extrapolate_scores
+from dataset_pruning.scoring.influence import effective_damping, solved_system
 from dataset_pruning.training import load_model
 
 
@@ -19,18 +24,40 @@ def _common_options(method: str, p: ScoringParams, erm_params: dict) -> dict[str
     erm = ErmTrainingParams.model_validate(erm_params).training
     common = {
         "device": p.device,
-        "seed": erm.seed if p.seed is None else p.seed,
+        "seed": _seed(p, erm_params),
         "progress": True,
         "weight_decay": erm.weight_decay,
     }
     return {key: value for key, value in common.items() if key in scorer_options(method)}
 
 
+def _seed(p: ScoringParams, erm_params: dict) -> int:
+    return ErmTrainingParams.model_validate(erm_params).training.seed if p.seed is None else p.seed
+
+
+def _influence_options(p: ScoringParams, erm_params: dict) -> dict[str, Any]:
+    return {**_common_options("last_layer_influence", p, erm_params), **p.influence}
+
+
 def score_influence(erm_model: dict[str, Any], train_set: TensorData, params: dict, erm_params: dict) -> np.ndarray:
     """influence_vectors : ndarray of shape (n_samples, d), float32: last-layer S with ``influence`` options."""
     p = ScoringParams.model_validate(params)
-    options = {**_common_options("last_layer_influence", p, erm_params), **p.influence}
+    options = _influence_options(p, erm_params)
     return score_samples("last_layer_influence", load_model(erm_model), train_set, **options).values.numpy()
+
+
+def numeric_metrics(info: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """The finite numbers of ``info`` (nested dicts flattened with '.'), for MLflow metrics; strings, booleans,
+    lists and None are left out (they stay in ``sample_scores['info']``)."""
+    out: dict[str, float] = {}
+    for key, value in info.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(numeric_metrics(value, f"{name}."))
+        elif (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+              and math.isfinite(float(value))):
+            out[name] = float(value)
+    return out
 
 
 def score_method(
@@ -39,16 +66,41 @@ def score_method(
     train_set: TensorData,
     params: dict,
     erm_params: dict,
-) -> dict[str, Any]:
-    """sample_scores : {method, keep, values, info}.
+) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """sample_scores : {method, keep, values, info}; scoring_metrics : the numbers of info as MLflow metrics
+    (``scoring.<key>``, e.g. scoring.extrapolation.holdout_spearman, scoring.cg_max_relative_residual), and
+    ``scoring.influence_vectors.effective_damping``: what is added to the head's Hessian before it is inverted for
+    ``influence_vectors`` (the LiSSA settings add scale * damping).
 
     values : ndarray of shape (n_samples,) for a scalar method (keep says which end is kept: remove the other with
-    ``selection.rules.score_rule.remove_by_score``), of shape (n_samples, d) for a vector method, or None for
-    last_layer_influence, whose vectors are ``influence_vectors`` (not stored twice).
+    the score rule), of shape (n_samples, d) for a vector method, or None for last_layer_influence without
+    extrapolation, whose vectors are ``influence_vectors`` (not stored twice). With ``extrapolation.fraction`` set,
+    the method scores that fraction and the rest is extrapolated (``info['extrapolation']``; last_layer_influence
+    then stores its extrapolated vectors, and the selection runs on them).
     """
     p = ScoringParams.model_validate(params)
-    if p.method == "last_layer_influence":
-        return {"method": p.method, "keep": None, "values": None, "info": {"same_as": "influence_vectors"}}
+    extrapolation = ExtrapolationConfig.from_options(p.extrapolation)
+    influence = {k: v for k, v in _influence_options(p, erm_params).items()
+                 if k in ("hessian", "weight_decay", "damping", "lissa")}
+    influence_info = {
+        "effective_damping": effective_damping(**influence), "solves": solved_system(**influence),
+    }
+    if p.method == "last_layer_influence" and not extrapolation.enabled:
+        info = {"same_as": "influence_vectors", "influence_vectors": influence_info}
+        return {"method": p.method, "keep": None, "values": None, "info": info}, _tracked(info)
     options = {**_common_options(p.method, p, erm_params), **p.options}
-    scores = score_samples(p.method, load_model(erm_model), train_set, trace=training_trace, **options)
-    return {"method": scores.method, "keep": scores.keep, "values": scores.values.numpy(), "info": scores.info}
+    model = load_model(erm_model)
+    if extrapolation.enabled:
+        scores = extrapolate_scores(
+            p.method, model, train_set, trace=training_trace, config=extrapolation, options=options,
+            seed=_seed(p, erm_params), device=p.device,
+        )
+    else:
+        scores = score_samples(p.method, model, train_set, trace=training_trace, **options)
+    info = {**scores.info, "influence_vectors": influence_info}
+    sample_scores = {"method": scores.method, "keep": scores.keep, "values": scores.values.numpy(), "info": info}
+    return sample_scores, _tracked(info)
+
+
+def _tracked(info: dict[str, Any]) -> dict[str, dict[str, float]]:
+    return {key: {"value": value, "step": 0} for key, value in numeric_metrics(info).items()}

@@ -15,7 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 score_method,
                 ["erm_model", "training_trace", "train_set", "params:influence_scoring", "params:erm_training"],
-                "sample_scores",
+                ["sample_scores", "scoring_metrics"],
                 name="score_samples",
             ),
         ]

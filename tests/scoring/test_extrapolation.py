@@ -1,0 +1,205 @@
+"""Score extrapolation: kNN is exact on duplicated points, the GNN recovers a smooth score on a toy manifold,
+the option is validated up front and runs through the influence_scoring node (sample_scores, scoring_metrics)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from scipy.stats import spearmanr
+
+from dataset_pruning.config import validate_parameters
+from dataset_pruning.pipelines import erm_training, influence_scoring
+from dataset_pruning.scoring import score_samples
+from dataset_pruning.scoring.extrapolation import (
+    ExtrapolationConfig,
+    choose_subset,
+    extrapolate,
+    extrapolate_scores,
+    restrict_trace,
+)
+
+from .conftest import blobs
+
+
+def _duplicated(seed: int = 0):
+    """40 distinct points, each twice (same label); one copy of each is scored."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(40, 8, generator=g)
+    labels = torch.arange(40) % 4
+    embeddings, labels = torch.cat([base, base]), torch.cat([labels, labels])
+    scored = torch.arange(40)  # the first copies; samples 40..79 are their duplicates
+    return embeddings, labels, scored, g
+
+
+@pytest.mark.parametrize("by_class", [True, False])
+def test_knn_is_exact_on_duplicated_points(by_class):
+    embeddings, labels, scored, g = _duplicated()
+    scalar = torch.rand(40, generator=g) * 10
+    vectors = torch.randn(40, 6, generator=g)
+    config = {"fraction": 0.5, "method": "knn", "k": 5, "weights": "distance", "by_class": by_class}
+    for values in (scalar, vectors):
+        full, info = extrapolate(embeddings, labels, 4, scored, values, config, seed=0)
+        assert full.shape == (80, *values.shape[1:])
+        assert torch.equal(full[:40], values)  # scored samples keep their own scores
+        assert torch.allclose(full[40:], values, rtol=1e-6, atol=1e-6)  # each duplicate gets its twin's score
+        assert info["extrapolated_samples"] == 40 and info["holdout_samples"] == 8
+    # with uniform weights the 4 other neighbours count as much as the twin: not exact
+    full, _ = extrapolate(embeddings, labels, 4, scored, scalar, {**config, "weights": "uniform"}, seed=0)
+    assert not torch.allclose(full[40:], scalar, atol=1e-3)
+
+
+def _helix(n: int = 600, seed: int = 0):
+    """A 1-d manifold (a helix) linearly embedded in 16 dimensions with a little noise; the score is a smooth,
+    non-monotone function of the position along it."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.rand(n, generator=g) * 3 * math.pi
+    curve = torch.stack([torch.cos(t), torch.sin(t), 0.3 * t], 1)
+    embeddings = curve @ torch.randn(3, 16, generator=g) + 0.02 * torch.randn(n, 16, generator=g)
+    labels = (t > 1.5 * math.pi).long()
+    return embeddings, labels, torch.sin(t) + 0.5 * t, g
+
+
+def test_gnn_recovers_a_smooth_score_on_a_manifold():
+    embeddings, labels, score, g = _helix()
+    scored = torch.randperm(len(score), generator=g)[:60].sort().values  # 10%
+    config = {"fraction": 0.1, "method": "gnn", "gnn": {"hidden": [128, 64], "epochs": 35}}
+    full, info = extrapolate(embeddings, labels, 2, scored, score[scored], config, seed=0, device="cpu")
+    unscored = torch.ones(len(score), dtype=torch.bool)
+    unscored[scored] = False
+    rho = spearmanr(full[unscored].numpy(), score[unscored].numpy()).statistic
+    assert rho >= 0.9, f"GNN extrapolation Spearman {rho:.3f} < 0.9"
+    assert torch.equal(full[scored], score[scored].float())
+    assert info["holdout_spearman"] > 0.8 and 1 <= info["gnn_best_epoch"] <= 35
+    # control: the same GNN on embeddings unrelated to the score cannot recover it
+    shuffled = embeddings[torch.randperm(len(score), generator=g)]
+    full, _ = extrapolate(shuffled, labels, 2, scored, score[scored], config, seed=0, device="cpu")
+    assert spearmanr(full[unscored].numpy(), score[unscored].numpy()).statistic < 0.8
+
+
+def test_choose_subset_is_stratified_and_seeded():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+    index = choose_subset(labels, 0.1, stratified=True, seed=3)
+    assert torch.equal(torch.bincount(labels[index]), torch.tensor([5, 3, 2]))
+    assert torch.equal(index, choose_subset(labels, 0.1, stratified=True, seed=3))
+    assert not torch.equal(index, choose_subset(labels, 0.1, stratified=True, seed=4))
+    with pytest.raises(ValueError, match="scores every one"):
+        choose_subset(torch.tensor([0, 1, 2]), 0.5, stratified=True)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"fraction": 0.1, "methd": "knn"}, r"extrapolation: unknown option\(s\) 'methd' \(did you mean 'method'\?\); valid: fraction"),
+        ({"fraction": 0.1, "method": "svm"}, r"extrapolation.method must be one of knn, gnn"),
+        ({"fraction": 1.5}, r"extrapolation.fraction must lie in \(0, 1\)"),
+        ({"fraction": 0.1, "weights": "gauss"}, r"extrapolation.weights must be one of distance, uniform"),
+        ({"fraction": 0.1, "gnn": {"hiden": [8]}}, r"extrapolation.gnn: unknown option\(s\) 'hiden'.*valid: hidden"),
+        ({"fraction": 0.1, "gnn": {"epochs": 0}}, r"extrapolation.gnn.epochs must be >= 1"),
+        ({"fraction": 0.1, "k": 0}, r"extrapolation.k must be >= 1"),
+    ],
+)
+def test_bad_extrapolation_options_are_refused_up_front(options, message):
+    with pytest.raises(ValueError, match=message):
+        ExtrapolationConfig.from_options(options)
+    with pytest.raises(ValueError, match=r"influence_scoring: " + message):
+        validate_parameters({"erm_training": {}, "influence_scoring": {"extrapolation": options}})
+
+
+def test_off_by_default():
+    assert not ExtrapolationConfig.from_options({}).enabled
+    assert not ExtrapolationConfig.from_options({"fraction": None, "method": "gnn"}).enabled
+    validate_parameters({"erm_training": {}, "influence_scoring": {"extrapolation": {"fraction": None}}})
+
+
+ERM = {
+    "model": {"name": "mlp", "options": {"hidden": 8, "depth": 1}},
+    "training": {"epochs": 6, "batch_size": 16, "device": "cpu", "amp": False},
+}
+
+
+def _run(scoring: dict, trace: dict | None = None, n: int = 90):
+    data = blobs(n=n, seed=2)
+    erm = {**ERM, "trace": trace or {}}
+    validate_parameters({"erm_training": erm, "influence_scoring": scoring})
+    catalog = DataCatalog(
+        {
+            "train_set": MemoryDataset(data),
+            "params:erm_training": MemoryDataset(erm),
+            "params:influence_scoring": MemoryDataset(scoring),
+        }
+    )
+    out = {}
+    for stage in (erm_training, influence_scoring):
+        SequentialRunner().run(stage.create_pipeline(), catalog)
+        out.update({name: catalog.load(name) for name in stage.create_pipeline().all_outputs()})
+        for name, value in out.items():
+            catalog[name] = value
+    return data, out
+
+
+@pytest.mark.parametrize("method", ["knn", "gnn"])
+def test_extrapolation_runs_through_the_scoring_node(method):
+    scoring = {
+        "method": "influence_norm", "device": "cpu", "seed": 1,
+        "extrapolation": {"fraction": 0.3, "method": method, "gnn": {"hidden": [16], "epochs": 5}},
+    }
+    data, out = _run(scoring)
+    scores, metrics = out["sample_scores"], out["scoring_metrics"]
+    assert scores["method"] == "influence_norm" and scores["keep"] == "highest"
+    assert scores["values"].shape == (len(data),) and np.isfinite(scores["values"]).all()
+    info = scores["info"]["extrapolation"]
+    assert info["method"] == method and info["scored_samples"] == 27 and info["extrapolated_samples"] == 63
+    assert metrics["extrapolation.fraction"]["value"] == pytest.approx(0.3)
+    assert math.isfinite(metrics["extrapolation.holdout_spearman"]["value"])
+    assert "extrapolation.method" not in metrics  # strings stay in info (the method is logged as a parameter)
+    assert metrics["influence_vectors.effective_damping"]["value"] == pytest.approx(5e-4 + 1e-3)
+    # the scored samples keep exactly the scores of a full scoring (influence_norm scores rows against the full data)
+    model = _model(out["erm_model"])
+    full = score_samples("influence_norm", model, data, device="cpu", progress=False).values.numpy()
+    index = choose_subset(data.y, 0.3, stratified=True, seed=1).numpy()
+    assert np.allclose(scores["values"][index], full[index], rtol=1e-5)
+    assert not np.allclose(np.delete(scores["values"], index), np.delete(full, index), rtol=1e-5)
+
+
+def _model(saved):
+    from dataset_pruning.training import load_model
+
+    return load_model(saved)
+
+
+def test_extrapolated_scalar_method_from_the_trace():
+    """A trace-based scorer sees the trace restricted to the scored samples: its subset scores are the full
+    scores at those samples."""
+    data, out = _run(
+        {"method": "forgetting", "device": "cpu", "extrapolation": {"fraction": 0.5, "method": "knn"}},
+        trace={"dynamics": True},
+    )
+    trace, values = out["training_trace"], out["sample_scores"]["values"]
+    index = choose_subset(data.y, 0.5, stratified=True, seed=0)
+    full = score_samples("forgetting", None, data, trace=trace).values.numpy()
+    assert np.array_equal(values[index.numpy()], full[index.numpy()])
+    assert restrict_trace(trace, index).correct.shape == (trace.correct.shape[0], len(index))
+
+
+def test_vector_scores_are_extrapolated_as_vectors():
+    data = blobs(n=60, seed=4)
+    from dataset_pruning.training import ModelSpec, TrainingConfig, fit
+
+    spec = ModelSpec("mlp", data.input_shape, data.num_classes, {"hidden": 8, "depth": 1})
+    model = spec.build(seed=0)
+    fit(model, data, TrainingConfig(epochs=5, batch_size=16, amp=False, device="cpu"), progress=False)
+    full = score_samples("last_layer_influence", model, data, device="cpu", progress=False).values
+    scores = extrapolate_scores(
+        "last_layer_influence", model, data, config={"fraction": 0.5, "k": 3}, options={"device": "cpu",
+        "progress": False}, device="cpu",
+    )
+    assert scores.values.shape == full.shape and scores.keep is None
+    info = scores.info["extrapolation"]
+    assert info["vector_scores"] and {"holdout_cosine", "holdout_relative_error", "holdout_spearman"} <= set(info)
+    index = choose_subset(data.y, 0.5, seed=0)
+    assert torch.allclose(scores.values[index], full[index], rtol=1e-5, atol=1e-8)
