@@ -221,6 +221,109 @@ class NasParams(_Block):
     training: TrainingParams = Field(default_factory=_nas_training)  # the one recipe of every evaluation
 
 
+class SweepMethod(_Block):
+    """How one method of the sweep chooses what to remove: a scorer (with options) and the selection options
+    (optimization_selection's keys but ratio and eps, which come from the grid)."""
+
+    scorer: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    selection: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("scorer")
+    @classmethod
+    def _scorer(cls, v: str) -> str:
+        return _known(SCORERS, v)
+
+    @model_validator(mode="after")
+    def _check(self) -> "SweepMethod":
+        _check_options(self.scorer, self.options, "options")
+        grid_keys = sorted({"ratio", "eps"} & set(self.selection))
+        if grid_keys:
+            raise ValueError(f"selection sets {grid_keys}, which come from the preset's ratios / eps")
+        problem = self.selection.get("problem", "cardinality")
+        SelectionParams(**{**self.selection, "ratio": 0.5 if problem == "cardinality" else None,
+                           "eps": 0.0 if problem != "cardinality" else None})
+        if scorer_output(self.scorer) == "scalar" and problem != "cardinality":
+            raise ValueError(scalar_scores_need_cardinality(self.scorer))
+        return self
+
+
+class ModelPair(_Block):
+    prune: ModelParams  # the model ERM trains and the scorers read
+    retrain: ModelParams | None = None  # None: the same architecture (cross-architecture presets set another)
+
+
+class SweepPreset(_Block):
+    datasets: list[str] = Field(default_factory=lambda: ["mnist1d"])
+    models: list[ModelPair] = Field(default_factory=list)  # empty: erm_training.model, retrained as itself
+    methods: list[str]
+    ratios: list[float] = Field(default_factory=lambda: [0.3, 0.5, 0.7, 0.9])
+    eps: list[float] = Field(default_factory=list)  # the Eq. 3 methods' budgets
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    budgets: list[Literal["epochs", "steps"]] = Field(default_factory=lambda: ["epochs"])
+    training: dict[str, Any] = Field(default_factory=dict)  # overrides of erm_training.training (ERM and retraining)
+    track_accuracy: bool = False  # test accuracy after every retraining epoch (time to a target accuracy)
+    target_accuracy: float | None = Field(None, gt=0, le=1)
+    theorem1_random: bool = False  # beside every Eq. 3 cell, a random removal of the same size
+
+    @field_validator("datasets")
+    @classmethod
+    def _datasets(cls, v: list[str]) -> list[str]:
+        return [_known(DATASETS, name) for name in v]
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models(cls, v):
+        return [{"prune": {"name": m}} if isinstance(m, str) else m for m in v]
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios(cls, v: list[float]) -> list[float]:
+        bad = [r for r in v if not 0.0 < r < 1.0]
+        if bad:
+            raise ValueError(f"ratios must lie strictly between 0 and 1, got {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _training(self) -> "SweepPreset":
+        TrainingParams(**self.training)  # unknown or bad recipe keys stop here
+        for pair in self.models:
+            pair.retrain = pair.retrain or pair.prune
+        return self
+
+
+class SweepParams(_Block):
+    preset: str = "default"
+    presets: dict[str, SweepPreset]
+    methods: dict[str, SweepMethod]
+    force: bool = False  # recompute finished cells (otherwise read from the cache: an interrupted sweep resumes)
+    executor: Literal["dask", "serial"] = "dask"
+    torch_threads: int = Field(1, ge=1)
+    dask: DaskParams = Field(default_factory=DaskParams)
+    cache: str = "data/09_sweep"
+
+    @model_validator(mode="after")
+    def _preset(self) -> "SweepParams":
+        if self.preset not in self.presets:
+            close = difflib.get_close_matches(self.preset, list(self.presets), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"preset {self.preset!r} is not defined; {hint}presets: {', '.join(self.presets)}")
+        for name, preset in self.presets.items():
+            unknown = [m for m in preset.methods if m not in self.methods]
+            if unknown:
+                raise ValueError(f"preset {name!r} names methods {unknown} that sweep.methods does not define")
+        return self
+
+    def chosen(self) -> SweepPreset:
+        return self.presets[self.preset]
+
+
+class ReportParams(_Block):
+    sweep_run: str | None = None  # the MLflow run id of one sweep; None: every sweep cell in the store
+    baseline: str = "random"  # the method every table sets beside the others
+    target_accuracy: float = Field(0.9, gt=0, le=1)  # the efficiency table: epochs / seconds to this test accuracy
+
+
 PARAMETER_BLOCKS: dict[str, type[_Block]] = {
     "ingest": IngestParams,
     "erm_training": ErmTrainingParams,
@@ -228,6 +331,8 @@ PARAMETER_BLOCKS: dict[str, type[_Block]] = {
     "optimization_selection": SelectionParams,
     "retraining": RetrainingParams,
     "nas_proxy_eval": NasParams,
+    "sweep": SweepParams,
+    "report": ReportParams,
 }
 
 
@@ -239,9 +344,10 @@ def scalar_scores_need_cardinality(method: str) -> str:
     )
 
 
-# Top-level runtime parameters besides the blocks: where outputs go, the MLflow store, and which earlier run's
-# outputs a stage that reads them (nas_proxy_eval, --from-nodes runs) takes (hooks.RunIsolation).
-RUNTIME_PARAMETERS = ("data_root", "mlflow_db", "source_run")
+# Top-level runtime parameters besides the blocks: where outputs go, the MLflow store, which earlier run's
+# outputs a stage that reads them (nas_proxy_eval, --from-nodes runs) takes (hooks.RunIsolation), and where the
+# report writes its pages.
+RUNTIME_PARAMETERS = ("data_root", "mlflow_db", "source_run", "docs_root")
 
 
 def _unknown_blocks(parameters: dict[str, Any]) -> list[str]:

@@ -230,6 +230,10 @@ def run_name(params: dict[str, Any], pipeline_names: list[str] | None) -> str:
         f"s{(block('erm_training').get('training') or {}).get('seed')}",
     ]
     names = [n for n in pipeline_names or [] if n not in ("prune", "__default__")]
+    if names == ["sweep"]:
+        return f"sweep·{block('sweep').get('preset')}"
+    if names == ["report"]:
+        return "report"
     return "·".join([*names, *map(str, parts)])
 
 

@@ -14,7 +14,9 @@ from dataset_pruning.pipelines import (
     ingest,
     nas_proxy_eval,
     optimization_selection,
+    report,
     retraining,
+    sweep,
 )
 
 STAGES = {
@@ -24,6 +26,8 @@ STAGES = {
     "optimization_selection": optimization_selection,
     "retraining": retraining,
     "nas_proxy_eval": nas_proxy_eval,
+    "sweep": sweep,
+    "report": report,
 }
 PRUNE_STAGES = ("ingest", "erm_training", "influence_scoring", "optimization_selection", "retraining")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -42,3 +44,32 @@ def torch_generator(seed: int) -> torch.Generator:
 
 def numpy_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(int(seed))
+
+
+@contextlib.contextmanager
+def limit_torch_threads(threads: int) -> Iterator[None]:
+    """Run the block on ``threads`` intra-op threads (1 per Dask worker, so serial and Dask give the same numbers)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def dask_client(address: str | None, n_workers: int):
+    """A ``dask.distributed`` client: of the scheduler at ``address``, or of a ``LocalCluster`` of ``n_workers``
+    single-threaded worker processes started here and closed on exit."""
+    from dask.distributed import Client, LocalCluster
+
+    with contextlib.ExitStack() as stack:
+        if address:
+            yield stack.enter_context(Client(address))
+            return
+        if n_workers < 1:
+            raise ValueError(f"dask.n_workers must be >= 1, got {n_workers}")
+        cluster = stack.enter_context(
+            LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+        )
+        yield stack.enter_context(Client(cluster))

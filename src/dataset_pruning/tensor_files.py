@@ -74,6 +74,17 @@ def save_tensors(obj: Any, path: str | Path) -> None:
     write_atomically(Path(path), lambda temporary: torch.save(encoded, temporary))
 
 
+def save_array(array: np.ndarray, path: str | Path) -> None:
+    """One ndarray as ``.npy`` without pickles (object arrays are refused)."""
+    array = np.asarray(array)
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+
+    write_atomically(Path(path), write)
+
+
 def load_tensors(path: str | Path) -> Any:
     path = Path(path)
     try:

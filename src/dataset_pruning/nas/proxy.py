@@ -20,7 +20,7 @@ import resource
 import time
 import warnings
 from dataclasses import asdict
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.nas.space import ConvNetArch
-from dataset_pruning.runtime import numpy_rng, resolve_device
+from dataset_pruning.runtime import dask_client, limit_torch_threads, numpy_rng, resolve_device
 from dataset_pruning.training import TrainingConfig, evaluate, fit
 
 PROXIES = ("full", "pruned", "random")
@@ -50,16 +50,6 @@ def proxy_indices(n: int, removed_indices, seed: int) -> dict[str, np.ndarray]:
         raise ValueError("removed_indices removes every training sample; prune with a ratio below 1")
     random = np.sort(numpy_rng(seed).choice(n, size=len(kept), replace=False))
     return {"full": np.arange(n, dtype=np.int64), "pruned": kept, "random": random.astype(np.int64)}
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class PeakMemory:
@@ -121,7 +111,7 @@ def evaluate_architecture(
     Returns the architecture's fields, ``proxy`` and ``METRICS``; times are wall-clock seconds of this process.
     """
     device = resolve_device(recipe.device)
-    with _torch_threads(torch_threads), PeakMemory(device) as memory:
+    with limit_torch_threads(torch_threads), PeakMemory(device) as memory:
         model = arch.spec(train.input_shape, train.num_classes, width_scale).build(seed=recipe.seed)
         start = time.perf_counter()
         fit(model, train, recipe, progress=False, desc=f"{arch.name} on {proxy}")
@@ -196,18 +186,9 @@ def run_search(
 
 
 def _run_on_dask(tasks, subsets, test, recipe, options, address, n_workers, bar) -> list[dict[str, Any]]:
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
 
-    with contextlib.ExitStack() as stack:
-        if address:
-            client = stack.enter_context(Client(address))
-        else:
-            if n_workers < 1:
-                raise ValueError(f"dask.n_workers must be >= 1, got {n_workers}")
-            cluster = stack.enter_context(
-                LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0")
-            )
-            client = stack.enter_context(Client(cluster))
+    with dask_client(address, n_workers) as client:
         remote = {proxy: client.scatter(data, broadcast=True) for proxy, data in subsets.items()}
         remote_test = client.scatter(test, broadcast=True)
         warm = [

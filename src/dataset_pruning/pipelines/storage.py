@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from kedro.io import AbstractVersionedDataset, Version
 
-from dataset_pruning.tensor_files import load_tensors, save_tensors, write_atomically
+from dataset_pruning.tensor_files import load_tensors, save_array, save_tensors
 
 
 class _LocalVersionedDataset(AbstractVersionedDataset):
@@ -51,10 +51,4 @@ class NpyDataset(_LocalVersionedDataset):
         return np.load(Path(self._get_load_path()), allow_pickle=False)
 
     def _save(self, data: np.ndarray) -> None:
-        array = np.asarray(data)
-
-        def write(path: str) -> None:
-            with open(path, "wb") as handle:
-                np.save(handle, array, allow_pickle=False)
-
-        write_atomically(Path(self._get_save_path()), write)
+        save_array(data, self._get_save_path())

@@ -1,0 +1,127 @@
+"""The sweep's grid: data set x model x method x (ratio | eps) x seed x retraining budget, as plain specs.
+
+A cell is one retraining. Three kinds of work are shared between cells and done once each:
+- ``ErmSpec``: ERM on one (data set, model, seed), with the training trace its methods need and the last-layer S;
+- ``ScoreSpec``: one scorer with its options on one ERM;
+- ``CellSpec``: one selection (a method's rule or solver at a ratio or eps) retrained with one model and budget.
+Every spec has a ``key``: a hash of everything that determines its result, under which the cache keeps it, so a
+finished piece is found again on a re-run (and anything that changes its inputs gets a new key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dataset_pruning.scoring import scorer_needs, scorer_output
+
+TRACE_FOR = {"steps": {"steps": True}, "checkpoints": {"checkpoints": 10}, "dynamics": {"dynamics": True}}
+
+
+def spec_key(kind: str, payload: dict[str, Any]) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class ErmSpec:
+    data: dict[str, Any]  # {dataset, root, seed, options}: load_dataset's arguments
+    model: dict[str, Any]  # {name, options}
+    recipe: dict[str, Any]  # TrainingConfig fields (seed = the cell seed)
+    trace: dict[str, Any]  # TraceRecorder options
+    influence: dict[str, Any]  # last_layer_influence options
+    track_accuracy: bool = False  # test accuracy after every epoch (the efficiency preset)
+
+    @property
+    def key(self) -> str:
+        return spec_key("erm", asdict(self))
+
+
+@dataclass(frozen=True)
+class ScoreSpec:
+    erm: ErmSpec
+    scorer: str
+    options: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return spec_key("score", {"erm": self.erm.key, "scorer": self.scorer, "options": self.options})
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    score: ScoreSpec
+    method: str
+    selection: dict[str, Any]  # select_for_method's keyword arguments (ratio or eps included)
+    retrain_model: dict[str, Any]
+    budget: str  # epochs | steps
+    track_accuracy: bool = False  # test accuracy after every retraining epoch (the efficiency preset)
+    matched: str | None = None  # random removal of as many samples as this other cell removed (Theorem 1)
+    tags: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def key(self) -> str:
+        payload = {k: v for k, v in asdict(self).items() if k not in ("score", "tags")}
+        return spec_key("cell", {"score": self.score.key, **payload})
+
+
+def trace_options(scorers: list[str], base: dict[str, Any]) -> dict[str, Any]:
+    """The ERM trace that every scorer of ``scorers`` needs, on top of ``base`` (erm_training.trace)."""
+    options = dict(base)
+    for scorer in scorers:
+        for part in scorer_needs(scorer):
+            for key, value in TRACE_FOR[part].items():
+                options[key] = value if not options.get(key) else options[key]
+    return options
+
+
+def expand_grid(preset: dict[str, Any], methods: dict[str, dict[str, Any]], base: dict[str, Any]) -> list[CellSpec]:
+    """Every cell of ``preset`` (a validated ``SweepPreset`` as a dict), in a stable order.
+
+    ``methods`` maps method names to {scorer, options, selection}; ``base`` holds the pipeline's blocks (ingest,
+    erm_training, influence_scoring, optimization_selection) whose values every cell starts from.
+    """
+    ingest, erm, selection_base = base["ingest"], base["erm_training"], base["optimization_selection"]
+    used = [methods[name] for name in preset["methods"]]
+    trace = trace_options([m["scorer"] for m in used] + ["random"] * preset["theorem1_random"], erm["trace"])
+    recipe_base = {**erm["training"], **(preset.get("training") or {})}
+    cells: list[CellSpec] = []
+    for data_name in preset["datasets"]:
+        same = data_name == ingest["dataset"]
+        data = {"dataset": data_name, "root": ingest["root"], "seed": ingest["seed"] if same else None,
+                "options": ingest["options"] if same else {}}
+        for pair in preset["models"] or [{"prune": erm["model"], "retrain": erm["model"]}]:
+            prune_model, retrain_model = pair["prune"], pair["retrain"]
+            for seed in preset["seeds"]:
+                erm_spec = ErmSpec(data, prune_model, {**recipe_base, "seed": seed}, trace,
+                                   base["influence_scoring"]["influence"], preset["track_accuracy"])
+                for name in preset["methods"]:
+                    method = methods[name]
+                    score = ScoreSpec(erm_spec, method["scorer"], method.get("options") or {})
+                    problem = (method.get("selection") or {}).get("problem", selection_base["problem"])
+                    budgets = preset["eps"] if problem == "generalization" else preset["ratios"]
+                    for value in budgets:
+                        for budget in preset["budgets"]:
+                            chosen = {**selection_base, "seed": seed, "bound_iterations": 0,
+                                      **(method.get("selection") or {}),
+                                      "ratio": None if problem == "generalization" else value,
+                                      "eps": value if problem == "generalization" else None}
+                            tags = {"dataset": data_name, "model": prune_model["name"],
+                                    "retrain_model": retrain_model["name"], "method": name,
+                                    "scorer": method["scorer"],
+                                    "solver": chosen["solver"] if scorer_output(method["scorer"]) == "vector"
+                                    else "score_rule", "seed": seed,
+                                    "budget": budget, "ratio": chosen["ratio"], "eps_budget": chosen["eps"]}
+                            cell = CellSpec(score, name, chosen, retrain_model, budget,
+                                            preset["track_accuracy"], tags=tags)
+                            cells.append(cell)
+                            if problem == "generalization" and preset["theorem1_random"]:
+                                random = ScoreSpec(erm_spec, "random", {})
+                                cells.append(CellSpec(random, "random_same_size", {**chosen, "eps": None},
+                                                      retrain_model, budget, preset["track_accuracy"],
+                                                      matched=cell.key,
+                                                      tags={**tags, "method": "random_same_size",
+                                                            "scorer": "random", "solver": "score_rule"}))
+    return cells

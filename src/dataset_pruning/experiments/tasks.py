@@ -1,0 +1,173 @@
+"""The sweep's three kinds of work, each a plain function of specs and a cache folder (run in-process or on Dask
+workers). Each one first looks for its finished result under ``cache/<key>/`` and returns it without computing;
+results are written atomically, so an interrupted sweep leaves finished pieces whole and nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dataset_pruning.data import load_dataset
+from dataset_pruning.experiments.grid import CellSpec, ErmSpec, ScoreSpec
+from dataset_pruning.runtime import limit_torch_threads
+from dataset_pruning.scoring import TraceRecorder, score_samples, scorer_options
+from dataset_pruning.selection.choose import select_for_method
+from dataset_pruning.tensor_files import load_tensors, save_array, save_tensors, write_atomically
+from dataset_pruning.training import (
+    ModelSpec,
+    TrainingConfig,
+    evaluate,
+    fit,
+    load_model,
+    retraining_recipe,
+    save_model,
+)
+
+DONE = "result.json"
+
+
+def finished_result(folder: Path) -> dict[str, Any] | None:
+    """The result a finished task left in ``folder``, or None."""
+    path = folder / DONE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _finish(folder: Path, result: dict[str, Any]) -> dict[str, Any]:
+    write_atomically(folder / DONE, lambda temporary: Path(temporary).write_text(json.dumps(result, indent=1)))
+    return result
+
+
+class AccuracyCurve:
+    """An ``on_epoch_end`` callback: [epoch, training seconds so far (its own evaluations excluded), test accuracy]
+    after every epoch, for the time and epochs to reach a target accuracy."""
+
+    def __init__(self, test, device: str) -> None:
+        self.test, self.device, self.points, self.evaluating = test, device, [], 0.0
+        self.start = time.perf_counter()
+
+    def __call__(self, epoch: int, model) -> None:
+        paused = time.perf_counter()
+        accuracy = evaluate(model, self.test, device=self.device)["accuracy"]
+        self.points.append([epoch + 1, paused - self.start - self.evaluating, accuracy])
+        model.train()
+        self.evaluating += time.perf_counter() - paused
+
+    def training_seconds(self) -> float:
+        return time.perf_counter() - self.start - self.evaluating
+
+
+def _data(spec: ErmSpec):
+    data = spec.data
+    return load_dataset(data["dataset"], root=data["root"], seed=data["seed"], **data["options"])
+
+
+def run_erm(spec: ErmSpec, cache: str, threads: int = 1, force: bool = False) -> dict[str, Any]:
+    """ERM on the full training set, its trace and last-layer S; {key, n, full_test_loss, full_test_accuracy,
+    seconds, computed}."""
+    folder = Path(cache) / "erm" / spec.key
+    if not force and (done := finished_result(folder)) is not None:
+        return {**done, "computed": False}
+    with limit_torch_threads(threads):
+        train, test = _data(spec)
+        model_spec = ModelSpec(spec.model["name"], train.input_shape, train.num_classes, spec.model.get("options", {}))
+        recipe = TrainingConfig(**spec.recipe)
+        model = model_spec.build(seed=recipe.seed)
+        recorder = TraceRecorder(model, train, recipe, model_spec, **spec.trace)
+        callbacks = recorder.callbacks()
+        curve = AccuracyCurve(test, recipe.device)
+        if spec.track_accuracy:
+            traced = callbacks["on_epoch_end"]
+
+            def on_epoch_end(epoch: int, trained) -> None:
+                traced(epoch, trained)
+                curve(epoch, trained)
+
+            callbacks["on_epoch_end"] = on_epoch_end
+        fit(model, train, recipe, progress=False, **callbacks)
+        seconds = curve.training_seconds()
+        influence = score_samples("last_layer_influence", model, train, progress=False, seed=recipe.seed,
+                                  weight_decay=recipe.weight_decay, device=recipe.device, **spec.influence)
+        full = evaluate(model, test, device=recipe.device)
+    save_tensors(save_model(model, model_spec), folder / "model.pt")
+    save_tensors(recorder.finish(), folder / "trace.pt")
+    save_array(influence.values.numpy(), folder / "influence.npy")
+    return {**_finish(folder, {"key": spec.key, "n": len(train), "full_test_loss": full["loss"],
+                               "full_test_accuracy": full["accuracy"], "erm_seconds": seconds,
+                               "full_accuracy_curve": curve.points}), "computed": True}
+
+
+def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1, force: bool = False) -> dict:
+    """The scorer's values on the ERM model (last_layer_influence: S itself, nothing recomputed)."""
+    folder = Path(cache) / "scores" / spec.key
+    if not force and (done := finished_result(folder)) is not None:
+        return {**done, "computed": False}
+    if spec.scorer == "last_layer_influence":
+        return {**_finish(folder, {"key": spec.key, "keep": None, "score_seconds": 0.0, "same_as_S": True}),
+                "computed": True}
+    erm_folder = Path(cache) / "erm" / spec.erm.key
+    with limit_torch_threads(threads):
+        train, _ = _data(spec.erm)
+        model, trace = load_model(load_tensors(erm_folder / "model.pt")), load_tensors(erm_folder / "trace.pt")
+        common = {"seed": spec.erm.recipe["seed"], "progress": False, "device": spec.erm.recipe["device"],
+                  "weight_decay": spec.erm.recipe["weight_decay"]}
+        options = {**{k: v for k, v in common.items() if k in scorer_options(spec.scorer)}, **spec.options}
+        start = time.perf_counter()
+        scores = score_samples(spec.scorer, model, train, trace=trace, **options)
+        seconds = time.perf_counter() - start
+    save_tensors({"values": scores.values.numpy(), "keep": scores.keep, "info": scores.info}, folder / "scores.pt")
+    return {**_finish(folder, {"key": spec.key, "keep": scores.keep, "score_seconds": seconds, "same_as_S": False}),
+            "computed": True}
+
+
+def run_cell(spec: CellSpec, erm: dict, score: dict, cache: str, threads: int = 1, force: bool = False,
+             matched: dict | None = None) -> dict[str, Any]:
+    """Select, retrain, measure: one row of the sweep's table (the metrics of ``pruning_metrics`` and more)."""
+    folder = Path(cache) / "cells" / spec.key
+    if not force and (done := finished_result(folder)) is not None:
+        return {**done, "computed": False}
+    erm_folder = Path(cache) / "erm" / spec.score.erm.key
+    influence = np.load(erm_folder / "influence.npy", allow_pickle=False)
+    stored = None if score["same_as_S"] else load_tensors(Path(cache) / "scores" / spec.score.key / "scores.pt")
+    with limit_torch_threads(threads):
+        train, test = _data(spec.score.erm)
+        labels = train.y.numpy()
+        selection = dict(spec.selection)
+        if matched is not None:  # as many samples as the matched cell removed, by this cell's (random) score
+            selection["ratio"] = matched["removed"] / len(train)
+        removed, chosen = select_for_method(influence, None if stored is None else stored["values"],
+                                            None if stored is None else stored["keep"], labels=labels, **selection)
+        keep = np.setdiff1d(np.arange(len(train)), removed)
+        recipe = retraining_recipe(TrainingConfig(**spec.score.erm.recipe), len(train), spec.budget)
+        model_spec = ModelSpec(spec.retrain_model["name"], train.input_shape, train.num_classes,
+                               spec.retrain_model.get("options", {}))
+        model = model_spec.build(seed=recipe.seed)
+        curve = AccuracyCurve(test, recipe.device)
+        history = fit(model, train.subset(torch.as_tensor(keep)), recipe, progress=False,
+                      on_epoch_end=curve if spec.track_accuracy else None)
+        retrain_seconds = curve.training_seconds()
+        pruned = evaluate(model, test, device=recipe.device)
+    kept_per_class = np.bincount(labels[keep], minlength=train.num_classes)
+    sizes = np.bincount(labels, minlength=train.num_classes)
+    row = {
+        "cell_key": spec.key, **{k: v for k, v in spec.tags.items()},
+        "n": len(train), "removed": int(len(removed)), "ratio_removed": len(removed) / len(train),
+        "eps": chosen["eps"], "eps_over_n": chosen["eps_over_n"], "m_over_n2": chosen["m_over_n2"],
+        "full_test_loss": erm["full_test_loss"], "full_test_accuracy": erm["full_test_accuracy"],
+        "pruned_test_loss": pruned["loss"], "pruned_test_accuracy": pruned["accuracy"],
+        "generalization_gap": pruned["loss"] - erm["full_test_loss"],
+        "retrain_steps": recipe.steps or recipe.epochs * -(-len(keep) // recipe.batch_size),
+        "retrain_seconds": retrain_seconds, "selection_seconds": chosen["seconds"],
+        "score_seconds": score["score_seconds"], "erm_seconds": erm["erm_seconds"],
+        "final_train_loss": history[-1],
+        "min_class_kept_fraction": float((kept_per_class / np.maximum(sizes, 1)).min()),
+        "kept_per_class": kept_per_class.tolist(),
+        "accuracy_curve": curve.points, "full_accuracy_curve": erm["full_accuracy_curve"],
+    }
+    save_array(removed, folder / "removed.npy")
+    return {**_finish(folder, row), "computed": True}

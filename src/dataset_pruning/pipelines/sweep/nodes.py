@@ -1,0 +1,80 @@
+"""The sweep: every cell of the chosen preset (experiments/), one row per cell, logged as nested MLflow runs by the
+catalog entry ``sweep_results``."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pandas as pd
+
+from dataset_pruning.config import (
+    ErmTrainingParams,
+    IngestParams,
+    ScoringParams,
+    SelectionParams,
+    SweepParams,
+)
+from dataset_pruning.data import load_dataset
+from dataset_pruning.experiments import expand_grid, run_sweep
+from dataset_pruning.selection import removal_count
+
+LIST_COLUMNS = ("kept_per_class", "accuracy_curve", "full_accuracy_curve")
+
+
+def cell_name(tags: dict[str, Any]) -> str:
+    """``mnist1d·cnn1d·el2n·r0.30·s0·epochs`` (Eq. 3: ``e0.01``; another retraining model: ``mlp→cnn1d``)."""
+    model = tags["model"] if tags["retrain_model"] == tags["model"] else f"{tags['model']}→{tags['retrain_model']}"
+    budget = f"r{tags['ratio']:.2f}" if tags["ratio"] is not None else f"e{tags['eps_budget']}"
+    return "·".join([tags["dataset"], model, tags["method"], budget, f"s{tags['seed']}", tags["budget"]])
+
+
+def _check_ratios(cells, problems: list[str]) -> None:
+    """Every ratio must remove something and keep something on its data set: checked before any training."""
+    sizes: dict[str, int] = {}
+    for cell in cells:
+        data = cell.score.erm.data
+        if data["dataset"] not in sizes:
+            train, _ = load_dataset(data["dataset"], root=data["root"], seed=data["seed"], **data["options"])
+            sizes[data["dataset"]] = len(train)
+        ratio = cell.selection.get("ratio")
+        if ratio is not None and cell.matched is None:
+            try:
+                removal_count(sizes[data["dataset"]], ratio)
+            except ValueError as error:
+                problems.append(f"  sweep ({data['dataset']}): {error}")
+
+
+def sweep_cells(params: dict, ingest: dict, erm: dict, scoring: dict, selection: dict) -> tuple[pd.DataFrame, dict]:
+    """sweep_results: one row per cell (tags, pruning metrics, times); sweep_metrics: the sweep's totals."""
+    started = time.perf_counter()
+    p = SweepParams.model_validate(params)
+    preset = p.chosen()
+    base = {
+        "ingest": IngestParams.model_validate(ingest).model_dump(),
+        "erm_training": ErmTrainingParams.model_validate(erm).model_dump(),
+        "influence_scoring": ScoringParams.model_validate(scoring).model_dump(),
+        "optimization_selection": SelectionParams.model_validate(selection).model_dump(),
+    }
+    methods = {name: method.model_dump() for name, method in p.methods.items()}
+    cells = expand_grid(preset.model_dump(), methods, base)
+    problems: list[str] = []
+    _check_ratios(cells, problems)
+    if problems:
+        raise ValueError("invalid parameters, nothing was trained:\n" + "\n".join(sorted(set(problems))))
+    table = run_sweep(cells, p.cache, executor=p.executor, address=p.dask.address, n_workers=p.dask.n_workers,
+                      torch_threads=p.torch_threads, force=p.force)
+    table["cell"] = [cell_name(cell.tags) for cell in cells]
+    table["preset"] = p.preset
+    for column in LIST_COLUMNS:
+        if column in table:
+            table[column] = [json.dumps(value) for value in table[column]]
+    computed = table[table["computed"]]
+    workers = 1 if p.executor == "serial" else p.dask.n_workers
+    totals = {
+        "cells": len(table), "cells_computed": len(computed),
+        "node_seconds": time.perf_counter() - started,
+        "retrain_floor_seconds": float(computed["retrain_seconds"].sum()) / workers,
+    }
+    return table, {key: {"value": float(value), "step": 0} for key, value in totals.items()}

@@ -1,0 +1,119 @@
+"""The sweep and the report: a tiny grid end to end on Dask, resumed without training, one tagged nested MLflow run
+per cell, the report rebuilt from the store, serial = Dask, and the starter notebook executed on the result."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlflow
+import nbformat
+import pandas as pd
+import pytest
+from nbclient import NotebookClient
+
+from dataset_pruning.experiments import expand_grid, run_sweep
+from dataset_pruning.experiments.report import build_report
+from dataset_pruning.pipelines.report.nodes import cells_from_runs
+
+from kedro_runs import PROJECT_ROOT, latest, run  # noqa: E402
+
+pytestmark = pytest.mark.slow
+TINY_METHODS = {"random": {"scorer": "random"},
+                "el2n": {"scorer": "el2n", "options": {"runs": 2, "epochs": 1}}}
+
+
+def tiny_sweep(tmp: Path, executor: str = "dask") -> dict:
+    preset = {"methods": ["random", "el2n"], "ratios": [0.3, 0.6], "seeds": [0, 1], "training": {"epochs": 2}}
+    return {
+        "ingest": {"options": {"num_samples": 600}},
+        "erm_training": {"model": {"name": "mlp"}},
+        "sweep": {"preset": "tiny", "presets": {"tiny": preset}, "methods": TINY_METHODS, "executor": executor,
+                  "cache": str(tmp / "cache")},
+        "report": {},
+        "docs_root": str(tmp / "docs"),
+    }
+
+
+def sweep_runs(workdir: Path) -> pd.DataFrame:
+    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
+    try:
+        return mlflow.search_runs(search_all_experiments=True)
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def test_a_tiny_sweep_runs_resumes_and_reports_from_the_store(kedro_project):
+    params = tiny_sweep(kedro_project)
+    run(kedro_project, params, pipeline="sweep")
+    results = pd.read_csv(latest(kedro_project / "data/08_reporting/sweep_results.csv"))
+    assert len(results) == 2 * 2 * 2 and results["computed"].all()
+    assert set(results["method"]) == {"random", "el2n"} and set(results["ratio"]) == {0.3, 0.6}
+    assert (results["removed"] == (results["ratio"] * results["n"]).round()).all()
+
+    runs = sweep_runs(kedro_project)
+    [parent] = runs[runs["tags.mlflow.parentRunId"].isna()].run_id
+    children = runs[runs["tags.mlflow.parentRunId"] == parent]
+    assert len(children) == 8 and (children["status"] == "FINISHED").all()
+    for tag in ("dataset", "model", "method", "solver", "ratio", "seed", "budget"):
+        assert children[f"tags.{tag}"].notna().all(), tag
+    assert sorted(children["tags.mlflow.runName"]) == sorted(results["cell"])
+    assert set(children["tags.solver"]) == {"score_rule"} and set(children["tags.budget"]) == {"epochs"}
+    by_key = children.set_index("tags.cell_key")
+    for _, row in results.iterrows():
+        assert by_key.loc[row["cell_key"], "metrics.pruned_test_accuracy"] == pytest.approx(row["pruned_test_accuracy"])
+
+    cache = kedro_project / "cache"
+    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()}
+    run(kedro_project, params, pipeline="sweep")  # resumed: every cell is read from the cache
+    again = pd.read_csv(latest(kedro_project / "data/08_reporting/sweep_results.csv"))
+    assert not again["computed"].any()
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()} == before  # nothing trained
+    pd.testing.assert_series_equal(again["pruned_test_accuracy"], results["pruned_test_accuracy"])
+
+    run(kedro_project, params, pipeline="report")
+    page = (kedro_project / "docs" / "results.md").read_text()
+    expected, _ = build_report(results, source=" of the sweep presets tiny")
+    assert page == expected  # the same tables from the MLflow store as from the sweep's own table
+    assert "| random |" in page and "| el2n |" in page
+    assert (kedro_project / "docs/figures/accuracy_vs_ratio.png").stat().st_size > 0
+    report_run = sweep_runs(kedro_project).sort_values("start_time").iloc[-1]
+    artifacts = {a.path for a in mlflow.MlflowClient(f"sqlite:///{kedro_project / 'mlflow.db'}")
+                 .list_artifacts(report_run.run_id)}
+    assert {"results.md", "figures"} <= artifacts
+
+    notebook = nbformat.read(PROJECT_ROOT / "notebooks" / "sweep_starter.ipynb", as_version=4)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{kedro_project / 'mlflow.db'}"
+    try:
+        NotebookClient(notebook, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(PROJECT_ROOT / "notebooks")}}).execute()
+    finally:
+        del os.environ["MLFLOW_TRACKING_URI"]
+    table_output = notebook.cells[2].outputs[0]["data"]["text/plain"]
+    assert "el2n" in table_output and "random" in table_output
+
+
+def test_serial_and_dask_give_the_same_figures(tmp_path):
+    base = {
+        "ingest": {"dataset": "mnist1d", "root": "data/01_raw", "seed": 42, "options": {"num_samples": 400}},
+        "erm_training": {"model": {"name": "mlp", "options": {}},
+                         "training": {"epochs": 2, "batch_size": 128, "lr": 0.1, "momentum": 0.9,
+                                      "weight_decay": 5e-4, "schedule": "cosine", "augment": False, "amp": True,
+                                      "seed": 0, "device": "auto"},
+                         "trace": {"steps": False, "checkpoints": 0, "dynamics": False, "probability_epochs": 30,
+                                   "max_step_bytes": 2e9}},
+        "influence_scoring": {"influence": {}},
+        "optimization_selection": {"problem": "cardinality", "solver": "hybrid", "ratio": 0.5, "eps": None, "seed": 0,
+                                   "class_balanced": False, "class_floor": 0.0, "projection_dim": None,
+                                   "bound_iterations": 0, "options": {}},
+    }
+    preset = {"datasets": ["mnist1d"], "models": [], "methods": ["random", "eq4"], "ratios": [0.5], "eps": [],
+              "seeds": [0, 1], "budgets": ["epochs", "steps"], "training": {}, "track_accuracy": False,
+              "theorem1_random": False}
+    cells = expand_grid(preset, {"random": {"scorer": "random"}, "eq4": {"scorer": "last_layer_influence"}}, base)
+    serial = run_sweep(cells, str(tmp_path / "serial"), executor="serial")
+    dask = run_sweep(cells, str(tmp_path / "dask"), executor="dask", n_workers=2)
+    figures = ["removed", "eps", "pruned_test_accuracy", "pruned_test_loss", "full_test_loss", "retrain_steps"]
+    pd.testing.assert_frame_equal(serial[figures], dask[figures])
+    steps = serial.set_index(["method", "seed", "budget"])["retrain_steps"]
+    assert (steps.xs("steps", level="budget") == 2 * 3).all()  # ERM: 2 epochs x ceil(320 / 128) steps
