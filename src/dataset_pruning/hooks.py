@@ -26,6 +26,7 @@ from kedro.io import AbstractVersionedDataset, DataCatalog
 from dataset_pruning import errors
 from dataset_pruning.config import RUNTIME_PARAMETERS, SelectionParams, check_selection_budget, validate_parameters
 from dataset_pruning.provenance import describe, fingerprint
+from dataset_pruning.reporting import run_label
 
 log = logging.getLogger(__name__)
 PROVENANCE_FILE = "provenance.json"
@@ -216,25 +217,14 @@ class RunIsolation:
 
 # ----------------------------------------------------------------------------------------------- tracking
 def run_name(params: dict[str, Any], pipeline_names: list[str] | None) -> str:
-    """``mnist1d·cnn1d·last_layer_influence·hybrid·r0.50·s0`` (Eq. 3: ``e0.01``); other pipelines first."""
-    block = lambda key: params.get(key) or {}  # noqa: E731
-    selection = block("optimization_selection")
-    budget = (f"r{selection.get('ratio'):.2f}" if selection.get("problem", "cardinality") == "cardinality"
-              else f"e{selection.get('eps')}")
-    parts = [
-        block("ingest").get("dataset"),
-        (block("erm_training").get("model") or {}).get("name"),
-        block("influence_scoring").get("method"),
-        selection.get("solver"),
-        budget,
-        f"s{(block('erm_training').get('training') or {}).get('seed')}",
-    ]
+    """``reporting.run_label`` for prune runs; other pipelines put their name first (``sweep·<preset>``,
+    ``report``)."""
     names = [n for n in pipeline_names or [] if n not in ("prune", "__default__")]
     if names == ["sweep"]:
-        return f"sweep·{block('sweep').get('preset')}"
+        return f"sweep·{(params.get('sweep') or {}).get('preset')}"
     if names == ["report"]:
         return "report"
-    return "·".join([*names, *map(str, parts)])
+    return "·".join([*names, run_label(params)])
 
 
 def run_tags(params: dict[str, Any], runtime_params: dict[str, Any]) -> dict[str, str]:

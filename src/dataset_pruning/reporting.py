@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -9,26 +11,60 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def pruning_figure(influence: np.ndarray, removed: np.ndarray, metrics: dict[str, float]):
-    """Left: the influence norms ||S_i|| of kept and removed samples. Right: test accuracy before and after."""
+def run_label(params: dict[str, Any]) -> str:
+    """``mnist1d·cnn1d·last_layer_influence·hybrid·r0.50·s0`` (Eq. 3: ``e0.01``) from a run's parameter blocks: the
+    MLflow run name and the title of its figure."""
+    block = lambda key: params.get(key) or {}  # noqa: E731
+    selection = block("optimization_selection")
+    budget = (f"r{selection.get('ratio'):.2f}" if selection.get("problem", "cardinality") == "cardinality"
+              else f"e{selection.get('eps')}")
+    parts = [
+        block("ingest").get("dataset"),
+        (block("erm_training").get("model") or {}).get("name"),
+        block("influence_scoring").get("method"),
+        selection.get("solver"),
+        budget,
+        f"s{(block('erm_training').get('training') or {}).get('seed')}",
+    ]
+    return "·".join(map(str, parts))
+
+
+def pruning_figure(influence: np.ndarray, removed: np.ndarray, metrics: dict[str, float], labels: np.ndarray,
+                   title: str = ""):
+    """Left: ||S_i|| of kept and removed samples (log axis). Middle: kept samples per class. Right: test accuracy
+    before and after. ``title`` says what the run is (``run_label``)."""
     norms = np.linalg.norm(influence, axis=1)
     mask = np.zeros(len(norms), dtype=bool)
     mask[np.asarray(removed, dtype=np.int64)] = True
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    bins = np.histogram_bin_edges(norms, bins=50)
-    left.hist(norms[~mask], bins=bins, alpha=0.6, label=f"kept ({(~mask).sum()})")
-    left.hist(norms[mask], bins=bins, alpha=0.6, label=f"removed ({mask.sum()})")
-    left.set_xlabel("||S_i||_2")
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))
+    positive = norms[norms > 0]
+    low, high = (positive.min(), positive.max()) if len(positive) else (1e-12, 1.0)
+    bins = np.geomspace(low, high * (1 + 1e-9), 50)
+    left.hist(np.clip(norms[~mask], low, None), bins=bins, alpha=0.6, label=f"kept ({(~mask).sum()})")
+    left.hist(np.clip(norms[mask], low, None), bins=bins, alpha=0.6, label=f"removed ({mask.sum()})")
+    left.set_xscale("log")
+    left.set_xlabel("||S_i||_2 (log)")
     left.set_ylabel("samples")
     left.set_title(f"eps = {metrics['eps']:.3g}, eps/n = {metrics['eps_over_n']:.3g}")
     left.legend()
-    labels = ["full data", "pruned"]
+    classes = np.unique(labels)
+    total = np.array([(labels == c).sum() for c in classes])
+    kept = np.array([((labels == c) & ~mask).sum() for c in classes])
+    middle.bar(classes, total, color="lightgrey", label="all")
+    middle.bar(classes, kept, color="tab:blue", label="kept")
+    middle.set_xticks(classes)
+    middle.set_xlabel("class")
+    middle.set_ylabel("samples")
+    middle.set_title(f"kept per class (fewest: {(kept / np.maximum(total, 1)).min():.0%} of its class)")
+    middle.legend()
+    names = ["full data", "pruned"]
     accuracies = [metrics["full_test_accuracy"], metrics["pruned_test_accuracy"]]
-    right.bar(labels, accuracies, color=["tab:blue", "tab:orange"])
+    right.bar(names, accuracies, color=["tab:blue", "tab:orange"])
     for x, acc in enumerate(accuracies):
         right.text(x, acc, f"{acc:.3f}", ha="center", va="bottom")
     right.set_ylim(0, 1)
     right.set_ylabel("test accuracy")
     right.set_title(f"gap (test loss after - before) = {metrics['generalization_gap']:.4f}")
+    fig.suptitle(f"{title}: removed {mask.sum()} of {len(mask)} ({mask.mean():.0%})" if title else "")
     fig.tight_layout()
     return fig

@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from dataset_pruning.data import pruned_subset
 from dataset_pruning.selection import removal_norm
 
 from kedro_runs import PROJECT_ROOT, latest as _latest, load_latest as _load_latest, run as _run  # noqa: E402
@@ -32,6 +33,12 @@ def test_prune_pipeline_end_to_end(kedro_project, tiny_prune_params):
     assert metrics["eps"] == pytest.approx(removal_norm(influence, np.array(removed)), rel=1e-9)
     assert metrics["eps_over_n"] == pytest.approx(metrics["eps"] / n)
     assert metrics["generalization_gap"] == pytest.approx(metrics["pruned_test_loss"] - metrics["full_test_loss"])
+    exports = _latest(data / "07_model_output" / "index_sets")  # kept and removed as .csv and .npy
+    assert np.load(exports / "removed_indices.npy").tolist() == removed
+    kept = [int(line) for line in (exports / "kept_indices.csv").read_text().split()[1:]]
+    assert sorted(kept + removed) == list(range(n))
+    subset = pruned_subset(train, removed)
+    assert len(subset) == len(kept) and torch.equal(subset[0][0], train.x[kept[0]])
 
     mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["dataset_pruning"])

@@ -130,3 +130,22 @@ def missing_data_error(name: str, expected: Path, layout: str) -> FileNotFoundEr
         f"data set {name!r} was not found at {expected}. Nothing is downloaded at run time: put the files there "
         f"in this layout:\n{layout}\nor choose a built-in data set (ingest.dataset: mnist1d or digits)."
     )
+
+
+def pruned_subset(dataset, removed) -> torch.utils.data.Subset:
+    """The samples of ``dataset`` that a selection keeps, as a ``torch.utils.data.Subset`` (in index order).
+
+    ``dataset``: a ``TensorData`` (wrapped as a ``TensorDataset`` of (x, y)) or any map-style torch dataset in the
+    same sample order as the training set the selection was made on (docs/data.md: how indices map onto each
+    on-disk format). ``removed``: the removed indices (``removed_indices``, or ``removed_indices.npy`` of
+    ``index_sets``).
+    """
+    n = len(dataset)
+    removed = torch.as_tensor(list(removed) if not torch.is_tensor(removed) else removed, dtype=torch.long)
+    if removed.numel() and (int(removed.min()) < 0 or int(removed.max()) >= n):
+        raise ValueError(f"removed indices must lie in [0, {n}) for this data set of {n} samples; was the selection "
+                         "made on another data set or order?")
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[removed] = False
+    source = torch.utils.data.TensorDataset(dataset.x, dataset.y) if isinstance(dataset, TensorData) else dataset
+    return torch.utils.data.Subset(source, keep.nonzero().flatten().tolist())

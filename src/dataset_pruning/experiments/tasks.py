@@ -140,8 +140,9 @@ def run_cell(spec: CellSpec, erm: dict, score: dict, cache: str, threads: int = 
         selection = dict(spec.selection)
         if matched is not None:  # as many samples as the matched cell removed, by this cell's (random) score
             selection["ratio"] = matched["removed"] / len(train)
-        removed, chosen = select_for_method(influence, None if stored is None else stored["values"],
-                                            None if stored is None else stored["keep"], labels=labels, **selection)
+        scores, keep, hard = (None, None, None) if stored is None else (
+            stored["values"], stored["keep"], stored["info"].get("hard"))
+        removed, chosen = select_for_method(influence, scores, keep, labels=labels, hard=hard, **selection)
         keep = np.setdiff1d(np.arange(len(train)), removed)
         recipe = retraining_recipe(TrainingConfig(**spec.score.erm.recipe), len(train), spec.budget)
         model_spec = ModelSpec(spec.retrain_model["name"], train.input_shape, train.num_classes,

@@ -10,7 +10,7 @@ import torch
 from dataset_pruning.config import ErmTrainingParams, RetrainingParams
 from dataset_pruning.data import TensorData
 from dataset_pruning.provenance import check_indices
-from dataset_pruning.reporting import pruning_figure
+from dataset_pruning.reporting import pruning_figure, run_label
 from dataset_pruning.selection import theorem_quantities
 from dataset_pruning.training import ModelSpec, evaluate, fit, load_model, retraining_recipe, save_model
 
@@ -38,11 +38,14 @@ def retrain(train_set: TensorData, removed_indices: list[int], params: dict, erm
 def measure_pruning(
     erm_model: dict[str, Any],
     retrained_model: dict[str, Any],
+    train_set: TensorData,
     test_set: TensorData,
     influence_vectors: np.ndarray,
     removed_indices: list[int],
+    parameters: dict[str, Any],
 ):
-    """pruning_metrics (plain dict), the same as MLflow metrics, and the figure."""
+    """pruning_metrics (plain dict), the same as MLflow metrics, the figure (titled with what the run is), and the
+    exports: kept and removed indices as CSV and .npy."""
     check_indices(len(influence_vectors), removed_indices, "retraining.measure_pruning")
     removed = np.asarray(removed_indices, dtype=np.int64)
     full, pruned = evaluate(load_model(erm_model), test_set), evaluate(load_model(retrained_model), test_set)
@@ -56,4 +59,6 @@ def measure_pruning(
         "generalization_gap": pruned["loss"] - full["loss"],
     }
     tracked = {key: {"value": value, "step": 0} for key, value in metrics.items()}
-    return metrics, tracked, pruning_figure(influence_vectors, removed, metrics)
+    figure = pruning_figure(influence_vectors, removed, metrics, train_set.y.numpy(), run_label(parameters))
+    exports = {"kept_indices": np.setdiff1d(np.arange(len(train_set)), removed), "removed_indices": removed}
+    return metrics, tracked, figure, exports

@@ -14,8 +14,9 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 measure_pruning,
-                ["erm_model", "retrained_model", "test_set", "influence_vectors", "removed_indices"],
-                ["pruning_metrics", "pruning_metrics_tracking", "pruning_plot"],
+                ["erm_model", "retrained_model", "train_set", "test_set", "influence_vectors", "removed_indices",
+                 "parameters"],
+                ["pruning_metrics", "pruning_metrics_tracking", "pruning_plot", "index_sets"],
                 name="measure_pruning",
             ),
         ]
