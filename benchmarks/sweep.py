@@ -1,0 +1,54 @@
+"""The sweep's wall time against its retraining floor, measured in the same run.
+
+Runs `kedro run --pipeline=sweep` in a fresh folder (nothing cached), times the whole command (Kedro and MLflow
+start-up, data loading, ERM, scoring, selection, MLflow logging all included), and divides by the floor: the sum of
+the cells' retraining seconds (from the sweep's own table) over the Dask workers. Goal: <= 1.15.
+
+    python benchmarks/sweep.py                         # the quick preset (about five minutes on 2 cores)
+    python benchmarks/sweep.py --preset default        # the default preset (docs/results.md's cells)
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="quick")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--params", default="", help="more --params for the run, e.g. ingest.options.num_samples=600")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        params = (f"data_root={tmp}/data,mlflow_db={tmp}/mlflow.db,sweep.preset={args.preset},"
+                  f"sweep.dask.n_workers={args.workers}" + (f",{args.params}" if args.params else ""))
+        kedro = str(Path(sys.executable).parent / "kedro")
+        start = time.perf_counter()
+        done = subprocess.run([kedro, "run", "--pipeline=sweep", "--params", params], cwd=ROOT, capture_output=True,
+                              text=True)
+        wall = time.perf_counter() - start
+        if done.returncode:
+            sys.exit(done.stderr[-3000:])
+        [table] = list((Path(tmp) / "data/08_reporting/sweep_results.csv").glob("*/sweep_results.csv"))
+        cells = pd.read_csv(table)
+    computed = cells[cells["computed"]]
+    floor = computed["retrain_seconds"].sum() / args.workers
+    print(f"preset {args.preset}: {len(cells)} cells ({len(computed)} computed), {args.workers} workers")
+    print(f"  wall time of `kedro run --pipeline=sweep`: {wall:.1f} s")
+    print(f"  retraining floor (sum of retraining seconds / workers): {floor:.1f} s")
+    print(f"  overheads: ERM {cells.drop_duplicates('seed')['erm_seconds'].sum():.1f} s, scoring "
+          f"{cells.drop_duplicates(['seed', 'scorer'])['score_seconds'].sum():.1f} s (summed over workers)")
+    print(f"  ratio wall / floor: {wall / floor:.3f} (goal <= 1.15)")
+
+
+if __name__ == "__main__":
+    main()
