@@ -67,6 +67,14 @@ class CellSpec:
         return spec_key("cell", {"score": self.score.key, **payload})
 
 
+def _selected_by(scorer: str, selection: dict[str, Any]) -> str:
+    """The solver for vectors under the plain rule, else the rule (``score_rule``, ``ccs``, ...)."""
+    rule = selection.get("rule", "score")
+    if scorer_output(scorer) == "vector" and rule == "score":
+        return selection["solver"]
+    return "score_rule" if rule == "score" else rule
+
+
 def trace_options(scorers: list[str], base: dict[str, Any]) -> dict[str, Any]:
     """The ERM trace that every scorer of ``scorers`` needs, on top of ``base`` (erm_training.trace)."""
     options = dict(base)
@@ -111,8 +119,7 @@ def expand_grid(preset: dict[str, Any], methods: dict[str, dict[str, Any]], base
                             tags = {"dataset": data_name, "model": prune_model["name"],
                                     "retrain_model": retrain_model["name"], "method": name,
                                     "scorer": method["scorer"],
-                                    "solver": chosen["solver"] if scorer_output(method["scorer"]) == "vector"
-                                    else "score_rule", "seed": seed,
+                                    "solver": _selected_by(method["scorer"], chosen), "seed": seed,
                                     "budget": budget, "ratio": chosen["ratio"], "eps_budget": chosen["eps"]}
                             cell = CellSpec(score, name, chosen, retrain_model, budget,
                                             preset["track_accuracy"], tags=tags)
