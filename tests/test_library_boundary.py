@@ -11,6 +11,11 @@ LIBRARY = [
     "dataset_pruning.selection",
     "dataset_pruning.config",
     "dataset_pruning.reporting",
+    "dataset_pruning.experiments",
+    "dataset_pruning.experiments.report",
+    "dataset_pruning.provenance",
+    "dataset_pruning.tensor_files",
+    "dataset_pruning.errors",
 ]
 
 
