@@ -59,10 +59,9 @@ def removal_count(n: int, ratio: float) -> int:
     m = int(round(ratio * n))
     if not 0 < m < n:
         what = "no sample" if m == 0 else "every sample"
-        lowest, highest = 0.5 / n, 1.0 - 0.5 / n
         raise ValueError(
             f"ratio {ratio} of n = {n} training samples removes m = round({ratio * n:.4g}) = {m}, {what}; "
-            f"choose a ratio between {lowest:.3g} and {highest:.3g}"
+            f"choose a ratio from {1 / n:.3g} to {(n - 1) / n:.6g} (1 to n - 1 samples removed)"
         )
     return m
 
