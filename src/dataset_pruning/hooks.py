@@ -60,9 +60,15 @@ def read_provenance(dataset: AbstractVersionedDataset, version: str) -> dict[str
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _versions_root(dataset: AbstractVersionedDataset) -> Path:
+    return _version_folder(dataset, "x").parent
+
+
 def _versions_on_disk(dataset: AbstractVersionedDataset) -> list[str]:
-    root = _version_folder(dataset, "x").parent
-    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    """The versions whose file is there (a folder left by a failed save is not a version), oldest first."""
+    root = _versions_root(dataset)
+    found = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return [v for v in found if Path(dataset._get_versioned_path(v)).exists()]
 
 
 def _version_of_run(name: str, dataset: AbstractVersionedDataset, run_id: str) -> str:
@@ -103,8 +109,6 @@ class RunIsolation:
 
     @hook_impl(trylast=True)  # after kedro-mlflow's hook has started the MLflow run
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        import mlflow
-
         try:
             self._pin_and_check(run_params, pipeline, catalog)
         except BaseException:  # Kedro calls no on_pipeline_error for a hook's error: the run would stay open
@@ -136,7 +140,7 @@ class RunIsolation:
                 on_disk = _versions_on_disk(dataset)
                 if not on_disk:
                     raise ValueError(
-                        f"this pipeline reads {name}, which no earlier run wrote (under {_version_folder(dataset, 'x').parent}); "
+                        f"this pipeline reads {name}, which no earlier run wrote (under {_versions_root(dataset)}); "
                         "run the stage that writes it first, e.g. kedro run --pipeline=prune"
                     )
                 versions[name] = on_disk[-1]
