@@ -53,6 +53,28 @@ def test_knn_is_exact_on_duplicated_points(by_class):
     assert not torch.allclose(full[40:], scalar, atol=1e-3)
 
 
+def test_rank_target_is_robust_to_heavy_tails():
+    """Scores spanning orders of magnitude (like influence norms): averaging the values lets a few huge ones
+    dominate the neighbours' mean, averaging their ranks does not; both read on the score's own scale."""
+    g = torch.Generator().manual_seed(1)
+    t = torch.rand(400, generator=g)
+    embeddings = torch.stack([t, torch.rand(400, generator=g)], 1)  # the score depends on the first coordinate
+    score = torch.exp(12 * t) * torch.exp(2 * torch.randn(400, generator=g))  # log-normal noise, 5 decades
+    scored = torch.arange(0, 400, 4)
+    unscored = torch.ones(400, dtype=torch.bool)
+    unscored[scored] = False
+    labels = torch.zeros(400, dtype=torch.long)
+    rho = {}
+    for target in ("rank", "value"):
+        config = {"fraction": 0.25, "method": "knn", "k": 15, "weights": "uniform", "target": target}
+        full, info = extrapolate(embeddings, labels, 1, scored, score[scored], config, seed=0)
+        rho[target] = spearmanr(full[unscored].numpy(), score[unscored].numpy()).statistic
+        assert info["target"] == target
+        assert full[unscored].min() >= score[scored].min() * (1 - 1e-6)
+        assert full[unscored].max() <= score[scored].max() * (1 + 1e-6)
+    assert rho["rank"] > rho["value"] + 0.05, rho
+
+
 def _helix(n: int = 600, seed: int = 0):
     """A 1-d manifold (a helix) linearly embedded in 16 dimensions with a little noise; the score is a smooth,
     non-monotone function of the position along it."""
@@ -101,6 +123,7 @@ def test_choose_subset_is_stratified_and_seeded():
         ({"fraction": 0.1, "gnn": {"hiden": [8]}}, r"extrapolation.gnn: unknown option\(s\) 'hiden'.*valid: hidden"),
         ({"fraction": 0.1, "gnn": {"epochs": 0}}, r"extrapolation.gnn.epochs must be >= 1"),
         ({"fraction": 0.1, "k": 0}, r"extrapolation.k must be >= 1"),
+        ({"fraction": 0.1, "target": "log"}, r"extrapolation.target must be one of rank, value"),
     ],
 )
 def test_bad_extrapolation_options_are_refused_up_front(options, message):

@@ -54,6 +54,7 @@ from dataset_pruning.scoring.base import SampleScores, score_samples, scorer_opt
 
 METHODS = ("knn", "gnn")
 WEIGHTS = ("distance", "uniform")
+TARGETS = ("rank", "value")
 
 
 def _unknown_keys(given: dict, valid: list[str], where: str) -> None:
@@ -134,6 +135,7 @@ class ExtrapolationConfig:
     k: int = 20  # kNN neighbours
     weights: str = "distance"  # kNN weights: distance (1/d; a duplicate of a scored point gets its score) | uniform
     by_class: bool = True  # kNN among the scored samples of the same class
+    target: str = "rank"  # scalar scores: regress their ranks (rank) or the values themselves (value)
     holdout: float = 0.2  # share of the scored subset left out of the fit to measure Spearman (0: no estimate)
     seed: int | None = None  # None: the scorer's seed (influence_scoring.seed, else the ERM seed)
     batch_size: int = 1024  # embedding batch
@@ -149,6 +151,8 @@ class ExtrapolationConfig:
             raise ValueError(f"extrapolation.method must be one of {', '.join(METHODS)}; got {self.method!r}")
         if self.weights not in WEIGHTS:
             raise ValueError(f"extrapolation.weights must be one of {', '.join(WEIGHTS)}; got {self.weights!r}")
+        if self.target not in TARGETS:
+            raise ValueError(f"extrapolation.target must be one of {', '.join(TARGETS)}; got {self.target!r}")
         for name in ("stratified", "by_class"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"extrapolation.{name} must be true or false, got {getattr(self, name)!r}")
@@ -318,9 +322,13 @@ def knn_graph(embeddings: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Ten
 
 
 def _gnn_model(in_dim: int, out_dim: int, hidden: tuple[int, ...], dropout: float) -> torch.nn.Module:
-    with warnings.catch_warnings():  # torch-geometric's import warns about torch.jit.script
+    with warnings.catch_warnings():  # torch-geometric warns about torch.jit.script (import, first layers)
         warnings.simplefilter("ignore", FutureWarning)
-        from torch_geometric.nn import GCNConv
+        return _build_gcn(in_dim, out_dim, hidden, dropout)
+
+
+def _build_gcn(in_dim: int, out_dim: int, hidden: tuple[int, ...], dropout: float) -> torch.nn.Module:
+    from torch_geometric.nn import GCNConv
 
     class GCN(torch.nn.Module):
         def __init__(self) -> None:
@@ -436,6 +444,22 @@ def agreement(predicted: torch.Tensor, true: torch.Tensor) -> dict[str, float]:
     return out
 
 
+def _quantiles(values: torch.Tensor) -> torch.Tensor:
+    """The rank of each value among ``values`` as a quantile in [0, 1] (ties share their mean rank), float64."""
+    from scipy.stats import rankdata
+
+    if len(values) < 2:
+        return torch.full((len(values),), 0.5, dtype=torch.float64)
+    return torch.from_numpy((rankdata(values.double().numpy()) - 1) / (len(values) - 1))
+
+
+def _from_quantiles(quantiles: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Predicted quantiles back on the scale of ``reference`` (its empirical quantile function): monotone, so the
+    order of the predictions is kept and extrapolated scores read like scored ones."""
+    q = quantiles.double().clamp(0, 1).numpy()
+    return torch.from_numpy(np.quantile(reference.double().numpy(), q))
+
+
 def extrapolate(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
@@ -470,18 +494,30 @@ def extrapolate(
         "extrapolated_samples": len(unscored), "holdout_samples": n_eval,
         "vector_scores": values.ndim == 2,
     }
+    ranks = config.target == "rank" and values.ndim == 1
+    info["target"] = "rank" if ranks else "value"
+
+    def encode(v: torch.Tensor) -> torch.Tensor:
+        return _quantiles(v) if ranks else v
+
+    def decode(predicted: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        return _from_quantiles(predicted, reference) if ranks else predicted
+
     if config.method == "knn":
         knn = dict(k=config.k, weights=config.weights, by_class=config.by_class)
         info.update(k=config.k, weights=config.weights, by_class=config.by_class)
         if n_eval:
-            held = knn_regress(embeddings, labels, indices[fit_rows], values[fit_rows], indices[eval_rows], **knn)
-            info.update({f"holdout_{key}": v for key, v in agreement(held, values[eval_rows]).items()})
-        predicted = knn_regress(embeddings, labels, indices, values, unscored, **knn)
+            fit = values[fit_rows]
+            held = knn_regress(embeddings, labels, indices[fit_rows], encode(fit), indices[eval_rows], **knn)
+            info.update({f"holdout_{key}": v for key, v in agreement(decode(held, fit), values[eval_rows]).items()})
+        predicted = decode(knn_regress(embeddings, labels, indices, encode(values), unscored, **knn), values)
     else:
+        fit = values[fit_rows]
         everything, gnn_info = gnn_regress(
-            embeddings, labels, num_classes, indices[fit_rows], values[fit_rows], options=config.gnn, seed=seed,
+            embeddings, labels, num_classes, indices[fit_rows], encode(fit), options=config.gnn, seed=seed,
             device=device,
         )
+        everything = decode(everything, fit)
         info.update(gnn_info, graph_k=config.gnn.graph_k)
         if n_eval:
             info.update({f"holdout_{key}": v for key, v in agreement(everything[indices[eval_rows]], values[eval_rows]).items()})

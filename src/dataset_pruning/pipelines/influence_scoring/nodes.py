@@ -88,7 +88,8 @@ def score_method(
     if p.method == "last_layer_influence" and not extrapolation.enabled:
         info = {"same_as": "influence_vectors", "influence_vectors": influence_info}
         return {"method": p.method, "keep": None, "values": None, "info": info}, _tracked(info)
-    options = {**_common_options(p.method, p, erm_params), **p.options}
+    own = p.influence if p.method == "last_layer_influence" else p.options  # last_layer's live under influence
+    options = {**_common_options(p.method, p, erm_params), **own}
     model = load_model(erm_model)
     if extrapolation.enabled:
         scores = extrapolate_scores(
