@@ -75,6 +75,10 @@ def theorem1(cells: pd.DataFrame) -> dict[str, dict[str, float]]:
     for name, part in parts.items():
         out[f"{name}: eps/n vs gap"] = correlations(part["eps_over_n"], part["generalization_gap"])
         out[f"{name}: m/n^2 vs gap"] = correlations(part["m_over_n2"], part["generalization_gap"])
+    # at one ratio m is fixed: does a smaller eps (another method, same m) mean a smaller gap?
+    for (ratio, budget), part in cells[cells["ratio"].notna()].groupby(["ratio", "budget"]):
+        out[f"{ratio:.0%} removed, budget {budget} (m fixed): eps/n vs gap"] = correlations(
+            part["eps_over_n"], part["generalization_gap"])
     return out
 
 
@@ -111,10 +115,10 @@ def accuracy_figure(cells: pd.DataFrame, baseline: str = "random"):
     groups = list(cells[cells["ratio"].notna()].groupby(GROUP))
     fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(6 * max(len(groups), 1), 4.5), squeeze=False)
     for ax, (key, part) in zip(axes[0], groups):
-        for method in _ordered_methods(part["method"], baseline):
+        for index, method in enumerate(_ordered_methods(part["method"], baseline)):
             mine = part[part["method"] == method].groupby("ratio")["pruned_test_accuracy"]
             mean, std = mine.mean() * 100, mine.std(ddof=1).fillna(0) * 100
-            style = {"color": "black", "linewidth": 2.5} if method == baseline else {}
+            style = {"color": "black", "linewidth": 2.5} if method == baseline else {"color": plt.cm.tab20(index % 20)}
             ax.errorbar(mean.index * 100, mean.values, yerr=std.values, marker="o", capsize=3, label=method, **style)
         ax.axhline(part["full_test_accuracy"].mean() * 100, color="grey", linestyle="--", label="full data")
         dataset, model, retrain, budget = key
