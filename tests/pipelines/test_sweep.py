@@ -117,3 +117,21 @@ def test_serial_and_dask_give_the_same_figures(tmp_path):
     pd.testing.assert_frame_equal(serial[figures], dask[figures])
     steps = serial.set_index(["method", "seed", "budget"])["retrain_steps"]
     assert (steps.xs("steps", level="budget") == 2 * 3).all()  # ERM: 2 epochs x ceil(320 / 128) steps
+
+
+def test_the_theorem1_grid_pairs_every_eq3_cell_with_a_random_removal_of_its_size():
+    base = {"ingest": {"dataset": "mnist1d", "root": "data/01_raw", "seed": 42, "options": {}},
+            "erm_training": {"model": {"name": "mlp", "options": {}}, "training": {"seed": 0, "epochs": 1},
+                             "trace": {}},
+            "influence_scoring": {"influence": {}},
+            "optimization_selection": {"problem": "cardinality", "solver": "hybrid", "ratio": 0.5, "eps": None}}
+    preset = {"datasets": ["mnist1d"], "models": [], "methods": ["eq3"], "ratios": [], "eps": [0.01, 0.1],
+              "seeds": [0], "budgets": ["epochs"], "training": {}, "track_accuracy": False, "theorem1_random": True}
+    cells = expand_grid(preset, {"eq3": {"scorer": "last_layer_influence",
+                                          "selection": {"problem": "generalization"}}}, base)
+    eq3, random = cells[0::2], cells[1::2]
+    assert [c.selection["eps"] for c in eq3] == [0.01, 0.1] and all(c.selection["problem"] == "generalization"
+                                                                   for c in eq3)
+    assert [c.matched for c in random] == [c.key for c in eq3]
+    assert all(c.selection["problem"] == "cardinality" and c.score.scorer == "random" for c in random)
+    assert [c.tags["eps_budget"] for c in random] == [0.01, 0.1]  # reported beside the Eq. 3 cell of its size

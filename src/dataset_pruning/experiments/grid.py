@@ -126,7 +126,8 @@ def expand_grid(preset: dict[str, Any], methods: dict[str, dict[str, Any]], base
                             cells.append(cell)
                             if problem == "generalization" and preset["theorem1_random"]:
                                 random = ScoreSpec(erm_spec, "random", {})
-                                cells.append(CellSpec(random, "random_same_size", {**chosen, "eps": None},
+                                same_size = {**chosen, "problem": "cardinality", "eps": None}  # m: run_cell
+                                cells.append(CellSpec(random, "random_same_size", same_size,
                                                       retrain_model, budget, preset["track_accuracy"],
                                                       matched=cell.key,
                                                       tags={**tags, "method": "random_same_size",
