@@ -26,7 +26,7 @@ from kedro.io import AbstractVersionedDataset, DataCatalog
 from dataset_pruning import errors
 from dataset_pruning.config import RUNTIME_PARAMETERS, SelectionParams, check_selection_budget, validate_parameters
 from dataset_pruning.provenance import describe, fingerprint
-from dataset_pruning.reporting import run_label
+from dataset_pruning.reporting import run_fields, run_label
 
 log = logging.getLogger(__name__)
 PROVENANCE_FILE = "provenance.json"
@@ -232,17 +232,9 @@ def run_name(params: dict[str, Any], pipeline_names: list[str] | None) -> str:
 
 
 def run_tags(params: dict[str, Any], runtime_params: dict[str, Any]) -> dict[str, str]:
-    block = lambda key: params.get(key) or {}  # noqa: E731
-    selection = block("optimization_selection")
-    return {
-        "dataset": str(block("ingest").get("dataset")),
-        "model": str((block("erm_training").get("model") or {}).get("name")),
-        "method": str(block("influence_scoring").get("method")),
-        "solver": str(selection.get("solver")),
-        "ratio": str(selection.get("ratio")),
-        "seed": str((block("erm_training").get("training") or {}).get("seed")),
-        "params_given": json.dumps(runtime_params, sort_keys=True, default=str),
-    }
+    fields = run_fields(params)
+    tags = {key: str(fields[key]) for key in ("dataset", "model", "method", "solver", "ratio", "seed")}
+    return {**tags, "params_given": json.dumps(runtime_params, sort_keys=True, default=str)}
 
 
 class RunTracking:

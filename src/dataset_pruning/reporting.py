@@ -11,22 +11,29 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def run_label(params: dict[str, Any]) -> str:
-    """``mnist1d·cnn1d·last_layer_influence·hybrid·r0.50·s0`` (Eq. 3: ``e0.01``) from a run's parameter blocks: the
-    MLflow run name and the title of its figure."""
+def run_fields(params: dict[str, Any]) -> dict[str, Any]:
+    """What a run is, from its parameter blocks: dataset, model, method, solver, problem, ratio, eps, seed (the MLflow
+    run's tags, name and figure title)."""
     block = lambda key: params.get(key) or {}  # noqa: E731
     selection = block("optimization_selection")
-    budget = (f"r{selection.get('ratio'):.2f}" if selection.get("problem", "cardinality") == "cardinality"
-              else f"e{selection.get('eps')}")
-    parts = [
-        block("ingest").get("dataset"),
-        (block("erm_training").get("model") or {}).get("name"),
-        block("influence_scoring").get("method"),
-        selection.get("solver"),
-        budget,
-        f"s{(block('erm_training').get('training') or {}).get('seed')}",
-    ]
-    return "·".join(map(str, parts))
+    return {
+        "dataset": block("ingest").get("dataset"),
+        "model": (block("erm_training").get("model") or {}).get("name"),
+        "method": block("influence_scoring").get("method"),
+        "solver": selection.get("solver"),
+        "problem": selection.get("problem", "cardinality"),
+        "ratio": selection.get("ratio"),
+        "eps": selection.get("eps"),
+        "seed": (block("erm_training").get("training") or {}).get("seed"),
+    }
+
+
+def run_label(params: dict[str, Any]) -> str:
+    """``mnist1d·cnn1d·last_layer_influence·hybrid·r0.50·s0`` (Eq. 3: ``e0.01``): the MLflow run name and the title
+    of its figure."""
+    f = run_fields(params)
+    budget = f"r{f['ratio']:.2f}" if f["problem"] == "cardinality" else f"e{f['eps']}"
+    return "·".join(map(str, [f["dataset"], f["model"], f["method"], f["solver"], budget, f"s{f['seed']}"]))
 
 
 def pruning_figure(influence: np.ndarray, removed: np.ndarray, metrics: dict[str, float], labels: np.ndarray,

@@ -5,9 +5,10 @@ from dataset_pruning.data.base import (
     DATASETS,
     TensorData,
     check_loader_options,
+    kept_indices,
     load_dataset,
     loader_options,
     pruned_subset,
 )
 
-__all__ = ["DATASETS", "TensorData", "check_loader_options", "load_dataset", "loader_options", "pruned_subset"]
+__all__ = ["DATASETS", "TensorData", "check_loader_options", "kept_indices", "load_dataset", "loader_options", "pruned_subset"]

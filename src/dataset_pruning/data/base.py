@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from dataset_pruning.registry import Registry
@@ -132,6 +133,18 @@ def missing_data_error(name: str, expected: Path, layout: str) -> FileNotFoundEr
     )
 
 
+def kept_indices(n: int, removed) -> np.ndarray:
+    """The indices a selection keeps: [0, n) minus ``removed``, int64 sorted; removed indices outside [0, n) are a
+    ValueError (the selection was made on another data set or order)."""
+    removed = np.asarray(removed, dtype=np.int64).reshape(-1)
+    if removed.size and (removed.min() < 0 or removed.max() >= n):
+        raise ValueError(f"removed indices must lie in [0, {n}) for this data set of {n} samples; was the selection "
+                         "made on another data set or order?")
+    keep = np.ones(n, dtype=bool)
+    keep[removed] = False
+    return np.flatnonzero(keep).astype(np.int64)
+
+
 def pruned_subset(dataset, removed) -> torch.utils.data.Subset:
     """The samples of ``dataset`` that a selection keeps, as a ``torch.utils.data.Subset`` (in index order).
 
@@ -140,12 +153,5 @@ def pruned_subset(dataset, removed) -> torch.utils.data.Subset:
     on-disk format). ``removed``: the removed indices (``removed_indices``, or ``removed_indices.npy`` of
     ``index_sets``).
     """
-    n = len(dataset)
-    removed = torch.as_tensor(list(removed) if not torch.is_tensor(removed) else removed, dtype=torch.long)
-    if removed.numel() and (int(removed.min()) < 0 or int(removed.max()) >= n):
-        raise ValueError(f"removed indices must lie in [0, {n}) for this data set of {n} samples; was the selection "
-                         "made on another data set or order?")
-    keep = torch.ones(n, dtype=torch.bool)
-    keep[removed] = False
     source = torch.utils.data.TensorDataset(dataset.x, dataset.y) if isinstance(dataset, TensorData) else dataset
-    return torch.utils.data.Subset(source, keep.nonzero().flatten().tolist())
+    return torch.utils.data.Subset(source, kept_indices(len(dataset), removed).tolist())

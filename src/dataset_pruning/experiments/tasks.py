@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dataset_pruning.data import load_dataset
+from dataset_pruning.data import kept_indices, load_dataset
 from dataset_pruning.experiments.grid import CellSpec, ErmSpec, ScoreSpec
 from dataset_pruning.runtime import limit_torch_threads
 from dataset_pruning.scoring import TraceRecorder, score_samples, scorer_options
@@ -143,7 +143,7 @@ def run_cell(spec: CellSpec, erm: dict, score: dict, cache: str, threads: int = 
         scores, keep, hard = (None, None, None) if stored is None else (
             stored["values"], stored["keep"], stored["info"].get("hard"))
         removed, chosen = select_for_method(influence, scores, keep, labels=labels, hard=hard, **selection)
-        keep = np.setdiff1d(np.arange(len(train)), removed)
+        keep = kept_indices(len(train), removed)
         recipe = retraining_recipe(TrainingConfig(**spec.score.erm.recipe), len(train), spec.budget)
         model_spec = ModelSpec(spec.retrain_model["name"], train.input_shape, train.num_classes,
                                spec.retrain_model.get("options", {}))

@@ -8,17 +8,11 @@ import numpy as np
 import torch
 
 from dataset_pruning.config import ErmTrainingParams, RetrainingParams
-from dataset_pruning.data import TensorData
+from dataset_pruning.data import TensorData, kept_indices
 from dataset_pruning.provenance import check_indices
 from dataset_pruning.reporting import pruning_figure, run_label
 from dataset_pruning.selection import theorem_quantities
 from dataset_pruning.training import ModelSpec, evaluate, fit, load_model, retraining_recipe, save_model
-
-
-def kept_indices(n: int, removed_indices: list[int]) -> torch.Tensor:
-    keep = torch.ones(n, dtype=torch.bool)
-    keep[torch.as_tensor(removed_indices, dtype=torch.long)] = False
-    return keep.nonzero().flatten()
 
 
 def retrain(train_set: TensorData, removed_indices: list[int], params: dict, erm_params: dict) -> dict[str, Any]:
@@ -30,7 +24,8 @@ def retrain(train_set: TensorData, removed_indices: list[int], params: dict, erm
     recipe = retraining_recipe((p.training or erm.training).recipe(), len(train_set), p.budget)
     spec = ModelSpec(model_params.name, train_set.input_shape, train_set.num_classes, model_params.options)
     model = spec.build(seed=recipe.seed)
-    kept = train_set.subset(kept_indices(len(train_set), removed_indices), name=f"{train_set.name}-pruned")
+    kept = kept_indices(len(train_set), removed_indices)
+    kept = train_set.subset(torch.as_tensor(kept), name=f"{train_set.name}-pruned")
     fit(model, kept, recipe, desc="retraining")
     return save_model(model, spec)
 
@@ -60,5 +55,5 @@ def measure_pruning(
     }
     tracked = {key: {"value": value, "step": 0} for key, value in metrics.items()}
     figure = pruning_figure(influence_vectors, removed, metrics, train_set.y.numpy(), run_label(parameters))
-    exports = {"kept_indices": np.setdiff1d(np.arange(len(train_set)), removed), "removed_indices": removed}
+    exports = {"kept_indices": kept_indices(len(train_set), removed), "removed_indices": removed}
     return metrics, tracked, figure, exports
