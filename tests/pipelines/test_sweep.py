@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import nbformat
 import pandas as pd
 import pytest
@@ -93,45 +94,53 @@ def test_a_tiny_sweep_runs_resumes_and_reports_from_the_store(kedro_project):
     assert "el2n" in table_output and "random" in table_output
 
 
+BASE = {  # the pipeline's blocks, small
+    "ingest": {"dataset": "mnist1d", "root": "data/01_raw", "seed": 42, "options": {"num_samples": 400}},
+    "erm_training": {"model": {"name": "mlp", "options": {}},
+                     "training": {"epochs": 2, "batch_size": 128, "lr": 0.1, "momentum": 0.9,
+                                  "weight_decay": 5e-4, "schedule": "cosine", "augment": False, "amp": True,
+                                  "seed": 0, "device": "auto"},
+                     "trace": {"steps": False, "checkpoints": 0, "dynamics": False, "probability_epochs": 30,
+                               "max_step_bytes": 2e9}},
+    "influence_scoring": {"influence": {}},
+    "optimization_selection": {"problem": "cardinality", "solver": "hybrid", "ratio": 0.5, "eps": None, "seed": 0,
+                               "class_balanced": False, "class_floor": 0.0, "projection_dim": None,
+                               "bound_iterations": 0, "options": {}},
+}
+
+
 def test_serial_and_dask_give_the_same_figures(tmp_path):
-    base = {
-        "ingest": {"dataset": "mnist1d", "root": "data/01_raw", "seed": 42, "options": {"num_samples": 400}},
-        "erm_training": {"model": {"name": "mlp", "options": {}},
-                         "training": {"epochs": 2, "batch_size": 128, "lr": 0.1, "momentum": 0.9,
-                                      "weight_decay": 5e-4, "schedule": "cosine", "augment": False, "amp": True,
-                                      "seed": 0, "device": "auto"},
-                         "trace": {"steps": False, "checkpoints": 0, "dynamics": False, "probability_epochs": 30,
-                                   "max_step_bytes": 2e9}},
-        "influence_scoring": {"influence": {}},
-        "optimization_selection": {"problem": "cardinality", "solver": "hybrid", "ratio": 0.5, "eps": None, "seed": 0,
-                                   "class_balanced": False, "class_floor": 0.0, "projection_dim": None,
-                                   "bound_iterations": 0, "options": {}},
-    }
     preset = {"datasets": ["mnist1d"], "models": [], "methods": ["random", "eq4"], "ratios": [0.5], "eps": [],
               "seeds": [0, 1], "budgets": ["epochs", "steps"], "training": {}, "track_accuracy": False,
               "theorem1_random": False}
-    cells = expand_grid(preset, {"random": {"scorer": "random"}, "eq4": {"scorer": "last_layer_influence"}}, base)
+    cells = expand_grid(preset, {"random": {"scorer": "random"}, "eq4": {"scorer": "last_layer_influence"}}, BASE)
     serial = run_sweep(cells, str(tmp_path / "serial"), executor="serial")
     dask = run_sweep(cells, str(tmp_path / "dask"), executor="dask", n_workers=2)
     figures = ["removed", "eps", "pruned_test_accuracy", "pruned_test_loss", "full_test_loss", "retrain_steps"]
     pd.testing.assert_frame_equal(serial[figures], dask[figures])
     steps = serial.set_index(["method", "seed", "budget"])["retrain_steps"]
     assert (steps.xs("steps", level="budget") == 2 * 3).all()  # ERM: 2 epochs x ceil(320 / 128) steps
+    # one selection per (method, seed, ratio), shared by the cells of both budgets
+    assert len(list((tmp_path / "dask" / "selections").glob("*/removed.npy"))) == 2 * 2
+    for budget_cells in serial.groupby(["method", "seed"]):
+        removed = {np.load(tmp_path / "dask" / "cells" / key / "removed.npy").tobytes()
+                   for key in budget_cells[1]["cell_key"]}
+        assert len(budget_cells[1]) == 2 and len(removed) == 1
 
 
-def test_the_theorem1_grid_pairs_every_eq3_cell_with_a_random_removal_of_its_size():
-    base = {"ingest": {"dataset": "mnist1d", "root": "data/01_raw", "seed": 42, "options": {}},
-            "erm_training": {"model": {"name": "mlp", "options": {}}, "training": {"seed": 0, "epochs": 1},
-                             "trace": {}},
-            "influence_scoring": {"influence": {}},
-            "optimization_selection": {"problem": "cardinality", "solver": "hybrid", "ratio": 0.5, "eps": None}}
-    preset = {"datasets": ["mnist1d"], "models": [], "methods": ["eq3"], "ratios": [], "eps": [0.01, 0.1],
+def test_the_theorem1_grid_pairs_every_eq3_cell_with_a_random_removal_of_its_size(tmp_path):
+    one_epoch = {**BASE["erm_training"]["training"], "epochs": 1}  # eps below: S of n = 320 after 1 epoch
+    base = {**BASE, "erm_training": {**BASE["erm_training"], "training": one_epoch}}
+    preset = {"datasets": ["mnist1d"], "models": [], "methods": ["eq3"], "ratios": [], "eps": [3.0, 10.0],
               "seeds": [0], "budgets": ["epochs"], "training": {}, "track_accuracy": False, "theorem1_random": True}
     cells = expand_grid(preset, {"eq3": {"scorer": "last_layer_influence",
                                           "selection": {"problem": "generalization"}}}, base)
     eq3, random = cells[0::2], cells[1::2]
-    assert [c.selection["eps"] for c in eq3] == [0.01, 0.1] and all(c.selection["problem"] == "generalization"
+    assert [c.selection["eps"] for c in eq3] == [3.0, 10.0] and all(c.selection["problem"] == "generalization"
                                                                    for c in eq3)
     assert [c.matched for c in random] == [c.key for c in eq3]
     assert all(c.selection["problem"] == "cardinality" and c.score.scorer == "random" for c in random)
-    assert [c.tags["eps_budget"] for c in random] == [0.01, 0.1]  # reported beside the Eq. 3 cell of its size
+    assert [c.tags["eps_budget"] for c in random] == [3.0, 10.0]  # reported beside the Eq. 3 cell of its size
+    rows = run_sweep(cells, str(tmp_path), executor="serial")
+    assert (rows["removed"].to_numpy()[0::2] == rows["removed"].to_numpy()[1::2]).all()
+    assert rows["removed"].iloc[0] < rows["removed"].iloc[2]  # a larger eps removes more

@@ -1,9 +1,11 @@
 """The sweep's grid: data set x model x method x (ratio | eps) x seed x retraining budget, as plain specs.
 
-A cell is one retraining. Three kinds of work are shared between cells and done once each:
+A cell is one retraining. Four kinds of work, each done once and shared by every cell that needs it:
 - ``ErmSpec``: ERM on one (data set, model, seed), with the training trace its methods need and the last-layer S;
 - ``ScoreSpec``: one scorer with its options on one ERM;
-- ``CellSpec``: one selection (a method's rule or solver at a ratio or eps) retrained with one model and budget.
+- ``SelectionSpec``: one removed set (a method's rule or solver at a ratio or eps) from one score, shared by the
+  cells that retrain on it with another budget or model (the Eq. 3 / Eq. 4 solvers take seconds per selection);
+- ``CellSpec``: one selection retrained with one model and budget.
 Every spec has a ``key``: a hash of everything that determines its result, under which the cache keeps it, so a
 finished piece is found again on a re-run (and anything that changes its inputs gets a new key).
 """
@@ -51,6 +53,17 @@ class ScoreSpec:
 
 
 @dataclass(frozen=True)
+class SelectionSpec:
+    score: ScoreSpec
+    selection: dict[str, Any]  # select_for_method's keyword arguments (ratio or eps included)
+    matched: str | None = None  # the cell whose removal count this (random) selection copies
+
+    @property
+    def key(self) -> str:
+        return spec_key("selection", {"score": self.score.key, "selection": self.selection, "matched": self.matched})
+
+
+@dataclass(frozen=True)
 class CellSpec:
     score: ScoreSpec
     method: str
@@ -65,6 +78,11 @@ class CellSpec:
     def key(self) -> str:
         payload = {k: v for k, v in asdict(self).items() if k not in ("score", "tags")}
         return spec_key("cell", {"score": self.score.key, **payload})
+
+    @property
+    def selected(self) -> SelectionSpec:
+        """The removed set this cell retrains without (shared with the cells of other budgets and models)."""
+        return SelectionSpec(self.score, self.selection, self.matched)
 
 
 def _selected_by(scorer: str, selection: dict[str, Any]) -> str:

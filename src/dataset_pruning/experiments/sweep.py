@@ -1,9 +1,11 @@
-"""Run a sweep's cells: ERM once per (data, model, seed), scoring once per (ERM, scorer), one retraining per cell,
-serially or on ``dask.distributed`` workers (one torch thread each, so both give the same figures for a seed).
+"""Run a sweep's cells: ERM once per (data, model, seed), scoring once per (ERM, scorer), selection once per
+(score, ratio or eps) whatever the retraining budget or model, one retraining per cell, serially or on
+``dask.distributed`` workers (one torch thread each, so both give the same figures for a seed).
 
 Finished pieces are read from the cache instead of computed (``force`` recomputes), so an interrupted sweep
-resumes where it stopped and a finished one trains nothing. Longer work is submitted first (ERM and scoring, then
-cells by their retraining size), so the workers finish together.
+resumes where it stopped and a finished one trains nothing. Longer work is submitted first (ERM, scoring and
+selection, then cells by their retraining size), so the workers finish together; on Dask a cell starts as soon as
+its own selection is done, so the scoring and selection of one seed overlap the retraining of another.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from dataset_pruning.experiments.grid import CellSpec
-from dataset_pruning.experiments.tasks import finished_result, run_cell, run_erm, run_score
+from dataset_pruning.experiments.tasks import finished_result, run_cell, run_erm, run_score, run_selection
 from dataset_pruning.runtime import dask_client
 
 log = logging.getLogger(__name__)
@@ -90,23 +92,30 @@ def run_sweep(cells: list[CellSpec], cache: str, *, executor: str = "dask", addr
 
 
 def _submit(runner, todo: list[CellSpec], cache: str, threads: int, force: bool, on_done) -> dict[str, dict]:
-    erm, scores, cells = {}, {}, {}
+    erm, scores, selections, cells = {}, {}, {}, {}
     top = 10**6
     for cell in todo:
         erm_spec = cell.score.erm
         if erm_spec.key not in erm:
-            erm[erm_spec.key] = runner.submit(run_erm, erm_spec, cache, threads, force, priority=top + 2)
+            erm[erm_spec.key] = runner.submit(run_erm, erm_spec, cache, threads, force, priority=top + 3)
         if cell.score.key not in scores:
             scores[cell.score.key] = runner.submit(run_score, cell.score, erm[erm_spec.key], cache, threads, force,
-                                                   priority=top + 1)
-    ordered = sorted(todo, key=lambda c: (c.matched is not None, -_cost(c)))  # matched cells after their match
-    for cell in ordered:
-        matched = cells.get(cell.matched) if cell.matched else None
-        if cell.matched and matched is None:  # the matched cell finished in an earlier run
-            matched = finished_result(Path(cache) / "cells" / cell.matched)
+                                                   priority=top + 2)
+    selection_of = {cell.key: cell.selected.key for cell in todo}
+    for cell in sorted(todo, key=lambda c: c.matched is not None):  # matched selections after their match
+        chosen = cell.selected
+        if chosen.key in selections:
+            continue
+        matched = None
+        if cell.matched:  # the matched cell's selection, or its row when it finished in an earlier run
+            matched = selections.get(selection_of.get(cell.matched)) or finished_result(
+                Path(cache) / "cells" / cell.matched)
+        selections[chosen.key] = runner.submit(run_selection, chosen, scores[cell.score.key], cache, threads, force,
+                                               matched, priority=top + 1)
+    for cell in sorted(todo, key=lambda c: -_cost(c)):
         cells[cell.key] = runner.submit(
-            run_cell, cell, erm[cell.score.erm.key], scores[cell.score.key], cache, threads, force, matched,
-            priority=int(1000 * _cost(cell)),
+            run_cell, cell, erm[cell.score.erm.key], scores[cell.score.key], selections[cell.selected.key], cache,
+            threads, force, priority=int(1000 * _cost(cell)),
         )
     keys = list(cells)
     return dict(zip(keys, runner.gather([cells[k] for k in keys], on_done)))

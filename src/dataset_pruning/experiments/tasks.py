@@ -1,4 +1,4 @@
-"""The sweep's three kinds of work, each a plain function of specs and a cache folder (run in-process or on Dask
+"""The sweep's four kinds of work, each a plain function of specs and a cache folder (run in-process or on Dask
 workers). Each one first looks for its finished result under ``cache/<key>/`` and returns it without computing;
 results are written atomically, so an interrupted sweep leaves finished pieces whole and nothing half-written.
 """
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from dataset_pruning.data import kept_indices, load_dataset
-from dataset_pruning.experiments.grid import CellSpec, ErmSpec, ScoreSpec
+from dataset_pruning.experiments.grid import CellSpec, ErmSpec, ScoreSpec, SelectionSpec
 from dataset_pruning.runtime import limit_torch_threads
 from dataset_pruning.scoring import TraceRecorder, score_samples, scorer_options
 from dataset_pruning.selection.choose import select_for_method
@@ -125,24 +125,40 @@ def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1
             "computed": True}
 
 
-def run_cell(spec: CellSpec, erm: dict, score: dict, cache: str, threads: int = 1, force: bool = False,
-             matched: dict | None = None) -> dict[str, Any]:
-    """Select, retrain, measure: one row of the sweep's table (the metrics of ``pruning_metrics`` and more)."""
-    folder = Path(cache) / "cells" / spec.key
+def run_selection(spec: SelectionSpec, score: dict, cache: str, threads: int = 1, force: bool = False,
+                  matched: dict | None = None) -> dict[str, Any]:
+    """The removed set of one method at one ratio or eps (``removed.npy``); {key, removed, eps, eps_over_n,
+    m_over_n2, selection_seconds}. ``matched``: the selection whose removal count a random cell copies."""
+    folder = Path(cache) / "selections" / spec.key
     if not force and (done := finished_result(folder)) is not None:
         return {**done, "computed": False}
-    erm_folder = Path(cache) / "erm" / spec.score.erm.key
-    influence = np.load(erm_folder / "influence.npy", allow_pickle=False)
+    influence = np.load(Path(cache) / "erm" / spec.score.erm.key / "influence.npy", allow_pickle=False)
     stored = None if score["same_as_S"] else load_tensors(Path(cache) / "scores" / spec.score.key / "scores.pt")
     with limit_torch_threads(threads):
-        train, test = _data(spec.score.erm)
-        labels = train.y.numpy()
+        train, _ = _data(spec.score.erm)
         selection = dict(spec.selection)
         if matched is not None:  # as many samples as the matched cell removed, by this cell's (random) score
             selection["ratio"] = matched["removed"] / len(train)
         scores, keep, hard = (None, None, None) if stored is None else (
             stored["values"], stored["keep"], stored["info"].get("hard"))
-        removed, chosen = select_for_method(influence, scores, keep, labels=labels, hard=hard, **selection)
+        removed, chosen = select_for_method(influence, scores, keep, labels=train.y.numpy(), hard=hard, **selection)
+    save_array(removed, folder / "removed.npy")
+    return {**_finish(folder, {"key": spec.key, "removed": int(len(removed)), "eps": chosen["eps"],
+                               "eps_over_n": chosen["eps_over_n"], "m_over_n2": chosen["m_over_n2"],
+                               "selection_seconds": chosen["seconds"]}), "computed": True}
+
+
+def run_cell(spec: CellSpec, erm: dict, score: dict, selected: dict, cache: str, threads: int = 1,
+             force: bool = False) -> dict[str, Any]:
+    """Retrain without the selected samples, measure: one row of the sweep's table (the metrics of
+    ``pruning_metrics`` and more)."""
+    folder = Path(cache) / "cells" / spec.key
+    if not force and (done := finished_result(folder)) is not None:
+        return {**done, "computed": False}
+    removed = np.load(Path(cache) / "selections" / selected["key"] / "removed.npy", allow_pickle=False)
+    with limit_torch_threads(threads):
+        train, test = _data(spec.score.erm)
+        labels = train.y.numpy()
         keep = kept_indices(len(train), removed)
         recipe = retraining_recipe(TrainingConfig(**spec.score.erm.recipe), len(train), spec.budget)
         model_spec = ModelSpec(spec.retrain_model["name"], train.input_shape, train.num_classes,
@@ -158,12 +174,12 @@ def run_cell(spec: CellSpec, erm: dict, score: dict, cache: str, threads: int = 
     row = {
         "cell_key": spec.key, **{k: v for k, v in spec.tags.items()},
         "n": len(train), "removed": int(len(removed)), "ratio_removed": len(removed) / len(train),
-        "eps": chosen["eps"], "eps_over_n": chosen["eps_over_n"], "m_over_n2": chosen["m_over_n2"],
+        **{k: selected[k] for k in ("eps", "eps_over_n", "m_over_n2")},
         "full_test_loss": erm["full_test_loss"], "full_test_accuracy": erm["full_test_accuracy"],
         "pruned_test_loss": pruned["loss"], "pruned_test_accuracy": pruned["accuracy"],
         "generalization_gap": pruned["loss"] - erm["full_test_loss"],
         "retrain_steps": recipe.steps or recipe.epochs * -(-len(keep) // recipe.batch_size),
-        "retrain_seconds": retrain_seconds, "selection_seconds": chosen["seconds"],
+        "retrain_seconds": retrain_seconds, "selection_seconds": selected["selection_seconds"],
         "score_seconds": score["score_seconds"], "erm_seconds": erm["erm_seconds"],
         "final_train_loss": history[-1],
         "min_class_kept_fraction": float((kept_per_class / np.maximum(sizes, 1)).min()),
