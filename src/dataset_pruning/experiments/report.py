@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-GROUP = ["dataset", "model", "retrain_model", "budget"]
+GROUP = ["preset", "dataset", "model", "retrain_model", "budget"]  # one section (and figure panel) each
 
 
 def _mean_std(values: pd.Series, scale: float = 1.0, digits: int = 1) -> str:
@@ -57,6 +57,28 @@ def beats_baseline(cells: pd.DataFrame, method: str, baseline: str = "random", v
     return int(better.sum()), len(joined)
 
 
+def margin_table(cells: pd.DataFrame, baseline: str = "random", value: str = "pruned_test_accuracy",
+                 scale: float = 100.0) -> tuple[str, list[str]]:
+    """Markdown: each method's mean minus the baseline's mean per ratio (points), marked with a check where the
+    margin is at least the baseline's std over seeds (issue 16's bar); and the methods that clear it at every
+    ratio."""
+    ratios = sorted(cells["ratio"].dropna().unique())
+    base = cells[cells["method"] == baseline].groupby("ratio")[value]
+    base_mean, base_std = base.mean() * scale, base.std(ddof=1) * scale
+    lines = ["| method | " + " | ".join(f"{r:.0%} removed" for r in ratios) + " |", "|---|" + "---|" * len(ratios),
+             f"| ({baseline}'s std) | " + " | ".join(f"{base_std.get(r, math.nan):.1f}" for r in ratios) + " |"]
+    clear = []
+    for method in _ordered_methods(cells["method"], baseline)[1:]:
+        mine = cells[cells["method"] == method].groupby("ratio")[value].mean() * scale
+        margins = [mine.get(r, math.nan) - base_mean.get(r, math.nan) for r in ratios]
+        passed = [m >= base_std.get(r, math.nan) for m, r in zip(margins, ratios)]
+        lines.append(f"| {method} | " + " | ".join(f"{m:+.1f}" + (" ✓" if ok else "") for m, ok in
+                                                  zip(margins, passed)) + " |")
+        if all(passed):
+            clear.append(method)
+    return "\n".join(lines), clear
+
+
 def correlations(x, y) -> dict[str, float]:
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
@@ -66,19 +88,22 @@ def correlations(x, y) -> dict[str, float]:
 
 
 def theorem1(cells: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Pearson and Spearman of (eps/n, gap) and (m/n^2, gap), per group of cells named by the key."""
-    parts = {"all cells": cells}
-    eq3 = cells[cells["eps_budget"].notna()]
-    if len(eq3):
-        parts["Eq. 3 grid + random of the same sizes"] = eq3
+    """Pearson and Spearman of (eps/n, gap) and (m/n^2, gap) per (preset, data set): over all its cells, over
+    its Eq. 3 grid, and at each (ratio, budget), where m is fixed; the keys name the cells."""
     out = {}
-    for name, part in parts.items():
-        out[f"{name}: eps/n vs gap"] = correlations(part["eps_over_n"], part["generalization_gap"])
-        out[f"{name}: m/n^2 vs gap"] = correlations(part["m_over_n2"], part["generalization_gap"])
-    # at one ratio m is fixed: does a smaller eps (another method, same m) mean a smaller gap?
-    for (ratio, budget), part in cells[cells["ratio"].notna()].groupby(["ratio", "budget"]):
-        out[f"{ratio:.0%} removed, budget {budget} (m fixed): eps/n vs gap"] = correlations(
-            part["eps_over_n"], part["generalization_gap"])
+    for (preset, dataset), cells_ in cells.groupby(["preset", "dataset"], dropna=False):
+        where = f"{preset}, {dataset}"
+        parts = {f"{where}, all cells": cells_}
+        eq3 = cells_[cells_["eps_budget"].notna()]
+        if 0 < len(eq3) < len(cells_):
+            parts[f"{where}, Eq. 3 grid + random of the same sizes"] = eq3
+        for name, part in parts.items():
+            out[f"{name}: eps/n vs gap"] = correlations(part["eps_over_n"], part["generalization_gap"])
+            out[f"{name}: m/n^2 vs gap"] = correlations(part["m_over_n2"], part["generalization_gap"])
+        # at one ratio m is fixed: does a smaller eps (another method, same m) mean a smaller gap?
+        for (ratio, budget), part in cells_[cells_["ratio"].notna()].groupby(["ratio", "budget"]):
+            out[f"{where}, {ratio:.0%} removed, budget {budget} (m fixed): eps/n vs gap"] = correlations(
+                part["eps_over_n"], part["generalization_gap"])
     return out
 
 
@@ -113,16 +138,21 @@ def efficiency_table(cells: pd.DataFrame, target: float) -> str:
 
 def accuracy_figure(cells: pd.DataFrame, baseline: str = "random"):
     groups = list(cells[cells["ratio"].notna()].groupby(GROUP))
-    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(6 * max(len(groups), 1), 4.5), squeeze=False)
-    for ax, (key, part) in zip(axes[0], groups):
+    columns = min(max(len(groups), 1), 2)
+    rows = -(-max(len(groups), 1) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 4.5 * rows), squeeze=False)
+    for ax in axes.flat[len(groups):]:
+        ax.set_visible(False)
+    for ax, (key, part) in zip(axes.flat, groups):
         for index, method in enumerate(_ordered_methods(part["method"], baseline)):
             mine = part[part["method"] == method].groupby("ratio")["pruned_test_accuracy"]
             mean, std = mine.mean() * 100, mine.std(ddof=1).fillna(0) * 100
             style = {"color": "black", "linewidth": 2.5} if method == baseline else {"color": plt.cm.tab20(index % 20)}
             ax.errorbar(mean.index * 100, mean.values, yerr=std.values, marker="o", capsize=3, label=method, **style)
         ax.axhline(part["full_test_accuracy"].mean() * 100, color="grey", linestyle="--", label="full data")
-        dataset, model, retrain, budget = key
-        ax.set_title(f"{dataset}, {model}" + (f" → {retrain}" if retrain != model else "") + f", budget: {budget}")
+        preset, dataset, model, retrain, budget = key
+        ax.set_title(f"{preset}: {dataset}, {model}" + (f" → {retrain}" if retrain != model else "")
+                     + f", budget: {budget}")
         ax.set_xlabel("removed (%)")
         ax.set_ylabel("test accuracy (%)")
         ax.legend(fontsize=7, ncol=2)
@@ -161,18 +191,17 @@ def build_report(cells: pd.DataFrame, *, baseline: str = "random", target_accura
                  source: str = "") -> tuple[str, dict[str, Any]]:
     """(markdown page, {figure name: matplotlib figure}) from the cells table."""
     cells = parse_lists(cells)
-    cells = cells.sort_values(["dataset", "model", "retrain_model", "budget", "method", "ratio", "seed"],
-                              na_position="last")
+    cells = cells.sort_values([*GROUP, "method", "ratio", "seed"], na_position="last")
     out = ["# Results: every method across ratios and seeds", "",
            "Generated by `kedro run --pipeline=report` from the MLflow store (no number below is typed by hand); "
            f"{len(cells)} cells{source}. Test accuracy in %, mean ± std over seeds; the gap is the test loss after "
            "pruning minus before (Theorem 1's quantity). How to rerun: `docs/experiments.md`.", ""]
     ratio_cells = cells[cells["ratio"].notna()]
     for key, part in ratio_cells.groupby(GROUP):
-        dataset, model, retrain, budget = key
+        preset, dataset, model, retrain, budget = key
         model_text = model if retrain == model else f"prune with {model}, retrain {retrain}"
         full = _mean_std(part.drop_duplicates("seed")["full_test_accuracy"], 100)
-        out += [f"## {dataset}, {model_text}, retraining budget: {budget}", "",
+        out += [f"## {preset}: {dataset}, {model_text}, retraining budget: {budget}", "",
                 f"Full data: {full} test accuracy ({part['seed'].nunique()} seeds).", "",
                 "Test accuracy (%):", "", ratio_table(part, "pruned_test_accuracy", baseline), "",
                 "Generalization gap (test loss after - before):", "",
@@ -183,6 +212,11 @@ def build_report(cells: pd.DataFrame, *, baseline: str = "random", target_accura
                 if m != baseline]
         out += [f"(ratio, seed) pairs where the method's gap is below {baseline}'s: "
                 + ", ".join(f"{m} {w}/{k}" for m, w, k in wins if k) + ".", ""]
+        margins, clear = margin_table(part, baseline)
+        out += [f"Mean test accuracy minus {baseline}'s (points; ✓: by at least {baseline}'s std over seeds):", "",
+                margins, "", f"At every ratio by at least {baseline}'s std: " + (", ".join(clear) or "none") + ".",
+                "", "Theorem 1's eps/n (x 1e5; eps = ||sum of the removed last-layer S_i||):", "",
+                ratio_table(part, "eps_over_n", baseline, scale=1e5, digits=2), ""]
     stats_ = theorem1(cells)
     out += ["## Theorem 1: does eps/n predict the gap?", "", "| cells | Pearson | Spearman | n |", "|---|---|---|---|"]
     out += [f"| {name} | {s['pearson']:.3f} | {s['spearman']:.3f} | {s['n']} |" for name, s in stats_.items()]
