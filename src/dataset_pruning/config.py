@@ -265,6 +265,9 @@ class SweepPreset(_Block):
     track_accuracy: bool = False  # test accuracy after every retraining epoch (time to a target accuracy)
     target_accuracy: float | None = Field(None, gt=0, le=1)
     theorem1_random: bool = False  # beside every Eq. 3 cell, a random removal of the same size
+    # > 0: every cell is measured on this fraction of the training set (stratified, held out from ERM, scoring and
+    # retraining) instead of the test set: for choosing a method or its hyper-parameters (docs/selection.md)
+    validation: float = Field(0.0, ge=0, lt=1)
 
     @field_validator("datasets")
     @classmethod

@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
+from dataset_pruning.data import load_dataset
 from dataset_pruning.experiments import expand_grid, run_sweep
+from dataset_pruning.experiments.tasks import _data as split_for
 from dataset_pruning.experiments.report import build_report
 from dataset_pruning.pipelines.report.nodes import cells_from_runs
 
@@ -144,3 +146,19 @@ def test_the_theorem1_grid_pairs_every_eq3_cell_with_a_random_removal_of_its_siz
     rows = run_sweep(cells, str(tmp_path), executor="serial")
     assert (rows["removed"].to_numpy()[0::2] == rows["removed"].to_numpy()[1::2]).all()
     assert rows["removed"].iloc[0] < rows["removed"].iloc[2]  # a larger eps removes more
+
+
+def test_a_validation_preset_measures_on_held_out_training_samples_never_the_test_set(tmp_path):
+    preset = {"datasets": ["mnist1d"], "models": [], "methods": ["random"], "ratios": [0.5], "eps": [], "seeds": [0],
+              "budgets": ["epochs"], "training": {"epochs": 1}, "track_accuracy": False, "theorem1_random": False,
+              "validation": 0.25}
+    [cell] = expand_grid(preset, {"random": {"scorer": "random"}}, BASE)
+    assert cell.tags["evaluated_on"] == "validation"
+    train, test = load_dataset("mnist1d", seed=42, num_samples=400)
+    fit_part, held_out = split_for(cell.score.erm)
+    assert len(fit_part) + len(held_out) == 320 and abs(len(held_out) - 80) < 5  # a quarter of every class
+    rows = {tuple(x.tolist()) for x in train.x}
+    assert all(tuple(x.tolist()) in rows for x in held_out.x) and len(test) == 80  # held out from the training set
+    assert not {tuple(x.tolist()) for x in fit_part.x} & {tuple(x.tolist()) for x in held_out.x}
+    [row] = run_sweep([cell], str(tmp_path), executor="serial").to_dict("records")
+    assert row["n"] == len(fit_part) and row["removed"] == round(0.5 * len(fit_part))

@@ -29,7 +29,7 @@ def spec_key(kind: str, payload: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class ErmSpec:
-    data: dict[str, Any]  # {dataset, root, seed, options}: load_dataset's arguments
+    data: dict[str, Any]  # {dataset, root, seed, options}: load_dataset's arguments (+ validation: a fraction)
     model: dict[str, Any]  # {name, options}
     recipe: dict[str, Any]  # TrainingConfig fields (seed = the cell seed)
     trace: dict[str, Any]  # TraceRecorder options
@@ -118,6 +118,8 @@ def expand_grid(preset: dict[str, Any], methods: dict[str, dict[str, Any]], base
         same = data_name == ingest["dataset"]
         data = {"dataset": data_name, "root": ingest["root"], "seed": ingest["seed"] if same else None,
                 "options": ingest["options"] if same else {}}
+        if preset.get("validation"):  # measured on a held-out part of the training set (tasks.load_split)
+            data["validation"] = preset["validation"]
         for pair in preset["models"] or [{"prune": erm["model"], "retrain": erm["model"]}]:
             prune_model, retrain_model = pair["prune"], pair["retrain"]
             for seed in preset["seeds"]:
@@ -138,7 +140,8 @@ def expand_grid(preset: dict[str, Any], methods: dict[str, dict[str, Any]], base
                                     "retrain_model": retrain_model["name"], "method": name,
                                     "scorer": method["scorer"],
                                     "solver": _selected_by(method["scorer"], chosen), "seed": seed,
-                                    "budget": budget, "ratio": chosen["ratio"], "eps_budget": chosen["eps"]}
+                                    "budget": budget, "ratio": chosen["ratio"], "eps_budget": chosen["eps"],
+                                    "evaluated_on": "validation" if preset.get("validation") else "test"}
                             cell = CellSpec(score, name, chosen, retrain_model, budget,
                                             preset["track_accuracy"], tags=tags)
                             cells.append(cell)

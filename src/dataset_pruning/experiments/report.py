@@ -201,19 +201,28 @@ def build_report(cells: pd.DataFrame, *, baseline: str = "random", target_accura
         preset, dataset, model, retrain, budget = key
         model_text = model if retrain == model else f"prune with {model}, retrain {retrain}"
         full = _mean_std(part.drop_duplicates("seed")["full_test_accuracy"], 100)
-        out += [f"## {preset}: {dataset}, {model_text}, retraining budget: {budget}", "",
-                f"Full data: {full} test accuracy ({part['seed'].nunique()} seeds).", "",
-                "Test accuracy (%):", "", ratio_table(part, "pruned_test_accuracy", baseline), "",
-                "Generalization gap (test loss after - before):", "",
+        measured = "Test"
+        if "evaluated_on" in part and (part["evaluated_on"] == "validation").all():
+            measured = "Validation"  # a held-out part of the training set: for choosing, not for reporting
+        out += [f"## {preset}: {dataset}, {model_text}, retraining budget: {budget}", ""]
+        if measured == "Validation":
+            out += ["Measured on a stratified validation split of the training set (held out from ERM, scoring "
+                    "and retraining), not on the test set: these cells choose a method, they do not report one.", ""]
+        out += [f"Full data: {full} {measured.lower()} accuracy ({part['seed'].nunique()} seeds).", "",
+                f"{measured} accuracy (%):", "", ratio_table(part, "pruned_test_accuracy", baseline), "",
+                f"Generalization gap ({measured.lower()} loss after - before):", "",
                 ratio_table(part, "generalization_gap", baseline, scale=1.0, digits=3), "",
                 "Smallest fraction of a class kept (coverage; 100 = every class keeps all its samples):", "",
                 ratio_table(part, "min_class_kept_fraction", baseline), ""]
+        best = part.groupby(["ratio", "method"])["pruned_test_accuracy"].mean().groupby("ratio").idxmax()
+        out += ["Best mean per ratio: " + ", ".join(f"{r:.0%} {m}" for r, (_, m) in best.items()) + ".", ""]
         wins = [(m, *beats_baseline(part, m, baseline)) for m in _ordered_methods(part["method"], baseline)
                 if m != baseline]
         out += [f"(ratio, seed) pairs where the method's gap is below {baseline}'s: "
                 + ", ".join(f"{m} {w}/{k}" for m, w, k in wins if k) + ".", ""]
         margins, clear = margin_table(part, baseline)
-        out += [f"Mean test accuracy minus {baseline}'s (points; ✓: by at least {baseline}'s std over seeds):", "",
+        out += [f"Mean {measured.lower()} accuracy minus {baseline}'s (points; ✓: by at least {baseline}'s std over "
+                "seeds):", "",
                 margins, "", f"At every ratio by at least {baseline}'s std: " + (", ".join(clear) or "none") + ".",
                 "", "Theorem 1's eps/n (x 1e5; eps = ||sum of the removed last-layer S_i||):", "",
                 ratio_table(part, "eps_over_n", baseline, scale=1e5, digits=2), ""]

@@ -18,6 +18,7 @@ from dataset_pruning.experiments.grid import CellSpec, ErmSpec, ScoreSpec, Selec
 from dataset_pruning.runtime import limit_torch_threads
 from dataset_pruning.scoring import TraceRecorder, score_samples, scorer_options
 from dataset_pruning.selection.choose import select_for_method
+from dataset_pruning.selection.tuning import validation_split
 from dataset_pruning.tensor_files import load_tensors, save_array, save_tensors, write_atomically
 from dataset_pruning.training import (
     ModelSpec,
@@ -63,8 +64,14 @@ class AccuracyCurve:
 
 
 def _data(spec: ErmSpec):
+    """(training set, evaluation set): the test set, or with ``validation`` a stratified held-out part of the
+    training set (seeded by the data set's seed, the same for every cell seed) and the rest for training."""
     data = spec.data
-    return load_dataset(data["dataset"], root=data["root"], seed=data["seed"], **data["options"])
+    train, test = load_dataset(data["dataset"], root=data["root"], seed=data["seed"], **data["options"])
+    if not data.get("validation"):
+        return train, test
+    fit_part, held_out = validation_split(train.y.numpy(), data["validation"], seed=data["seed"] or 0)
+    return train.subset(torch.as_tensor(fit_part)), train.subset(torch.as_tensor(held_out))
 
 
 def run_erm(spec: ErmSpec, cache: str, threads: int = 1, force: bool = False) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from dataset_pruning.config import ReportParams
 from dataset_pruning.experiments.report import build_report
 
 TAGS = ("cell_key", "preset", "dataset", "model", "retrain_model", "method", "scorer", "solver", "budget",
-        "kept_per_class", "accuracy_curve", "full_accuracy_curve")
+        "evaluated_on", "kept_per_class", "accuracy_curve", "full_accuracy_curve")
 NUMERIC_TAGS = ("ratio", "eps_budget", "seed")
 
 

@@ -27,7 +27,8 @@ def cell_name(tags: dict[str, Any]) -> str:
     """``mnist1d·cnn1d·el2n·r0.30·s0·epochs`` (Eq. 3: ``e0.01``; another retraining model: ``mlp→cnn1d``)."""
     model = tags["model"] if tags["retrain_model"] == tags["model"] else f"{tags['model']}→{tags['retrain_model']}"
     budget = f"r{tags['ratio']:.2f}" if tags["ratio"] is not None else f"e{tags['eps_budget']}"
-    return "·".join([tags["dataset"], model, tags["method"], budget, f"s{tags['seed']}", tags["budget"]])
+    parts = [tags["dataset"], model, tags["method"], budget, f"s{tags['seed']}", tags["budget"]]
+    return "·".join(parts + (["validation"] if tags.get("evaluated_on") == "validation" else []))
 
 
 def _check_ratios(cells, problems: list[str]) -> None:
@@ -67,6 +68,7 @@ def sweep_cells(params: dict, ingest: dict, erm: dict, scoring: dict, selection:
                       torch_threads=p.torch_threads, force=p.force)
     table["cell"] = [cell_name(cell.tags) for cell in cells]
     table["preset"] = p.preset
+    table["evaluated_on"] = [cell.tags["evaluated_on"] for cell in cells]  # also on rows cached before the tag
     for column in LIST_COLUMNS:
         if column in table:
             table[column] = [json.dumps(value) for value in table[column]]
