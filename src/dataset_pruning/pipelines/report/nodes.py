@@ -15,13 +15,15 @@ NUMERIC_TAGS = ("ratio", "eps_budget", "seed")
 
 
 def cells_from_runs(runs: pd.DataFrame, sweep_run: str | None = None) -> pd.DataFrame:
-    """The sweep's cells table back from ``mlflow.search_runs`` rows: the newest run per cell key (of one sweep
-    run's children if ``sweep_run``), tags and metrics under their own names."""
+    """The sweep's cells table back from ``mlflow.search_runs`` rows: the newest run per (preset, cell key) (of one
+    sweep run's children if ``sweep_run``; a cell that two presets share stays in both), tags and metrics under
+    their own names."""
     if sweep_run:
         runs = runs[runs["tags.mlflow.parentRunId"] == sweep_run]
         if runs.empty:
             raise ValueError(f"report.sweep_run {sweep_run}: the MLflow store has no sweep cells under that run")
-    runs = runs.sort_values("start_time", ascending=False).drop_duplicates("tags.cell_key")
+    key = [c for c in ("tags.preset", "tags.cell_key") if c in runs]
+    runs = runs.sort_values("start_time", ascending=False).drop_duplicates(key)
     empty = pd.Series(None, index=runs.index, dtype=object)  # a tag no cell set is not a column of search_runs
     cells = pd.DataFrame({name: runs.get(f"tags.{name}", empty) for name in TAGS})
     for name in NUMERIC_TAGS:
