@@ -45,8 +45,13 @@ def main() -> None:
     print(f"preset {args.preset}: {len(cells)} cells ({len(computed)} computed), {args.workers} workers")
     print(f"  wall time of `kedro run --pipeline=sweep`: {wall:.1f} s")
     print(f"  retraining floor (sum of retraining seconds / workers): {floor:.1f} s")
-    print(f"  overheads: ERM {cells.drop_duplicates('seed')['erm_seconds'].sum():.1f} s, scoring "
-          f"{cells.drop_duplicates(['seed', 'scorer'])['score_seconds'].sum():.1f} s (summed over workers)")
+    erm = cells.drop_duplicates(["dataset", "model", "seed"])["erm_seconds"].sum()
+    scoring = cells.drop_duplicates(["dataset", "model", "seed", "scorer"])["score_seconds"].sum()
+    selection = cells.drop_duplicates(["dataset", "model", "seed", "method", "ratio", "eps_budget"])[
+        "selection_seconds"].sum()
+    work = computed["retrain_seconds"].sum()
+    print(f"  overheads (summed over workers): ERM {erm:.1f} s, scoring {scoring:.1f} s, selection {selection:.1f} s "
+          f"= {(erm + scoring + selection) / work:.1%} of the retraining seconds ({work:.1f} s)")
     print(f"  ratio wall / floor: {wall / floor:.3f} (goal <= 1.15)")
 
 

@@ -4,12 +4,14 @@ CG per right-hand side."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch.func import hessian
 
 from dataset_pruning.scoring import TraceRecorder, score_samples
-from dataset_pruning.scoring.gradients import FunctionalModel, mean_hvp, per_sample_gradients
+from dataset_pruning.scoring.gradients import FunctionalModel, cross_entropy, mean_hvp, per_sample_gradients
 from dataset_pruning.scoring.whole_network import block_conjugate_gradient, conjugate_gradient
 from dataset_pruning.training import ModelSpec, TrainingConfig, fit
 
@@ -126,3 +128,25 @@ def test_block_cg_refuses_negative_curvature(trained):
     rhs = torch.randn(3, fm.num_parameters, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     with pytest.raises(FloatingPointError, match="raise damping"):  # -I is negative definite
         block_conjugate_gradient(lambda v: -v, rhs, steps=10, tol=1e-8)
+
+
+def test_cross_entropy_equals_torch_and_keeps_float32_gradients_of_well_fit_samples(trained):
+    """The scorers' loss is F.cross_entropy in value and gradient; on samples with 1 - p_y far below float32's
+    resolution its float32 per-sample gradients still match float64 (F.cross_entropy's cancel to 0 there)."""
+    logits = torch.randn(32, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) * 5
+    labels = torch.randint(0, 4, (32,), generator=torch.Generator().manual_seed(3))
+    ours = torch.func.grad(lambda z: cross_entropy(z, labels))(logits)
+    torch_ = torch.func.grad(lambda z: torch.nn.functional.cross_entropy(z, labels))(logits)
+    assert torch.allclose(cross_entropy(logits, labels), torch.nn.functional.cross_entropy(logits, labels))
+    assert torch.allclose(ours, torch_)
+    model, data, _ = trained
+    confident = copy.deepcopy(model)
+    with torch.no_grad():
+        for parameter in confident.head.parameters():
+            parameter.mul_(12.0)  # the same predictions, 1 - p_y < 6e-8 on many (not below float32 range)
+        p = torch.softmax(confident(data.x).double(), 1).gather(1, data.y[:, None])
+    assert float((1 - p < 6e-8).double().mean()) > 0.25
+    g32 = per_sample_gradients(FunctionalModel(confident, device="cpu"), data).double()
+    g64 = per_sample_gradients(FunctionalModel(confident, device="cpu", dtype="float64"), data)
+    error = (g32 - g64).norm(dim=1) / g64.norm(dim=1)
+    assert float(error.max()) < 1e-3

@@ -34,6 +34,18 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
         raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPES)}") from None
 
 
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of ``logits`` (b, C) against ``y`` (b,), equal to ``F.cross_entropy`` but written as
+    softplus(logsumexp_{j != y}(z_j - z_y)) so that its gradient keeps its relative precision on a well-fit sample:
+    through ``F.cross_entropy`` the y-entry p_y - 1 cancels to 0 in float32 once 1 - p_y < 6e-8 (8.5 % of the
+    samples of MNIST-1D's trained cnn1d, whose float32 per-sample gradients were then up to 122 % off the float64
+    ones, 9 % on average; 1.2e-5 at most this way). Here that entry is -sigmoid(a), computed without cancellation."""
+    true = logits.gather(1, y[:, None])
+    own = torch.arange(logits.shape[1], device=logits.device) == y[:, None]
+    others = (logits - true).masked_fill(own, float("-inf"))
+    return F.softplus(torch.logsumexp(others, dim=1)).mean()
+
+
 def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -95,10 +107,10 @@ class FunctionalModel:
 
     def sample_loss(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of one sample (x without its batch dimension)."""
-        return F.cross_entropy(self.logits(theta, x.unsqueeze(0)), y.unsqueeze(0))
+        return cross_entropy(self.logits(theta, x.unsqueeze(0)), y.unsqueeze(0))
 
     def mean_loss(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(self.logits(theta, x), y)
+        return cross_entropy(self.logits(theta, x), y)
 
     def per_sample_gradients(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """grad l(z_i; theta) for each sample of the batch: shape (b, P)."""
