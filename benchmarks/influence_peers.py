@@ -12,6 +12,9 @@ among them), all P parameters of the MNIST-1D reference CNN (cnn1d, P = 5,210), 
 - dattri 0.3 ``dattri.func.hessian.ihvp_cg``: it runs a fixed ``max_iter`` and ignores its tolerance, so it gets
   the number of iterations our one-CG-per-right-hand-side path needed to reach the tolerance (``--dattri-iters``
   overrides it);
+- the loss: the peers differentiate ours (``--peer-loss ours``, the default: ``gradients.cross_entropy``, so that
+  all compute the same factors) or ``F.cross_entropy`` (``--peer-loss torch``), whose float32 per-sample gradients
+  of well-fit samples lose their precision (the printed 'float32 per-sample gradients' line);
 - the dense reference: H formed in float64 (P Hessian-vector products), plus lambda I, Cholesky solve
   (cached under .peers/cache/, keyed by the model, the samples and lambda).
 
@@ -23,6 +26,7 @@ in a .pth file; nothing is installed into or removed from the project's environm
 downloaded again; ``--peer-torch install`` installs torch==2.14.1 into the peer environments instead.
 
     python benchmarks/influence_peers.py                       # 200 samples, Hessian on 500, 1 thread, CPU
+    python benchmarks/influence_peers.py --peers pydvl --repeats 3   # the fastest of 3 timings each
     python benchmarks/influence_peers.py --device cuda --threads 16
     python benchmarks/influence_peers.py --quick               # a smoke test: tiny CNN, seconds after setup
 """
@@ -96,6 +100,28 @@ def _load_payload(path: str):
     return payload, model, tensors, device
 
 
+def _peer_loss(payload):
+    """The loss the peers differentiate: ours (``gradients.cross_entropy``, the same function ours uses, so that all
+    compute the same factors) or torch's ``F.cross_entropy`` (their usual one, float32-limited on well-fit samples)."""
+    if payload["peer_loss"] == "torch":
+        return torch.nn.functional.cross_entropy
+    from dataset_pruning.scoring.gradients import cross_entropy
+
+    return cross_entropy
+
+
+def _timed(solve, repeats: int, device: torch.device):
+    """(result, seconds): the fastest of ``repeats`` runs (the machine's speed drifts between runs)."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        result = solve()
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return result, best
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -109,19 +135,17 @@ def worker_pydvl(payload_path: str, out_path: str) -> None:
 
     loader = DataLoader(TensorDataset(t["hessian_x"], t["hessian_y"]), batch_size=len(t["hessian_y"]))
 
+    loss = _peer_loss(payload)
+
     def solve(x, y, maxiter):
         return CgInfluence(
-            model, torch.nn.functional.cross_entropy, regularization=payload["damping"],
+            model, loss, regularization=payload["damping"],
             rtol=payload["tol"] ** 0.5, atol=1e-30, maxiter=maxiter, solve_simultaneously=True,
             warn_on_max_iteration=False,
         ).fit(loader).influence_factors(x, y)
 
     solve(t["x"][:2], t["y"][:2], 2)  # warm-up, as for ours
-    _sync(device)
-    start = time.perf_counter()
-    factors = solve(t["x"], t["y"], payload["maxiter"])
-    _sync(device)
-    seconds = time.perf_counter() - start
+    factors, seconds = _timed(lambda: solve(t["x"], t["y"], payload["maxiter"]), payload["repeats"], device)
     torch.save({"factors": factors.detach().float().cpu(), "seconds": seconds, "version": pydvl.__version__}, out_path)
 
 
@@ -140,11 +164,13 @@ def worker_dattri(payload_path: str, out_path: str) -> None:
     def unflat(vector):
         return {n: c.view(s) for n, c, s in zip(names, torch.split(vector, sizes), shapes)}
 
+    loss = _peer_loss(payload)
+
     def mean_loss(vector):
-        return torch.nn.functional.cross_entropy(functional_call(model, unflat(vector), (t["hessian_x"],)), t["hessian_y"])
+        return loss(functional_call(model, unflat(vector), (t["hessian_x"],)), t["hessian_y"])
 
     def sample_loss(vector, x, y):
-        return torch.nn.functional.cross_entropy(functional_call(model, unflat(vector), (x[None],)), y[None])
+        return loss(functional_call(model, unflat(vector), (x[None],)), y[None])
 
     def solve(x, y, iterations):
         gradients = vmap(grad(sample_loss), in_dims=(None, 0, 0))(theta, x, y)
@@ -152,11 +178,7 @@ def worker_dattri(payload_path: str, out_path: str) -> None:
         return ihvp((theta,), gradients)
 
     solve(t["x"][:2], t["y"][:2], 2)  # warm-up, as for ours
-    _sync(device)
-    start = time.perf_counter()
-    factors = solve(t["x"], t["y"], payload["dattri_iters"])
-    _sync(device)
-    seconds = time.perf_counter() - start
+    factors, seconds = _timed(lambda: solve(t["x"], t["y"], payload["dattri_iters"]), payload["repeats"], device)
     torch.save(
         {"factors": factors.detach().float().cpu(), "seconds": seconds, "version": importlib.metadata.version("dattri")},
         out_path,
@@ -259,11 +281,8 @@ def main(args: argparse.Namespace) -> None:
     for method in ("block", "independent"):
         if method == "independent" and args.skip_independent:
             continue
-        _sync(device)
-        started = time.perf_counter()
-        scores = score_samples("whole_network_influence", model, data, cg_method=method, **common)
-        _sync(device)
-        seconds = time.perf_counter() - started
+        scores, seconds = _timed(lambda: score_samples("whole_network_influence", model, data, cg_method=method,
+                                                        **common), args.repeats, device)
         results[f"ours ({method} CG)"] = {
             "seconds": seconds, "factors": scores.values * len(data),
             "note": f"{scores.info['cg_iterations']} iterations, {scores.info['cg_operator_vectors']} HVPs, "
@@ -282,7 +301,7 @@ def main(args: argparse.Namespace) -> None:
             "state_dict": model.state_dict(), "hessian_x": data.x, "hessian_y": data.y,
             "x": data.x[scored], "y": data.y[scored], "damping": args.damping, "tol": args.tol,
             "maxiter": args.maxiter, "dattri_iters": args.dattri_iters, "threads": args.threads,
-            "device": str(device),
+            "device": str(device), "peer_loss": args.peer_loss, "repeats": args.repeats,
         },
         payload_path,
     )
@@ -298,6 +317,7 @@ def main(args: argparse.Namespace) -> None:
         answer = torch.load(out, weights_only=True)
         note = {"pydvl": f"CgInfluence, block CG, rtol {args.tol ** 0.5:.2g} (squared: {args.tol:g})",
                 "dattri": f"ihvp_cg, {args.dattri_iters} fixed iterations (no tolerance)"}[name]
+        note += f"; loss: {'ours' if args.peer_loss == 'ours' else 'F.cross_entropy'}"
         results[f"{name} {answer['version']}"] = {"seconds": answer["seconds"], "factors": answer["factors"],
                                                   "note": note}
 
@@ -330,6 +350,9 @@ if __name__ == "__main__":
     parser.add_argument("--peers", nargs="*", default=["pydvl", "dattri"], choices=["pydvl", "dattri"])
     parser.add_argument("--peer-torch", choices=["reuse", "install"], default="reuse")
     parser.add_argument("--skip-independent", action="store_true", help="do not time our one-CG-per-rhs path")
+    parser.add_argument("--repeats", type=int, default=1, help="time each solver this many times, keep the fastest")
+    parser.add_argument("--peer-loss", choices=["ours", "torch"], default="ours",
+                        help="the loss the peers differentiate: ours (the same factors as ours) or F.cross_entropy")
     parser.add_argument("--quick", action="store_true", help="smoke test: 8 samples, Hessian on 64, tiny CNN")
     arguments = parser.parse_args()
     if arguments.quick:

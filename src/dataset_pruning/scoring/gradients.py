@@ -175,13 +175,15 @@ def mean_hvp(
     *,
     theta: torch.Tensor | None = None,
     batch_size: int = 256,
-    vector_chunk: int = 64,
+    vector_chunk: int = 16,
     curvature: str = "hessian",
 ) -> torch.Tensor:
     """(mean Hessian of the loss over all of ``data``) times each row of ``vectors`` (k, P): shape (k, P).
 
     curvature : ``hessian`` (exact), or ``gauss_newton`` (its positive semi-definite Gauss-Newton part).
     Memory O(vector_chunk * batch_size * activations): both the samples and the vectors are taken in chunks.
+    vector_chunk 16: 200 vectors over 500 samples of MNIST-1D's cnn1d (one thread) took 4.2 s against 5.3 s
+    with 64 (three alternating repeats), as the smaller batched tangents stay in cache.
     """
     theta = fm.theta if theta is None else theta
     if curvature not in ("hessian", "gauss_newton"):

@@ -198,7 +198,7 @@ def whole_network_influence(
     hessian_samples: int | None = None,
     indices: Sequence[int] | torch.Tensor | None = None,
     batch_size: int = 256,
-    vector_chunk: int = 64,
+    vector_chunk: int = 16,
     max_elements: float = 5e8,
     dtype: str = "float32",
     device: str = "auto",
