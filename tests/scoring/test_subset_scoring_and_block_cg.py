@@ -82,6 +82,16 @@ def test_bad_indices_are_refused(trained, bad, message):
         score_samples("whole_network_influence", model, data, indices=torch.tensor(bad, dtype=torch.long), **COMMON)
 
 
+def test_mean_hvp_over_batches_and_vector_chunks_equals_the_dense_hessian(trained):
+    """Reverse-over-reverse products, averaged over uneven sample batches (60 = 16 + 16 + 16 + 12) and taken over
+    uneven chunks of vectors (12 = 5 + 5 + 2), against the Hessian formed by torch.func.hessian."""
+    model, data, _ = trained
+    fm, dense = _dense_system(model, data, 0.0)
+    vectors = torch.randn(12, fm.num_parameters, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    products = mean_hvp(fm, data, vectors, batch_size=16, vector_chunk=5)
+    assert torch.allclose(products, vectors @ dense, rtol=1e-10, atol=1e-12 * float(dense.abs().max()))
+
+
 @pytest.mark.parametrize("curvature", ["hessian", "gauss_newton"])
 def test_block_cg_equals_a_dense_solve(trained, curvature):
     model, data, _ = trained

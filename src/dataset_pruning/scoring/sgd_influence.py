@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.scoring.base import SampleScores, as_indices, scorer
-from dataset_pruning.scoring.gradients import FunctionalModel, batch_slices, gaussian_projection
+from dataset_pruning.scoring.gradients import FunctionalModel, gaussian_projection
 from dataset_pruning.scoring.trace import require_trace
 
 
@@ -110,7 +110,7 @@ def sgd_influence(
         if len(members):
             gradients = fm.per_sample_gradients(theta, x[members], y[members])  # (|B and scored|, P)
             influence.index_add_(0, rows[members], gradients @ w.T / len(batch))
-        hw = torch.cat([fm.hvp(theta, x, y, w[k]) for k in batch_slices(len(w), vector_chunk)])
+        hw = fm.hvp(theta, x, y, w, chunk=vector_chunk)
         a = a - hw - weight_decay * w
         b = -momentum * w
         if not torch.isfinite(a).all():

@@ -197,7 +197,7 @@ def whole_network_influence(
     cg_tol: float = 1e-5,
     hessian_samples: int | None = None,
     indices: Sequence[int] | torch.Tensor | None = None,
-    batch_size: int = 256,
+    batch_size: int = 128,
     vector_chunk: int = 16,
     max_elements: float = 5e8,
     dtype: str = "float32",
