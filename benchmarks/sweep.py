@@ -52,6 +52,15 @@ def main() -> None:
     work = computed["retrain_seconds"].sum()
     print(f"  overheads (summed over workers): ERM {erm:.1f} s, scoring {scoring:.1f} s, selection {selection:.1f} s "
           f"= {(erm + scoring + selection) / work:.1%} of the retraining seconds ({work:.1f} s)")
+    if "task_seconds" in computed:  # whole tasks: what the workers were busy with, the rest is start-up and idle
+        tasks = computed["task_seconds"].sum()
+        for kind, keys in (("erm", ["dataset", "model", "seed"]), ("score", ["dataset", "model", "seed", "scorer"]),
+                           ("selection", ["dataset", "model", "seed", "method", "ratio", "eps_budget"])):
+            tasks += cells.drop_duplicates(keys)[f"{kind}_task_seconds"].sum()
+        print(f"  cells outside their retraining (loading, evaluation, saving): "
+              f"{(computed['task_seconds'] - computed['retrain_seconds']).sum():.1f} s summed over workers")
+        print(f"  workers busy {tasks:.1f} s of {wall * args.workers:.1f} s ({tasks / (wall * args.workers):.1%}); "
+              f"busy / workers = {tasks / args.workers:.1f} s")
     print(f"  ratio wall / floor: {wall / floor:.3f} (goal <= 1.15)")
 
 

@@ -80,6 +80,7 @@ def run_erm(spec: ErmSpec, cache: str, threads: int = 1, force: bool = False) ->
     folder = Path(cache) / "erm" / spec.key
     if not force and (done := finished_result(folder)) is not None:
         return {**done, "computed": False}
+    started = time.perf_counter()
     with limit_torch_threads(threads):
         train, test = _data(spec)
         model_spec = ModelSpec(spec.model["name"], train.input_shape, train.num_classes, spec.model.get("options", {}))
@@ -106,7 +107,8 @@ def run_erm(spec: ErmSpec, cache: str, threads: int = 1, force: bool = False) ->
     save_array(influence.values.numpy(), folder / "influence.npy")
     return {**_finish(folder, {"key": spec.key, "n": len(train), "full_test_loss": full["loss"],
                                "full_test_accuracy": full["accuracy"], "erm_seconds": seconds,
-                               "full_accuracy_curve": curve.points}), "computed": True}
+                               "full_accuracy_curve": curve.points,
+                               "task_seconds": time.perf_counter() - started}), "computed": True}
 
 
 def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1, force: bool = False) -> dict:
@@ -114,9 +116,10 @@ def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1
     folder = Path(cache) / "scores" / spec.key
     if not force and (done := finished_result(folder)) is not None:
         return {**done, "computed": False}
+    started = time.perf_counter()
     if spec.scorer == "last_layer_influence":
-        return {**_finish(folder, {"key": spec.key, "keep": None, "score_seconds": 0.0, "same_as_S": True}),
-                "computed": True}
+        return {**_finish(folder, {"key": spec.key, "keep": None, "score_seconds": 0.0, "same_as_S": True,
+                                   "task_seconds": 0.0}), "computed": True}
     erm_folder = Path(cache) / "erm" / spec.erm.key
     with limit_torch_threads(threads):
         train, _ = _data(spec.erm)
@@ -128,8 +131,8 @@ def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1
         scores = score_samples(spec.scorer, model, train, trace=trace, **options)
         seconds = time.perf_counter() - start
     save_tensors({"values": scores.values.numpy(), "keep": scores.keep, "info": scores.info}, folder / "scores.pt")
-    return {**_finish(folder, {"key": spec.key, "keep": scores.keep, "score_seconds": seconds, "same_as_S": False}),
-            "computed": True}
+    return {**_finish(folder, {"key": spec.key, "keep": scores.keep, "score_seconds": seconds, "same_as_S": False,
+                               "task_seconds": time.perf_counter() - started}), "computed": True}
 
 
 def run_selection(spec: SelectionSpec, score: dict, cache: str, threads: int = 1, force: bool = False,
@@ -139,6 +142,7 @@ def run_selection(spec: SelectionSpec, score: dict, cache: str, threads: int = 1
     folder = Path(cache) / "selections" / spec.key
     if not force and (done := finished_result(folder)) is not None:
         return {**done, "computed": False}
+    started = time.perf_counter()
     influence = np.load(Path(cache) / "erm" / spec.score.erm.key / "influence.npy", allow_pickle=False)
     stored = None if score["same_as_S"] else load_tensors(Path(cache) / "scores" / spec.score.key / "scores.pt")
     with limit_torch_threads(threads):
@@ -152,7 +156,8 @@ def run_selection(spec: SelectionSpec, score: dict, cache: str, threads: int = 1
     save_array(removed, folder / "removed.npy")
     return {**_finish(folder, {"key": spec.key, "removed": int(len(removed)), "eps": chosen["eps"],
                                "eps_over_n": chosen["eps_over_n"], "m_over_n2": chosen["m_over_n2"],
-                               "selection_seconds": chosen["seconds"]}), "computed": True}
+                               "selection_seconds": chosen["seconds"],
+                               "task_seconds": time.perf_counter() - started}), "computed": True}
 
 
 def run_cell(spec: CellSpec, erm: dict, score: dict, selected: dict, cache: str, threads: int = 1,
@@ -162,6 +167,7 @@ def run_cell(spec: CellSpec, erm: dict, score: dict, selected: dict, cache: str,
     folder = Path(cache) / "cells" / spec.key
     if not force and (done := finished_result(folder)) is not None:
         return {**done, "computed": False}
+    started = time.perf_counter()
     removed = np.load(Path(cache) / "selections" / selected["key"] / "removed.npy", allow_pickle=False)
     with limit_torch_threads(threads):
         train, test = _data(spec.score.erm)
@@ -188,10 +194,13 @@ def run_cell(spec: CellSpec, erm: dict, score: dict, selected: dict, cache: str,
         "retrain_steps": recipe.steps or recipe.epochs * -(-len(keep) // recipe.batch_size),
         "retrain_seconds": retrain_seconds, "selection_seconds": selected["selection_seconds"],
         "score_seconds": score["score_seconds"], "erm_seconds": erm["erm_seconds"],
+        **{f"{kind}_task_seconds": part.get("task_seconds") for kind, part in
+           (("erm", erm), ("score", score), ("selection", selected))},
         "final_train_loss": history[-1],
         "min_class_kept_fraction": float((kept_per_class / np.maximum(sizes, 1)).min()),
         "kept_per_class": kept_per_class.tolist(),
         "accuracy_curve": curve.points, "full_accuracy_curve": erm["full_accuracy_curve"],
     }
     save_array(removed, folder / "removed.npy")
+    row["task_seconds"] = time.perf_counter() - started  # the whole task: retraining plus loading and evaluation
     return {**_finish(folder, row), "computed": True}
