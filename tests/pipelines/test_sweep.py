@@ -15,9 +15,11 @@ from nbclient import NotebookClient
 
 from dataset_pruning.data import load_dataset
 from dataset_pruning.experiments import expand_grid, run_sweep
+from dataset_pruning.experiments.sweep import _submit
 from dataset_pruning.experiments.tasks import _data as split_for
 from dataset_pruning.experiments.report import build_report
 from dataset_pruning.pipelines.report.nodes import cells_from_runs
+from dataset_pruning.tensor_files import load_tensors
 
 from kedro_runs import PROJECT_ROOT, latest, run  # noqa: E402
 
@@ -128,6 +130,33 @@ def test_serial_and_dask_give_the_same_figures(tmp_path):
         removed = {np.load(tmp_path / "dask" / "cells" / key / "removed.npy").tobytes()
                    for key in budget_cells[1]["cell_key"]}
         assert len(budget_cells[1]) == 2 and len(removed) == 1
+
+
+def test_el2n_and_grand_of_one_erm_train_their_short_runs_once_on_dask(tmp_path):
+    preset = {"datasets": ["mnist1d"], "models": [], "methods": ["el2n", "grand"], "ratios": [0.5], "eps": [],
+              "seeds": [0], "budgets": ["epochs"], "training": {}, "track_accuracy": False, "theorem1_random": False}
+    methods = {name: {"scorer": name, "options": {"runs": 3, "epochs": 1}} for name in ("el2n", "grand")}
+    cells = expand_grid(preset, methods, BASE)
+    run_sweep(cells, str(tmp_path), executor="dask", n_workers=2)
+    [folder] = list((tmp_path / "early").iterdir())  # one ERM
+    assert len(list(folder.glob("run-*.pt"))) == 3
+    read = sorted(load_tensors(path)["info"]["runs_read"] for path in (tmp_path / "scores").glob("*/scores.pt"))
+    assert read == [0, 3]  # the second scorer read the first one's runs instead of training them
+    # and it is submitted after the first (on two idle workers both could otherwise start at once)
+    submitted = []
+
+    class Recording:
+        def submit(self, fn, *args, priority=0):
+            submitted.append((fn.__name__, args))
+            return f"task {len(submitted)}"
+
+        def gather(self, handles, on_done):
+            return [{} for _ in handles]
+
+    _submit(Recording(), cells, str(tmp_path / "again"), 1, False, lambda row: None)
+    scores = [(args[0].scorer, args[-1], f"task {i + 1}") for i, (name, args) in enumerate(submitted)
+              if name == "run_score"]
+    assert [(scorer, after) for scorer, after, _ in scores] == [("el2n", None), ("grand", scores[0][2])]
 
 
 def test_the_theorem1_grid_pairs_every_eq3_cell_with_a_random_removal_of_its_size(tmp_path):

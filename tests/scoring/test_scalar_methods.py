@@ -47,6 +47,24 @@ def test_el2n_is_the_error_norm_and_averages_runs(tiny_spec, tiny_data):
     assert both.mean() < at_init.values.mean(), "two epochs of training should lower the mean error norm"
 
 
+def test_el2n_and_grand_share_their_short_runs_through_a_store(tiny_spec, tiny_data, tmp_path, monkeypatch):
+    from dataset_pruning.scoring import early_training
+
+    model = tiny_spec.build(seed=0)
+    options = {"runs": 2, "epochs": 2, "recipe": RECIPE, "seed": 0, "device": "cpu", "progress": False}
+    alone = {name: score_samples(name, model, tiny_data, **options).values for name in ("el2n", "grand")}
+    el2n = score_samples("el2n", model, tiny_data, store=tmp_path, **options).values
+    assert len(list(tmp_path.glob("run-*.pt"))) == 2
+    monkeypatch.setattr(early_training, "_train_for", lambda *a, **k: pytest.fail("a stored run was retrained"))
+    grand = score_samples("grand", model, tiny_data, store=tmp_path, **options)
+    assert grand.info["runs_read"] == 2
+    assert torch.equal(el2n, alone["el2n"]) and torch.equal(grand.values, alone["grand"])  # the same runs
+    # anything that changes a run (here its epochs) is another file, never a stale one
+    monkeypatch.undo()
+    score_samples("el2n", model, tiny_data, store=tmp_path, **{**options, "epochs": 1})
+    assert len(list(tmp_path.glob("run-*.pt"))) == 4
+
+
 def test_grand_is_the_per_sample_gradient_norm(tiny_spec, tiny_data):
     model = tiny_spec.build(seed=0)
     scores = score_samples("grand", model, tiny_data, runs=1, epochs=0, seed=4, device="cpu", progress=False)

@@ -20,6 +20,7 @@ import pandas as pd
 from dataset_pruning.experiments.grid import CellSpec
 from dataset_pruning.experiments.tasks import finished_result, run_cell, run_erm, run_score, run_selection
 from dataset_pruning.runtime import dask_client
+from dataset_pruning.scoring import scorer_options
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +94,18 @@ def run_sweep(cells: list[CellSpec], cache: str, *, executor: str = "dask", addr
 
 def _submit(runner, todo: list[CellSpec], cache: str, threads: int, force: bool, on_done) -> dict[str, dict]:
     erm, scores, selections, cells = {}, {}, {}, {}
+    sharing: dict[str, Any] = {}  # ERM key -> the last score task that keeps short runs (EL2N, GraNd) for it
     top = 10**6
     for cell in todo:
         erm_spec = cell.score.erm
         if erm_spec.key not in erm:
             erm[erm_spec.key] = runner.submit(run_erm, erm_spec, cache, threads, force, priority=top + 3)
         if cell.score.key not in scores:
+            shares = "store" in scorer_options(cell.score.scorer)
             scores[cell.score.key] = runner.submit(run_score, cell.score, erm[erm_spec.key], cache, threads, force,
-                                                   priority=top + 2)
+                                                   sharing.get(erm_spec.key) if shares else None, priority=top + 2)
+            if shares:
+                sharing[erm_spec.key] = scores[cell.score.key]
     selection_of = {cell.key: cell.selected.key for cell in todo}
     for cell in sorted(todo, key=lambda c: c.matched is not None):  # matched selections after their match
         chosen = cell.selected

@@ -33,6 +33,11 @@ from dataset_pruning.training import (
 DONE = "result.json"
 
 
+def early_runs_folder(cache: str, erm: ErmSpec) -> Path:
+    """Where the short runs of EL2N and GraNd on one ERM are kept (their ``store``)."""
+    return Path(cache) / "early" / erm.key
+
+
 def finished_result(folder: Path) -> dict[str, Any] | None:
     """The result a finished task left in ``folder``, or None."""
     path = folder / DONE
@@ -111,8 +116,13 @@ def run_erm(spec: ErmSpec, cache: str, threads: int = 1, force: bool = False) ->
                                "task_seconds": time.perf_counter() - started}), "computed": True}
 
 
-def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1, force: bool = False) -> dict:
-    """The scorer's values on the ERM model (last_layer_influence: S itself, nothing recomputed)."""
+def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1, force: bool = False,
+              after: Any = None) -> dict:
+    """The scorer's values on the ERM model (last_layer_influence: S itself, nothing recomputed).
+
+    Scorers with a ``store`` option (EL2N, GraNd) keep their short runs under ``cache/early/<ERM key>``, so the
+    second of them on an ERM reads the first one's runs; ``after`` (ignored) is that first task, which the sweep
+    passes to make Dask run them one after the other."""
     folder = Path(cache) / "scores" / spec.key
     if not force and (done := finished_result(folder)) is not None:
         return {**done, "computed": False}
@@ -125,7 +135,7 @@ def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1
         train, _ = _data(spec.erm)
         model, trace = load_model(load_tensors(erm_folder / "model.pt")), load_tensors(erm_folder / "trace.pt")
         common = {"seed": spec.erm.recipe["seed"], "progress": False, "device": spec.erm.recipe["device"],
-                  "weight_decay": spec.erm.recipe["weight_decay"]}
+                  "weight_decay": spec.erm.recipe["weight_decay"], "store": str(early_runs_folder(cache, spec.erm))}
         options = {**{k: v for k, v in common.items() if k in scorer_options(spec.scorer)}, **spec.options}
         start = time.perf_counter()
         scores = score_samples(spec.scorer, model, train, trace=trace, **options)

@@ -8,8 +8,11 @@ schedule compressed into the short run).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -42,6 +45,15 @@ def default_epochs(recipe: TrainingConfig) -> int:
     return max(1, round(0.1 * recipe.epochs))
 
 
+def _run_file(store: str | Path, fresh: nn.Module, train: TensorData, config: TrainingConfig, epochs: int) -> Path:
+    """Where one short run's weights are kept: named by a digest of all that determines them (the initial weights,
+    the training data, the recipe with its seed, the epochs), so a file is reused only for the same run."""
+    digest = hashlib.sha256(json.dumps({**asdict(config), "epochs_trained": epochs}, sort_keys=True).encode())
+    for tensor in [*fresh.state_dict().values(), train.x, train.y]:
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return Path(store) / f"run-{digest.hexdigest()[:20]}.pt"
+
+
 def early_models(
     model: nn.Module,
     train: TensorData,
@@ -51,26 +63,47 @@ def early_models(
     runs: int,
     seed: int,
     device: str,
-) -> Iterator[nn.Module]:
-    """``runs`` models: run k is a fresh initialisation (seed ``seed + k``) trained ``epochs`` epochs (0: at init)."""
+    store: str | Path | None = None,
+) -> Iterator[tuple[nn.Module, bool]]:
+    """``runs`` (model, read from the store) pairs: run k is a fresh initialisation (seed ``seed + k``) trained
+    ``epochs`` epochs (0: at init).
+
+    store : a folder where each trained run's weights are written and read back instead of retrained: EL2N and
+    GraNd with the same runs, recipe and seed train the same models, and share them through the same store.
+    """
+    from dataset_pruning.tensor_files import load_tensors, save_tensors  # tensor_files imports scoring
+
     if runs < 1:
         raise ValueError(f"runs must be >= 1, got {runs}")
     if not 0 <= epochs <= recipe.epochs:
         raise ValueError(f"epochs must lie in [0, {recipe.epochs}] (the recipe's epochs), got {epochs}")
     for k in range(runs):
         fresh = reinitialised(model, seed + k)
+        read = False
         if epochs > 0:
             config = TrainingConfig(**{**asdict(recipe), "seed": recipe.seed + seed + k, "device": device})
+            kept = None if store is None else _run_file(store, fresh, train, config, epochs)
+            read = kept is not None and kept.is_file()
+            if read:
+                fresh.load_state_dict(load_tensors(kept))
+            else:
+                _train_for(fresh, train, config, epochs)
+                if kept is not None:
+                    save_tensors({name: value.detach().cpu() for name, value in fresh.state_dict().items()}, kept)
+        yield fresh.eval(), read
 
-            def stop(epoch: int, _model: nn.Module) -> None:
-                if epoch + 1 >= epochs:
-                    raise _StopTraining
 
-            try:
-                fit(fresh, train, config, on_epoch_end=stop, progress=False)
-            except _StopTraining:
-                pass
-        yield fresh.eval()
+def _train_for(model: nn.Module, train: TensorData, config: TrainingConfig, epochs: int) -> None:
+    """``fit`` stopped after ``epochs`` epochs of ``config``'s schedule."""
+
+    def stop(epoch: int, _model: nn.Module) -> None:
+        if epoch + 1 >= epochs:
+            raise _StopTraining
+
+    try:
+        fit(model, train, config, on_epoch_end=stop, progress=False)
+    except _StopTraining:
+        pass
 
 
 def mean_over_early_runs(
@@ -86,16 +119,20 @@ def mean_over_early_runs(
     device: str,
     progress: bool,
     desc: str,
+    store: str | Path | None = None,
 ) -> tuple[torch.Tensor, dict[str, int]]:
-    """The mean over ``runs`` early models of ``score_run(model) -> (n,)``, float64, and the info {runs, epochs}.
-    ``epochs`` defaults to 10% of the recipe's."""
+    """The mean over ``runs`` early models of ``score_run(model) -> (n,)``, float64, and the info {runs, epochs,
+    runs_read (from the store)}. ``epochs`` defaults to 10% of the recipe's; ``store``: see ``early_models``."""
     config = training_recipe(recipe, trace)
     epochs = default_epochs(config) if epochs is None else int(epochs)
     total = torch.zeros(len(train), dtype=torch.float64)
-    models = early_models(model, train, recipe=config, epochs=epochs, runs=runs, seed=seed, device=device)
-    for run in tqdm(models, total=runs, desc=desc, disable=not progress, leave=False):
+    models = early_models(model, train, recipe=config, epochs=epochs, runs=runs, seed=seed, device=device,
+                          store=store)
+    read = 0
+    for run, stored in tqdm(models, total=runs, desc=desc, disable=not progress, leave=False):
         total += score_run(run)
-    return total / runs, {"runs": runs, "epochs": epochs}
+        read += stored
+    return total / runs, {"runs": runs, "epochs": epochs, "runs_read": read}
 
 
 __all__ = ["default_epochs", "early_models", "mean_over_early_runs", "training_recipe"]

@@ -37,11 +37,13 @@ def el2n(
     device: str = "auto",
     seed: int = 0,
     progress: bool = True,
+    store: str | None = None,
 ) -> SampleScores:
-    """scores : Tensor of shape (n_samples,), keep highest. ``epochs`` defaults to 10% of the recipe's."""
+    """scores : Tensor of shape (n_samples,), keep highest. ``epochs`` defaults to 10% of the recipe's.
+    ``store``: a folder that keeps the short runs' weights (``early_training.early_models``; shared with GraNd)."""
     scores, info = mean_over_early_runs(
         lambda run: error_norms(predict_logits(run, train.x, batch_size, device), train.y),
         model, train, trace=trace, recipe=recipe, epochs=epochs, runs=runs, seed=seed, device=device,
-        progress=progress, desc="EL2N runs",
+        progress=progress, desc="EL2N runs", store=store,
     )
     return SampleScores(scores.float(), method="el2n", keep="highest", info=info)

@@ -42,11 +42,13 @@ def grand(
     device: str = "auto",
     seed: int = 0,
     progress: bool = True,
+    store: str | None = None,
 ) -> SampleScores:
-    """scores : Tensor of shape (n_samples,), keep highest. ``epochs`` defaults to 10% of the recipe's."""
+    """scores : Tensor of shape (n_samples,), keep highest. ``epochs`` defaults to 10% of the recipe's.
+    ``store``: a folder that keeps the short runs' weights (``early_training.early_models``; shared with EL2N)."""
     scores, info = mean_over_early_runs(
         lambda run: gradient_norms(run, train, batch_size=batch_size, device=device),
         model, train, trace=trace, recipe=recipe, epochs=epochs, runs=runs, seed=seed, device=device,
-        progress=progress, desc="GraNd runs",
+        progress=progress, desc="GraNd runs", store=store,
     )
     return SampleScores(scores.float(), method="grand", keep="highest", info=info)
