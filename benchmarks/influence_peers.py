@@ -196,8 +196,8 @@ def _relative_errors(factors: torch.Tensor, reference: torch.Tensor) -> dict[str
 
 def _gradient_precision(model, scored, device: str) -> str:
     """How far float32 per-sample gradients (the right-hand sides) are from float64 ones, through
-    ``F.cross_entropy`` (the peers' usual loss, ``--peer-loss torch``) and through ours (``gradients.cross_entropy``): on a
-    well-fit sample 1 - p_y is below float32's resolution and F.cross_entropy's gradient entry p_y - 1 cancels."""
+    ``F.cross_entropy`` (the peers' usual loss, ``--peer-loss torch``) and through ours (``gradients.cross_entropy``):
+    on a well-fit sample 1 - p_y is below float32's resolution and F.cross_entropy's gradient entry p_y - 1 cancels."""
     from torch.func import grad, vmap
 
     from dataset_pruning.scoring.gradients import FunctionalModel, per_sample_gradients

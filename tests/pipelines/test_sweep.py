@@ -143,20 +143,21 @@ def test_el2n_and_grand_of_one_erm_train_their_short_runs_once_on_dask(tmp_path)
     read = sorted(load_tensors(path)["info"]["runs_read"] for path in (tmp_path / "scores").glob("*/scores.pt"))
     assert read == [0, 3]  # the second scorer read the first one's runs instead of training them
     # and it is submitted after the first (on two idle workers both could otherwise start at once)
-    submitted = []
+    scores = []  # (scorer, its handle, the handle it waits for) of every run_score submitted
 
     class Recording:
         def submit(self, fn, *args, priority=0):
-            submitted.append((fn.__name__, args))
-            return f"task {len(submitted)}"
+            handle = object()
+            if fn.__name__ == "run_score":
+                scores.append((args[0].scorer, handle, args[-1]))
+            return handle
 
         def gather(self, handles, on_done):
             return [{} for _ in handles]
 
     _submit(Recording(), cells, str(tmp_path / "again"), 1, False, lambda row: None)
-    scores = [(args[0].scorer, args[-1], f"task {i + 1}") for i, (name, args) in enumerate(submitted)
-              if name == "run_score"]
-    assert [(scorer, after) for scorer, after, _ in scores] == [("el2n", None), ("grand", scores[0][2])]
+    (first, first_handle, first_waits), (second, _, second_waits) = scores
+    assert (first, first_waits) == ("el2n", None) and (second, second_waits) == ("grand", first_handle)
 
 
 def test_the_theorem1_grid_pairs_every_eq3_cell_with_a_random_removal_of_its_size(tmp_path):

@@ -44,9 +44,12 @@ def finished_result(folder: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _finish(folder: Path, result: dict[str, Any]) -> dict[str, Any]:
+def _finish(folder: Path, result: dict[str, Any], started: float) -> dict[str, Any]:
+    """Write ``result`` with the task's whole wall time since ``started`` (``task_seconds``: what the worker was
+    busy with, loading and saving included); return it marked ``computed``."""
+    result = {**result, "task_seconds": time.perf_counter() - started}
     write_atomically(folder / DONE, lambda temporary: Path(temporary).write_text(json.dumps(result, indent=1)))
-    return result
+    return {**result, "computed": True}
 
 
 class AccuracyCurve:
@@ -110,10 +113,9 @@ def run_erm(spec: ErmSpec, cache: str, threads: int = 1, force: bool = False) ->
     save_tensors(save_model(model, model_spec), folder / "model.pt")
     save_tensors(recorder.finish(), folder / "trace.pt")
     save_array(influence.values.numpy(), folder / "influence.npy")
-    return {**_finish(folder, {"key": spec.key, "n": len(train), "full_test_loss": full["loss"],
-                               "full_test_accuracy": full["accuracy"], "erm_seconds": seconds,
-                               "full_accuracy_curve": curve.points,
-                               "task_seconds": time.perf_counter() - started}), "computed": True}
+    return _finish(folder, {"key": spec.key, "n": len(train), "full_test_loss": full["loss"],
+                            "full_test_accuracy": full["accuracy"], "erm_seconds": seconds,
+                            "full_accuracy_curve": curve.points}, started)
 
 
 def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1, force: bool = False,
@@ -128,8 +130,7 @@ def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1
         return {**done, "computed": False}
     started = time.perf_counter()
     if spec.scorer == "last_layer_influence":
-        return {**_finish(folder, {"key": spec.key, "keep": None, "score_seconds": 0.0, "same_as_S": True,
-                                   "task_seconds": 0.0}), "computed": True}
+        return _finish(folder, {"key": spec.key, "keep": None, "score_seconds": 0.0, "same_as_S": True}, started)
     erm_folder = Path(cache) / "erm" / spec.erm.key
     with limit_torch_threads(threads):
         train, _ = _data(spec.erm)
@@ -141,8 +142,8 @@ def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1
         scores = score_samples(spec.scorer, model, train, trace=trace, **options)
         seconds = time.perf_counter() - start
     save_tensors({"values": scores.values.numpy(), "keep": scores.keep, "info": scores.info}, folder / "scores.pt")
-    return {**_finish(folder, {"key": spec.key, "keep": scores.keep, "score_seconds": seconds, "same_as_S": False,
-                               "task_seconds": time.perf_counter() - started}), "computed": True}
+    return _finish(folder, {"key": spec.key, "keep": scores.keep, "score_seconds": seconds, "same_as_S": False},
+                   started)
 
 
 def run_selection(spec: SelectionSpec, score: dict, cache: str, threads: int = 1, force: bool = False,
@@ -164,10 +165,9 @@ def run_selection(spec: SelectionSpec, score: dict, cache: str, threads: int = 1
             stored["values"], stored["keep"], stored["info"].get("hard"))
         removed, chosen = select_for_method(influence, scores, keep, labels=train.y.numpy(), hard=hard, **selection)
     save_array(removed, folder / "removed.npy")
-    return {**_finish(folder, {"key": spec.key, "removed": int(len(removed)), "eps": chosen["eps"],
-                               "eps_over_n": chosen["eps_over_n"], "m_over_n2": chosen["m_over_n2"],
-                               "selection_seconds": chosen["seconds"],
-                               "task_seconds": time.perf_counter() - started}), "computed": True}
+    return _finish(folder, {"key": spec.key, "removed": int(len(removed)), "eps": chosen["eps"],
+                            "eps_over_n": chosen["eps_over_n"], "m_over_n2": chosen["m_over_n2"],
+                            "selection_seconds": chosen["seconds"]}, started)
 
 
 def run_cell(spec: CellSpec, erm: dict, score: dict, selected: dict, cache: str, threads: int = 1,
@@ -212,5 +212,4 @@ def run_cell(spec: CellSpec, erm: dict, score: dict, selected: dict, cache: str,
         "accuracy_curve": curve.points, "full_accuracy_curve": erm["full_accuracy_curve"],
     }
     save_array(removed, folder / "removed.npy")
-    row["task_seconds"] = time.perf_counter() - started  # the whole task: retraining plus loading and evaluation
-    return {**_finish(folder, row), "computed": True}
+    return _finish(folder, row, started)
