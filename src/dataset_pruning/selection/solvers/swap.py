@@ -176,8 +176,9 @@ class _GramRows:
         self.store = np.empty((0, n), dtype=np.float32)
         self.count = 0
 
-    def rows(self, index: np.ndarray) -> np.ndarray:
-        """The rows (k, n) of S S^T for ``index`` (k,), float32, computing the missing ones (one product)."""
+    def rows(self, index: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """The rows (k, n) of S S^T for ``index`` (k,), float32, computing the missing ones (one product); only
+        the entries at ``columns`` (b,), shape (k, b), when given (copies k x b, not k x n)."""
         missing = np.unique(index[self.slot[index] < 0])
         if self.count + missing.size > self.capacity:  # full: start over rather than track ages
             self.slot[:], self.count = -1, 0
@@ -191,7 +192,9 @@ class _GramRows:
             self.store[self.count : self.count + missing.size] = (block @ self.influence.T).astype(np.float32)
             self.slot[missing] = np.arange(self.count, self.count + missing.size)
             self.count += missing.size
-        return self.store[self.slot[index]]
+        if columns is None:
+            return self.store[self.slot[index]]
+        return self.store[np.ix_(self.slot[index], columns)]
 
 
 def _best_per_class(members: np.ndarray, gain: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
@@ -250,7 +253,7 @@ def tabu_search(
         leave, enter = (_best_per_class(side, gain, codes, per_class) for side, gain in (
             (leave_all, leave_gain), (enter_all, enter_gain)
         ))
-        cross = gram.rows(leave)[:, enter].astype(np.float64)  # (a, b): <S_i, S_j>
+        cross = gram.rows(leave, enter).astype(np.float64)  # (a, b): <S_i, S_j>
         delta = leave_gain[leave][:, None] + enter_gain[enter][None, :] - 2.0 * cross
         delta[codes[leave][:, None] != codes[enter][None, :]] = np.inf
         frozen = (frozen_until[leave] > step)[:, None] | (frozen_until[enter] > step)[None, :]
