@@ -48,7 +48,7 @@ from dataset_pruning.scoring.extrapolation import (
     restrict_trace,
 )
 from dataset_pruning.selection import remove_by_score
-from dataset_pruning.training import ModelSpec, TrainingConfig, evaluate, fit
+from dataset_pruning.training import ModelSpec, TrainingConfig, evaluate, fit, predict_logits
 
 TRACE_SCORERS = {"dynamic_uncertainty", "forgetting", "tdds", "aum"}
 
@@ -73,6 +73,8 @@ class Bench:
         self.recipe = TrainingConfig(epochs=args.epochs, device=args.device)
         self.model, self.trace, self.erm_seconds = self.train_with_trace(self.train)
         self.full_accuracy = evaluate(self.model, self.test, device=args.device)["accuracy"]
+        logits = predict_logits(self.model, self.train.x, 1024, args.device).double().cpu()  # the free score:
+        self.training_loss = torch.nn.functional.cross_entropy(logits, self.train.y, reduction="none").numpy()
         print(f"ERM: n = {len(self.train)}, {args.epochs} epochs, {self.erm_seconds:.1f} s (dynamics recorded), "
               f"test accuracy {self.full_accuracy:.4f}", flush=True)
         self.accuracy_cache: dict[bytes, float] = {}
@@ -120,7 +122,7 @@ class Bench:
             part = self.train.subset(index)
             model, trace, _ = self.train_with_trace(part)
             subset = score_samples(method, model, part, trace=trace, **self.options(method))
-            embeddings = embed(model, self.train, device=self.args.device)
+            embeddings = embed(model, self.train, embedding=config.embedding, device=self.args.device)
             values, info = extrapolate(embeddings, self.train.y, self.train.num_classes, index, subset.values,
                                        config, seed=0, device=self.args.device)
             _sync(self.args.device)
@@ -142,28 +144,43 @@ class Bench:
         return self.accuracy_cache[key]
 
 
+def warm_up(methods: list[str]) -> None:
+    """One tiny untimed extrapolation per method: the first call imports scikit-learn / torch-geometric (about half
+    a second), which would otherwise be charged to whichever row comes first."""
+    g = torch.Generator().manual_seed(0)
+    for method in methods:
+        extrapolate(torch.randn(20, 4, generator=g), torch.zeros(20, dtype=torch.long), 1, torch.arange(10),
+                    torch.rand(10, generator=g), {"fraction": 0.5, "method": method, "k": 3,
+                                                   "gnn": {"epochs": 1, "hidden": [4]}}, device="cpu")
+
+
 def main(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
+    warm_up(args.methods)
     bench = Bench(args)
     methods = {
         "knn": {"method": "knn", "k": args.k},
         "gnn": {"method": "gnn", "gnn": {"epochs": args.gnn_epochs, "hidden": args.gnn_hidden}},
     }
-    methods = {name: methods[name] for name in args.methods}
+    methods = {(name, embedding): {**methods[name], "embedding": embedding}
+               for name in args.methods for embedding in args.embeddings}
     rng = np.random.default_rng(0)
     n = len(bench.train)
     random_accuracy = {r: bench.accuracy_after_removing(np.sort(rng.choice(n, round(r * n), replace=False)))
                        for r in args.ratios}
-    rows = []
+    rows, loss_rhos = [], {}
     for method in args.scorers:
         full, full_seconds = bench.full(method)
         keep = full.keep or "highest"
         full_scalar = scalar(full.values)
         full_accuracy = {r: bench.accuracy_after_removing(remove_by_score(full_scalar, keep, r)) for r in args.ratios}
-        print(f"{method}: full scoring {full_seconds:.1f} s; accuracy after removing "
+        loss_rho = spearmanr(full_scalar, bench.training_loss).statistic
+        loss_rhos[method] = loss_rho
+        print(f"{method}: full scoring {full_seconds:.1f} s (Spearman with the ERM model's training loss "
+              f"{loss_rho:+.3f}); accuracy after removing "
               + ", ".join(f"{r:.0%}: {a:.4f}" for r, a in full_accuracy.items()), flush=True)
         for fraction in args.fractions:
-            for name, config in methods.items():
+            for (name, embedding), config in methods.items():
                 values, seconds, info = bench.extrapolated(method, fraction, config)
                 extrapolated = scalar(values)
                 index = choose_subset(bench.train.y, fraction, seed=0).numpy()
@@ -173,15 +190,16 @@ def main(args: argparse.Namespace) -> None:
                 accuracy = {r: bench.accuracy_after_removing(remove_by_score(extrapolated, keep, r))
                             for r in args.ratios}
                 row = {
-                    "scorer": method, "fraction": fraction, "method": name, "spearman": rho, "spearman_all": rho_all,
+                    "scorer": method, "fraction": fraction, "method": name, "embedding": embedding,
+                    "spearman": rho, "spearman_all": rho_all,
                     "holdout_spearman": info.get("holdout_spearman"), "full_seconds": full_seconds,
                     "seconds": seconds, "accuracy": accuracy, "full_accuracy": full_accuracy,
                 }
                 rows.append(row)
-                print(f"  {fraction:.0%} {name}: Spearman {rho:+.3f} (all samples {rho_all:+.3f}, held-out estimate "
+                print(f"  {fraction:.0%} {name} on {embedding}: Spearman {rho:+.3f} (all samples {rho_all:+.3f}, held-out estimate "
                       f"{_fmt(info.get('holdout_spearman'))}), {seconds:.1f} s = {full_seconds / seconds:.1f}x faster; "
                       + ", ".join(f"{r:.0%}: {a:.4f}" for r, a in accuracy.items()), flush=True)
-    table = markdown(rows, random_accuracy, bench, args)
+    table = markdown(rows, random_accuracy, loss_rhos, bench, args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(table)
@@ -193,21 +211,26 @@ def _fmt(value, spec: str = "+.3f") -> str:
     return "-" if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, spec)
 
 
-def markdown(rows, random_accuracy, bench, args) -> str:
+def markdown(rows, random_accuracy, loss_rhos, bench, args) -> str:
     ratios = args.ratios
-    head = ["scorer", "fraction", "extrapolation", "Spearman (extrapolated samples)", "Spearman (all)",
+    head = ["scorer", "fraction", "extrapolation", "embedding", "Spearman (extrapolated samples)", "Spearman (all)",
             "held-out estimate", "time full / extrapolated"]
     head += [f"acc. -{r:.0%} extrap. (full)" for r in ratios]
     lines = [
         f"MNIST-1D, n = {len(bench.train)}, cnn1d, {args.epochs} epochs; ERM test accuracy {bench.full_accuracy:.4f}; "
         f"random removal: " + ", ".join(f"-{r:.0%}: {a:.4f}" for r, a in random_accuracy.items())
-        + f"; trace scorers in the '{args.trace_setting}' setting.",
+        + f"; trace scorers in the '{args.trace_setting}' setting"
+        + (f"; kNN k = {args.k}" if "knn" in args.methods else "")
+        + ("; whole-network influence " + (f"projected to {args.projection_dim}" if args.projection_dim else "unprojected")
+           if "whole_network_influence" in args.scorers else "") + ".",
+        "Spearman of the fully computed scores with the ERM model's training loss: "
+        + ", ".join(f"{m} {_fmt(r)}" for m, r in loss_rhos.items()) + ".",
         "",
         "| " + " | ".join(head) + " |",
-        "| " + " | ".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + " |",
+        "| " + " | ".join(["---"] * 4 + ["---:"] * (len(head) - 4)) + " |",
     ]
     for row in rows:
-        cells = [row["scorer"], f"{row['fraction']:.0%}", row["method"], _fmt(row["spearman"]),
+        cells = [row["scorer"], f"{row['fraction']:.0%}", row["method"], row["embedding"], _fmt(row["spearman"]),
                  _fmt(row["spearman_all"]), _fmt(row["holdout_spearman"]),
                  f"{row['full_seconds'] / row['seconds']:.1f}x ({row['full_seconds']:.1f} s / {row['seconds']:.1f} s)"]
         cells += [f"{row['accuracy'][r]:.4f} ({row['full_accuracy'][r]:.4f})" for r in ratios]
@@ -227,9 +250,12 @@ if __name__ == "__main__":
     parser.add_argument("--num-samples", type=int, default=None, help="MNIST-1D size (default: the loader's 5,000)")
     parser.add_argument("--el2n-runs", type=int, default=10)
     parser.add_argument("--el2n-epochs", type=int, default=6)
-    parser.add_argument("--projection-dim", type=int, default=64)
+    parser.add_argument("--projection-dim", type=int, default=64,
+                        help="whole-network / SGD influence projection; 0: none (exact vectors, one solve per sample)")
     parser.add_argument("--cg-steps", type=int, default=100)
     parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--embeddings", nargs="+", choices=["features", "logits"], default=["features"],
+                        help="extrapolation.embedding: each gives its own rows")
     parser.add_argument("--gnn-epochs", type=int, default=35)
     parser.add_argument("--gnn-hidden", nargs="+", type=int, default=[512, 256])
     parser.add_argument("--device", default="cpu")
@@ -242,4 +268,5 @@ if __name__ == "__main__":
         arguments.el2n_runs, arguments.el2n_epochs, arguments.projection_dim, arguments.cg_steps = 2, 1, 8, 30
         arguments.gnn_epochs, arguments.gnn_hidden = 5, [32]
         arguments.out = "data/08_reporting/extrapolation_benchmark_quick.md"
+    arguments.projection_dim = arguments.projection_dim or None
     main(arguments)

@@ -18,6 +18,7 @@ from dataset_pruning.scoring import score_samples
 from dataset_pruning.scoring.extrapolation import (
     ExtrapolationConfig,
     choose_subset,
+    embed,
     extrapolate,
     extrapolate_scores,
     restrict_trace,
@@ -124,6 +125,7 @@ def test_choose_subset_is_stratified_and_seeded():
         ({"fraction": 0.1, "gnn": {"epochs": 0}}, r"extrapolation.gnn.epochs must be >= 1"),
         ({"fraction": 0.1, "k": 0}, r"extrapolation.k must be >= 1"),
         ({"fraction": 0.1, "target": "log"}, r"extrapolation.target must be one of rank, value"),
+        ({"fraction": 0.1, "embedding": "pixels"}, r"extrapolation.embedding must be one of features, logits"),
     ],
 )
 def test_bad_extrapolation_options_are_refused_up_front(options, message):
@@ -226,3 +228,31 @@ def test_vector_scores_are_extrapolated_as_vectors():
     assert info["vector_scores"] and {"holdout_cosine", "holdout_relative_error", "holdout_spearman"} <= set(info)
     index = choose_subset(data.y, 0.5, seed=0)
     assert torch.allclose(scores.values[index], full[index], rtol=1e-5, atol=1e-8)
+
+
+def test_logits_embedding_is_what_the_head_reads():
+    """``embedding: logits`` embeds by model(x) = head(features(x)) (n, C), ``features`` by model.features(x)
+    (n, a); extrapolate_scores uses the one asked for (a kNN with k = 1 copies the nearest scored sample, so the
+    two embeddings give different extrapolations) and says which in its info."""
+    data = blobs(n=60, seed=5)
+    from dataset_pruning.training import ModelSpec, TrainingConfig, fit
+
+    spec = ModelSpec("mlp", data.input_shape, data.num_classes, {"hidden": 8, "depth": 1})
+    model = spec.build(seed=0)
+    fit(model, data, TrainingConfig(epochs=5, batch_size=16, amp=False, device="cpu"), progress=False)
+    model.eval()
+    with torch.no_grad():
+        logits, features = model(data.x), model.features(data.x)
+    assert torch.allclose(embed(model, data, embedding="logits", batch_size=7, device="cpu"), logits, atol=1e-6)
+    assert torch.allclose(embed(model, data, batch_size=7, device="cpu"), features, atol=1e-6)
+    with pytest.raises(ValueError, match="embedding must be one of features, logits"):
+        embed(model, data, embedding="pixels")
+    values = {}
+    for embedding in ("features", "logits"):
+        scores = extrapolate_scores(
+            "influence_norm", model, data, config={"fraction": 0.3, "k": 1, "embedding": embedding},
+            options={"device": "cpu", "progress": False}, device="cpu",
+        )
+        assert scores.info["extrapolation"]["embedding"] == embedding
+        values[embedding] = scores.values
+    assert not torch.equal(values["features"], values["logits"])

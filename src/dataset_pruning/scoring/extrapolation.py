@@ -2,8 +2,8 @@
 
 The expensive part of a scorer (training runs for EL2N / GraNd, per-sample gradients and solves for influence)
 runs on a (class-stratified) random subset of ``fraction * n`` samples only; every sample is embedded by the ERM
-model's penultimate features (``model.features``), and the scores of the others are regressed from the scored
-ones (Effective Data Pruning through Score Extrapolation; reference ``prasangadhungel/Data-Pruning-with-
+model's penultimate features (``model.features``; ``embedding: logits``: its outputs, the head applied to them),
+and the scores of the others are regressed from the scored ones (Effective Data Pruning through Score Extrapolation; reference ``prasangadhungel/Data-Pruning-with-
 Extrapolated-Scores``, ``src/extrapolate/``):
 
 - ``knn``: scikit-learn ``KNeighborsRegressor`` over the embeddings (k neighbours, ``distance`` = 1/d weights or
@@ -53,6 +53,7 @@ from dataset_pruning.runtime import numpy_rng, resolve_device, torch_generator
 from dataset_pruning.scoring.base import SampleScores, score_samples, scorer_options
 
 METHODS = ("knn", "gnn")
+EMBEDDINGS = ("features", "logits")
 WEIGHTS = ("distance", "uniform")
 TARGETS = ("rank", "value")
 
@@ -135,6 +136,7 @@ class ExtrapolationConfig:
     k: int = 20  # kNN neighbours
     weights: str = "distance"  # kNN weights: distance (1/d; a duplicate of a scored point gets its score) | uniform
     by_class: bool = True  # kNN among the scored samples of the same class
+    embedding: str = "features"  # features (model.features(x), the reference) | logits (model(x) = head(features))
     target: str = "rank"  # scalar scores: regress their ranks (rank) or the values themselves (value)
     holdout: float = 0.2  # share of the scored subset left out of the fit to measure Spearman (0: no estimate)
     seed: int | None = None  # None: the scorer's seed (influence_scoring.seed, else the ERM seed)
@@ -151,6 +153,10 @@ class ExtrapolationConfig:
             raise ValueError(f"extrapolation.method must be one of {', '.join(METHODS)}; got {self.method!r}")
         if self.weights not in WEIGHTS:
             raise ValueError(f"extrapolation.weights must be one of {', '.join(WEIGHTS)}; got {self.weights!r}")
+        if self.embedding not in EMBEDDINGS:
+            raise ValueError(
+                f"extrapolation.embedding must be one of {', '.join(EMBEDDINGS)}; got {self.embedding!r}"
+            )
         if self.target not in TARGETS:
             raise ValueError(f"extrapolation.target must be one of {', '.join(TARGETS)}; got {self.target!r}")
         for name in ("stratified", "by_class"):
@@ -231,14 +237,25 @@ def choose_subset(labels: torch.Tensor, fraction: float, *, stratified: bool = T
 
 
 @torch.no_grad()
-def embed(model: torch.nn.Module, data: TensorData, *, batch_size: int = 1024, device: str = "auto") -> torch.Tensor:
-    """Penultimate features ``model.features(x)`` of every sample: float32 CPU tensor of shape (n, a)."""
+def embed(
+    model: torch.nn.Module,
+    data: TensorData,
+    *,
+    embedding: str = "features",
+    batch_size: int = 1024,
+    device: str = "auto",
+) -> torch.Tensor:
+    """Every sample's embedding, a float32 CPU tensor: the penultimate features ``model.features(x)`` (n, a), or
+    the ``logits`` ``model(x)`` = head(features) (n, C), the directions of the features that the classifier reads
+    (scores such as losses and influence norms follow the margins, which kNN over all a feature directions blurs)."""
+    if embedding not in EMBEDDINGS:
+        raise ValueError(f"embedding must be one of {', '.join(EMBEDDINGS)}; got {embedding!r}")
     if not hasattr(model, "features"):
         raise ValueError("score extrapolation embeds samples by model.features(x): the model has no features part")
     dev = resolve_device(device)
     module = copy.deepcopy(model).to(dev).eval()
-    out = [module.features(data.x[i : i + batch_size].to(dev)).float().flatten(1).cpu()
-           for i in range(0, len(data), batch_size)]
+    part = module.features if embedding == "features" else module
+    out = [part(data.x[i : i + batch_size].to(dev)).float().flatten(1).cpu() for i in range(0, len(data), batch_size)]
     return torch.cat(out)
 
 
@@ -490,7 +507,8 @@ def extrapolate(
     n_eval = n_eval if n_eval >= 3 and len(indices) - n_eval >= 2 else 0
     eval_rows, fit_rows = order[:n_eval].sort().values, order[n_eval:].sort().values
     info: dict[str, Any] = {
-        "fraction": len(indices) / n, "method": config.method, "scored_samples": len(indices),
+        "fraction": len(indices) / n, "method": config.method, "embedding": config.embedding,
+        "scored_samples": len(indices),
         "extrapolated_samples": len(unscored), "holdout_samples": n_eval,
         "vector_scores": values.ndim == 2,
     }
@@ -564,7 +582,7 @@ def extrapolate_scores(
         subset = score_samples(method, model, part, trace=restrict_trace(trace, index), **options)
         how = "the subset as training set"
     scored_at = time.perf_counter()
-    embeddings = embed(model, train, batch_size=config.batch_size, device=device)
+    embeddings = embed(model, train, embedding=config.embedding, batch_size=config.batch_size, device=device)
     embedded_at = time.perf_counter()
     values, info = extrapolate(
         embeddings, train.y, train.num_classes, index, subset.values, config, seed=seed, device=device
