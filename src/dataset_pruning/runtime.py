@@ -47,12 +47,17 @@ def numpy_rng(seed: int) -> np.random.Generator:
 
 
 @contextlib.contextmanager
-def limit_torch_threads(threads: int) -> Iterator[None]:
-    """Run the block on ``threads`` intra-op threads (1 per Dask worker, so serial and Dask give the same numbers)."""
+def limit_threads(threads: int) -> Iterator[None]:
+    """Run the block on ``threads`` torch intra-op threads and as many BLAS threads (numpy's OpenBLAS / MKL, via
+    threadpoolctl): 1 per Dask worker, so serial and Dask give the same numbers (a 2-thread BLAS sums products in
+    another order, and the Eq. 4 solvers can then take another swap)."""
+    from threadpoolctl import threadpool_limits
+
     before = torch.get_num_threads()
     torch.set_num_threads(int(threads))
     try:
-        yield
+        with threadpool_limits(limits=int(threads), user_api="blas"):
+            yield
     finally:
         torch.set_num_threads(before)
 

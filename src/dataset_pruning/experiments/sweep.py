@@ -1,6 +1,6 @@
 """Run a sweep's cells: ERM once per (data, model, seed), scoring once per (ERM, scorer), selection once per
 (score, ratio or eps) whatever the retraining budget or model, one retraining per cell, serially or on
-``dask.distributed`` workers (one torch thread each, so both give the same figures for a seed).
+``dask.distributed`` workers (one torch and one BLAS thread each, so both give the same figures for a seed).
 
 Finished pieces are read from the cache instead of computed (``force`` recomputes), so an interrupted sweep
 resumes where it stopped and a finished one trains nothing. Longer work is submitted first (ERM, scoring and

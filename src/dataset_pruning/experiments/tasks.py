@@ -15,7 +15,7 @@ import torch
 
 from dataset_pruning.data import kept_indices, load_dataset
 from dataset_pruning.experiments.grid import CellSpec, ErmSpec, ScoreSpec, SelectionSpec
-from dataset_pruning.runtime import limit_torch_threads
+from dataset_pruning.runtime import limit_threads
 from dataset_pruning.scoring import TraceRecorder, score_samples, scorer_options
 from dataset_pruning.selection.choose import select_for_method
 from dataset_pruning.selection.tuning import validation_split
@@ -89,7 +89,7 @@ def run_erm(spec: ErmSpec, cache: str, threads: int = 1, force: bool = False) ->
     if not force and (done := finished_result(folder)) is not None:
         return {**done, "computed": False}
     started = time.perf_counter()
-    with limit_torch_threads(threads):
+    with limit_threads(threads):
         train, test = _data(spec)
         model_spec = ModelSpec(spec.model["name"], train.input_shape, train.num_classes, spec.model.get("options", {}))
         recipe = TrainingConfig(**spec.recipe)
@@ -132,7 +132,7 @@ def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1
     if spec.scorer == "last_layer_influence":
         return _finish(folder, {"key": spec.key, "keep": None, "score_seconds": 0.0, "same_as_S": True}, started)
     erm_folder = Path(cache) / "erm" / spec.erm.key
-    with limit_torch_threads(threads):
+    with limit_threads(threads):
         train, _ = _data(spec.erm)
         model, trace = load_model(load_tensors(erm_folder / "model.pt")), load_tensors(erm_folder / "trace.pt")
         common = {"seed": spec.erm.recipe["seed"], "progress": False, "device": spec.erm.recipe["device"],
@@ -156,7 +156,7 @@ def run_selection(spec: SelectionSpec, score: dict, cache: str, threads: int = 1
     started = time.perf_counter()
     influence = np.load(Path(cache) / "erm" / spec.score.erm.key / "influence.npy", allow_pickle=False)
     stored = None if score["same_as_S"] else load_tensors(Path(cache) / "scores" / spec.score.key / "scores.pt")
-    with limit_torch_threads(threads):
+    with limit_threads(threads):
         train, _ = _data(spec.score.erm)
         selection = dict(spec.selection)
         if matched is not None:  # as many samples as the matched cell removed, by this cell's (random) score
@@ -179,7 +179,7 @@ def run_cell(spec: CellSpec, erm: dict, score: dict, selected: dict, cache: str,
         return {**done, "computed": False}
     started = time.perf_counter()
     removed = np.load(Path(cache) / "selections" / selected["key"] / "removed.npy", allow_pickle=False)
-    with limit_torch_threads(threads):
+    with limit_threads(threads):
         train, test = _data(spec.score.erm)
         labels = train.y.numpy()
         keep = kept_indices(len(train), removed)

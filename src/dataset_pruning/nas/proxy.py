@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.nas.space import ConvNetArch
-from dataset_pruning.runtime import dask_client, limit_torch_threads, numpy_rng, resolve_device
+from dataset_pruning.runtime import dask_client, limit_threads, numpy_rng, resolve_device
 from dataset_pruning.training import TrainingConfig, evaluate, fit
 
 PROXIES = ("full", "pruned", "random")
@@ -111,7 +111,7 @@ def evaluate_architecture(
     Returns the architecture's fields, ``proxy`` and ``METRICS``; times are wall-clock seconds of this process.
     """
     device = resolve_device(recipe.device)
-    with limit_torch_threads(torch_threads), PeakMemory(device) as memory:
+    with limit_threads(torch_threads), PeakMemory(device) as memory:
         model = arch.spec(train.input_shape, train.num_classes, width_scale).build(seed=recipe.seed)
         start = time.perf_counter()
         fit(model, train, recipe, progress=False, desc=f"{arch.name} on {proxy}")
