@@ -160,6 +160,29 @@ def test_el2n_and_grand_of_one_erm_train_their_short_runs_once_on_dask(tmp_path)
     assert (first, first_waits) == ("el2n", None) and (second, second_waits) == ("grand", first_handle)
 
 
+def test_influence_norm_reads_the_erm_s_when_its_options_match_and_solves_again_when_not(tmp_path):
+    from dataset_pruning.scoring import score_samples
+    from dataset_pruning.training import load_model
+
+    preset = {"datasets": ["mnist1d"], "models": [], "methods": ["same", "other"], "ratios": [0.5], "eps": [],
+              "seeds": [0], "budgets": ["epochs"], "training": {}, "track_accuracy": False, "theorem1_random": False}
+    methods = {"same": {"scorer": "influence_norm"},
+               "other": {"scorer": "influence_norm", "options": {"damping": 0.05}}}
+    cells = expand_grid(preset, methods, BASE)
+    run_sweep(cells, str(tmp_path), executor="serial")
+    [erm] = list((tmp_path / "erm").iterdir())
+    model = load_model(load_tensors(erm / "model.pt"))
+    train, _ = split_for(cells[0].score.erm)
+    stored = {load_tensors(path)["info"].get("same_as"): load_tensors(path)["values"]
+              for path in (tmp_path / "scores").glob("*/scores.pt")}
+    assert set(stored) == {"influence_vectors", None}  # read off S once, solved once
+    options = {"seed": 0, "weight_decay": 5e-4, "device": "auto", "progress": False}
+    for damping, values in ((0.001, stored["influence_vectors"]), (0.05, stored[None])):
+        direct = score_samples("influence_norm", model, train, damping=damping, **options).values.numpy()
+        np.testing.assert_array_equal(values, direct)  # the very numbers the scorer gives
+    assert not np.allclose(stored["influence_vectors"], stored[None])
+
+
 def test_the_theorem1_grid_pairs_every_eq3_cell_with_a_random_removal_of_its_size(tmp_path):
     one_epoch = {**BASE["erm_training"]["training"], "epochs": 1}  # eps below: S of n = 320 after 1 epoch
     base = {**BASE, "erm_training": {**BASE["erm_training"], "training": one_epoch}}

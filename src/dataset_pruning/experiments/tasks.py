@@ -5,6 +5,7 @@ results are written atomically, so an interrupted sweep leaves finished pieces w
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from pathlib import Path
@@ -16,7 +17,8 @@ import torch
 from dataset_pruning.data import kept_indices, load_dataset
 from dataset_pruning.experiments.grid import CellSpec, ErmSpec, ScoreSpec, SelectionSpec
 from dataset_pruning.runtime import limit_threads
-from dataset_pruning.scoring import TraceRecorder, score_samples, scorer_options
+from dataset_pruning.scoring import SampleScores, TraceRecorder, score_samples, scorer_options
+from dataset_pruning.scoring.influence_norm import influence_norm
 from dataset_pruning.selection.choose import select_for_method
 from dataset_pruning.selection.tuning import validation_split
 from dataset_pruning.tensor_files import load_tensors, save_array, save_tensors, write_atomically
@@ -132,18 +134,40 @@ def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1
     if spec.scorer == "last_layer_influence":
         return _finish(folder, {"key": spec.key, "keep": None, "score_seconds": 0.0, "same_as_S": True}, started)
     erm_folder = Path(cache) / "erm" / spec.erm.key
-    with limit_threads(threads):
-        train, _ = _data(spec.erm)
-        model, trace = load_model(load_tensors(erm_folder / "model.pt")), load_tensors(erm_folder / "trace.pt")
-        common = {"seed": spec.erm.recipe["seed"], "progress": False, "device": spec.erm.recipe["device"],
-                  "weight_decay": spec.erm.recipe["weight_decay"], "store": str(early_runs_folder(cache, spec.erm))}
-        options = {**{k: v for k, v in common.items() if k in scorer_options(spec.scorer)}, **spec.options}
-        start = time.perf_counter()
-        scores = score_samples(spec.scorer, model, train, trace=trace, **options)
-        seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    if _norms_of_erm_influence(spec):  # ||S_i|| of the S the ERM task stored: the same numbers, not solved again
+        influence = torch.from_numpy(np.load(erm_folder / "influence.npy", allow_pickle=False))
+        scores = SampleScores(influence.double().norm(dim=1).float(), method=spec.scorer, keep="highest",
+                              info={"same_as": "influence_vectors"})
+    else:
+        with limit_threads(threads):
+            train, _ = _data(spec.erm)
+            model, trace = load_model(load_tensors(erm_folder / "model.pt")), load_tensors(erm_folder / "trace.pt")
+            common = {"seed": spec.erm.recipe["seed"], "progress": False, "device": spec.erm.recipe["device"],
+                      "weight_decay": spec.erm.recipe["weight_decay"],
+                      "store": str(early_runs_folder(cache, spec.erm))}
+            options = {**{k: v for k, v in common.items() if k in scorer_options(spec.scorer)}, **spec.options}
+            start = time.perf_counter()
+            scores = score_samples(spec.scorer, model, train, trace=trace, **options)
+    seconds = time.perf_counter() - start
     save_tensors({"values": scores.values.numpy(), "keep": scores.keep, "info": scores.info}, folder / "scores.pt")
     return _finish(folder, {"key": spec.key, "keep": scores.keep, "score_seconds": seconds, "same_as_S": False},
                    started)
+
+
+def _norms_of_erm_influence(spec: ScoreSpec) -> bool:
+    """Whether the scorer is influence_norm with the options the ERM task computed its last-layer S with (the
+    keys influence_norm has; LiSSA's block only counts when either side uses LiSSA): its values are then ||S_i||."""
+    if spec.scorer != "influence_norm":
+        return False
+    defaults = {name: p.default for name, p in inspect.signature(influence_norm).parameters.items()
+                if p.default is not inspect.Parameter.empty and name not in ("progress", "indices", "trace")}
+    if not set(spec.options) | set(spec.erm.influence) <= set(defaults):
+        return False
+    mine, erm = {**defaults, **spec.options}, {**defaults, **spec.erm.influence}
+    if mine["hessian"] == erm["hessian"] == "exact":
+        mine.pop("lissa"), erm.pop("lissa")
+    return mine == erm
 
 
 def run_selection(spec: SelectionSpec, score: dict, cache: str, threads: int = 1, force: bool = False,
