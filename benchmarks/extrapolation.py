@@ -1,13 +1,15 @@
 """Score extrapolation on MNIST-1D: how close extrapolated scores come to fully computed ones, what pruning with
 them costs in test accuracy, and how much scoring time they save; writes a markdown table.
 
-For each scorer and each subset fraction (default 5%, 10%, 20%), with kNN and GNN extrapolation:
+For each scorer and each subset fraction (default 5%, 10%, 20%), with kNN and GNN extrapolation on each of the
+``--embeddings`` (the ERM model's features, its logits):
 
 - Spearman of the extrapolated vs the fully computed scores on the extrapolated samples (vectors: of the norms);
 - test accuracy after removing 30 / 50 / 70% of the training set by the score rule (``remove_by_score``: the
   scorer's kept end is kept) with the full scores, the extrapolated scores, and at random, each retrained from the
   same initialisation with the ERM recipe (``fit``) and evaluated on the test set;
-- the time ratio full scoring / extrapolated scoring (subset scoring + embedding + regression).
+- the time ratio full scoring / extrapolated scoring (subset scoring + embedding + regression);
+- once per scorer, the Spearman of its full scores with the ERM model's per-sample training loss (a free score).
 
 How each scorer is scored on a subset (scoring/extrapolation.py says why):
 - ``el2n`` (and ``grand``): through ``extrapolate_scores``, its short training runs on the subset only; embeddings
@@ -24,6 +26,8 @@ How each scorer is scored on a subset (scoring/extrapolation.py says why):
 
     python benchmarks/extrapolation.py                 # the table of docs/extrapolation.md (tens of minutes)
     python benchmarks/extrapolation.py --device cuda   # the same on a GPU
+    python benchmarks/extrapolation.py --methods knn --embeddings features logits   # both embeddings side by side
+    python benchmarks/extrapolation.py --scorers whole_network_influence --projection-dim 0   # exact vectors
     python benchmarks/extrapolation.py --quick         # a smoke test on 800 samples (a minute or two)
 """
 
