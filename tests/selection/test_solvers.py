@@ -234,6 +234,27 @@ def test_tabu_search_leaves_certified_swap_optima_and_keeps_class_counts(groups)
         assert removal_norm(S, np.flatnonzero(found)) <= 0.8 * removal_norm(S, np.flatnonzero(local))
 
 
+def test_tabu_candidates_per_class_are_the_k_smallest_gains_in_class_gain_index_order():
+    """tabu search's candidates (swap._best_per_class, one partition of a padded class table) equal sorting the
+    members by (class, gain, index) and keeping the first k of each class, with ties at the k-th gain, classes
+    smaller than k, classes without members and k above every class size; their order decides argmin ties."""
+    from dataset_pruning.selection.solvers.swap import _best_per_class, _class_table
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n, groups, k = int(rng.integers(2, 60)), int(rng.integers(1, 6)), int(rng.integers(1, 12))
+        codes = rng.integers(0, groups, n)
+        side = rng.random(n) < rng.uniform(0.2, 0.9)
+        gain = rng.integers(-3, 4, n).astype(float) if trial % 2 else rng.normal(size=n)  # integers: many ties
+        members = np.flatnonzero(side)
+        got = _best_per_class(members, side, gain, codes, k, _class_table(codes, int(codes.max()) + 1))
+        if members.size <= k or len(np.unique(codes[members])) == 1:
+            continue  # those paths return the members, or argpartition's choice, as before
+        ordered = members[np.lexsort((gain[members], codes[members]))]
+        expected = np.concatenate([ordered[codes[ordered] == c][:k] for c in np.unique(codes[ordered])])
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_tabu_gram_rows_match_and_survive_a_full_cache():
     """The on-demand Gram rows equal S S^T, also after the cache fills and starts over."""
     from dataset_pruning.selection.solvers.swap import _GramRows

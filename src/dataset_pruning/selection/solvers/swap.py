@@ -197,13 +197,34 @@ class _GramRows:
         return self.store[np.ix_(self.slot[index], columns)]
 
 
-def _best_per_class(members: np.ndarray, gain: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
-    """The (at most) k members of every class with the smallest ``gain``; members (s,) -> indices (<= s,)."""
+def _class_table(codes: np.ndarray, groups: int) -> np.ndarray:
+    """The samples of every class, (groups, largest class size) int64, padded with n (a sentinel index)."""
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(groups + 1))
+    sizes = np.diff(bounds)
+    table = np.full((groups, int(sizes.max(initial=0))), len(codes), dtype=np.int64)
+    for c in range(groups):
+        table[c, : sizes[c]] = order[bounds[c] : bounds[c + 1]]
+    return table
+
+
+def _best_per_class(
+    members: np.ndarray, side: np.ndarray, gain: np.ndarray, codes: np.ndarray, k: int, table: np.ndarray
+) -> np.ndarray:
+    """The (at most) k members of every class with the smallest ``gain``, by class, then gain, then index;
+    members (s,) = flatnonzero(side), side bool (n,), table from ``_class_table`` -> indices (<= s,). The k-th
+    smallest gain of each class comes from one partition of the padded table (no sort over all members)."""
     if members.size <= k:
         return members
     if np.all(codes[members] == codes[members[0]]):
         return members[np.argpartition(gain[members], k - 1)[:k]]
-    order = members[np.lexsort((gain[members], codes[members]))]
+    if table.shape[1] < k:  # every class has fewer than k samples: all members qualify
+        kth = np.full(len(table), np.inf)
+    else:
+        padded = np.where(np.append(side, False)[table], np.append(gain, np.inf)[table], np.inf)
+        kth = np.partition(padded, k - 1, axis=1)[:, k - 1]  # inf where a class has fewer than k members
+    pick = np.flatnonzero(side & (gain <= kth[codes]))  # the first k of each class, and any ties at the k-th
+    order = pick[np.lexsort((gain[pick], codes[pick]))]
     sorted_codes = codes[order]
     first = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
     rank = np.arange(order.size) - np.repeat(first, np.diff(np.r_[first, order.size]))
@@ -238,6 +259,7 @@ def tabu_search(
     gram = _GramRows(influence, cache_mb)
     groups = int(codes.max()) + 1 if n else 1
     per_class = max(1, min(max(8, -(-int(candidates) // groups)), (gram.capacity - 2) // (2 * groups)))
+    table = _class_table(codes, groups)
     mask, best = mask.copy(), mask.copy()
     residual, projections = residual_state(influence, mask)
     value = best_value = float(residual @ residual)
@@ -250,8 +272,8 @@ def tabu_search(
         if leave_all.size == 0 or enter_all.size == 0:
             break
         leave_gain, enter_gain = squares - 2.0 * projections, squares + 2.0 * projections  # ||r||^2 change, one side
-        leave, enter = (_best_per_class(side, gain, codes, per_class) for side, gain in (
-            (leave_all, leave_gain), (enter_all, enter_gain)
+        leave, enter = (_best_per_class(members, side, gain, codes, per_class, table) for members, side, gain in (
+            (leave_all, mask, leave_gain), (enter_all, ~mask, enter_gain)
         ))
         cross = gram.rows(leave, enter).astype(np.float64)  # (a, b): <S_i, S_j>
         delta = leave_gain[leave][:, None] + enter_gain[enter][None, :] - 2.0 * cross
