@@ -200,8 +200,9 @@ def main(args: argparse.Namespace) -> None:
                     "seconds": seconds, "accuracy": accuracy, "full_accuracy": full_accuracy,
                 }
                 rows.append(row)
-                print(f"  {fraction:.0%} {name} on {embedding}: Spearman {rho:+.3f} (all samples {rho_all:+.3f}, held-out estimate "
-                      f"{_fmt(info.get('holdout_spearman'))}), {seconds:.1f} s = {full_seconds / seconds:.1f}x faster; "
+                print(f"  {fraction:.0%} {name} on {embedding}: Spearman {rho:+.3f} (all samples {rho_all:+.3f}, "
+                      f"held-out estimate {_fmt(info.get('holdout_spearman'))}), {seconds:.1f} s = "
+                      f"{full_seconds / seconds:.1f}x faster; "
                       + ", ".join(f"{r:.0%}: {a:.4f}" for r, a in accuracy.items()), flush=True)
     table = markdown(rows, random_accuracy, loss_rhos, bench, args)
     out = Path(args.out)
@@ -217,6 +218,7 @@ def _fmt(value, spec: str = "+.3f") -> str:
 
 def markdown(rows, random_accuracy, loss_rhos, bench, args) -> str:
     ratios = args.ratios
+    projection = f"projected to {args.projection_dim}" if args.projection_dim else "unprojected"
     head = ["scorer", "fraction", "extrapolation", "embedding", "Spearman (extrapolated samples)", "Spearman (all)",
             "held-out estimate", "time full / extrapolated"]
     head += [f"acc. -{r:.0%} extrap. (full)" for r in ratios]
@@ -225,8 +227,7 @@ def markdown(rows, random_accuracy, loss_rhos, bench, args) -> str:
         f"random removal: " + ", ".join(f"-{r:.0%}: {a:.4f}" for r, a in random_accuracy.items())
         + f"; trace scorers in the '{args.trace_setting}' setting"
         + (f"; kNN k = {args.k}" if "knn" in args.methods else "")
-        + ("; whole-network influence " + (f"projected to {args.projection_dim}" if args.projection_dim else "unprojected")
-           if "whole_network_influence" in args.scorers else "") + ".",
+        + (f"; whole-network influence {projection}" if "whole_network_influence" in args.scorers else "") + ".",
         "Spearman of the fully computed scores with the ERM model's training loss: "
         + ", ".join(f"{m} {_fmt(r)}" for m, r in loss_rhos.items()) + ".",
         "",

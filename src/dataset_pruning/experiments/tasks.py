@@ -134,8 +134,8 @@ def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1
     if spec.scorer == "last_layer_influence":
         return _finish(folder, {"key": spec.key, "keep": None, "score_seconds": 0.0, "same_as_S": True}, started)
     erm_folder = Path(cache) / "erm" / spec.erm.key
-    start = time.perf_counter()
     if _norms_of_erm_influence(spec):  # ||S_i|| of the S the ERM task stored: the same numbers, not solved again
+        start = time.perf_counter()
         influence = torch.from_numpy(np.load(erm_folder / "influence.npy", allow_pickle=False))
         scores = SampleScores(influence.double().norm(dim=1).float(), method=spec.scorer, keep="highest",
                               info={"same_as": "influence_vectors"})
@@ -165,8 +165,8 @@ def _norms_of_erm_influence(spec: ScoreSpec) -> bool:
     if not set(spec.options) | set(spec.erm.influence) <= set(defaults):
         return False
     mine, erm = {**defaults, **spec.options}, {**defaults, **spec.erm.influence}
-    if mine["hessian"] == erm["hessian"] == "exact":
-        mine.pop("lissa"), erm.pop("lissa")
+    if mine["hessian"] == erm["hessian"] == "exact":  # the exact path never reads the LiSSA block
+        del mine["lissa"], erm["lissa"]
     return mine == erm
 
 

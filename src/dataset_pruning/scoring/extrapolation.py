@@ -3,8 +3,8 @@
 The expensive part of a scorer (training runs for EL2N / GraNd, per-sample gradients and solves for influence)
 runs on a (class-stratified) random subset of ``fraction * n`` samples only; every sample is embedded by the ERM
 model's penultimate features (``model.features``; ``embedding: logits``: its outputs, the head applied to them),
-and the scores of the others are regressed from the scored ones (Effective Data Pruning through Score Extrapolation; reference ``prasangadhungel/Data-Pruning-with-
-Extrapolated-Scores``, ``src/extrapolate/``):
+and the scores of the others are regressed from the scored ones (Effective Data Pruning through Score
+Extrapolation; reference ``prasangadhungel/Data-Pruning-with-Extrapolated-Scores``, ``src/extrapolate/``):
 
 - ``knn``: scikit-learn ``KNeighborsRegressor`` over the embeddings (k neighbours, ``distance`` = 1/d weights or
   ``uniform``), by default among the scored samples of the same class (``by_class``): scores depend on the label
