@@ -2,7 +2,9 @@
 them costs in test accuracy, and how much scoring time they save; writes a markdown table.
 
 For each scorer and each subset fraction (default 5%, 10%, 20%), with kNN and GNN extrapolation on each of the
-``--embeddings`` (the ERM model's features, its logits):
+``--embeddings`` (the ERM model's features, its logits, the input; ``auto``, the default: all three as candidates,
+with ``--k`` and ``--by-class`` candidates, chosen per run by leave-one-out kNN on the scored subset, as the
+library does by default):
 
 - Spearman of the extrapolated vs the fully computed scores on the extrapolated samples (vectors: of the norms);
 - test accuracy after removing 30 / 50 / 70% of the training set by the score rule (``remove_by_score``: the
@@ -27,6 +29,7 @@ How each scorer is scored on a subset (scoring/extrapolation.py says why):
     python benchmarks/extrapolation.py                 # the table of docs/extrapolation.md (tens of minutes)
     python benchmarks/extrapolation.py --device cuda   # the same on a GPU
     python benchmarks/extrapolation.py --methods knn --embeddings features logits   # both embeddings side by side
+    python benchmarks/extrapolation.py --k 20 --by-class true --embeddings features # the settings before selection
     python benchmarks/extrapolation.py --scorers whole_network_influence --projection-dim 0   # exact vectors
     python benchmarks/extrapolation.py --quick         # a smoke test on 800 samples (a minute or two)
 """
@@ -44,6 +47,7 @@ from scipy.stats import spearmanr
 from dataset_pruning.data import load_dataset
 from dataset_pruning.scoring import TraceRecorder, score_samples
 from dataset_pruning.scoring.extrapolation import (
+    EMBEDDINGS,
     ExtrapolationConfig,
     choose_subset,
     embed,
@@ -126,7 +130,7 @@ class Bench:
             part = self.train.subset(index)
             model, trace, _ = self.train_with_trace(part)
             subset = score_samples(method, model, part, trace=trace, **self.options(method))
-            embeddings = embed(model, self.train, embedding=config.embedding, device=self.args.device)
+            embeddings = embed(model, self.train, embedding=list(config.embedding), device=self.args.device)
             values, info = extrapolate(embeddings, self.train.y, self.train.num_classes, index, subset.values,
                                        config, seed=0, device=self.args.device)
             _sync(self.args.device)
@@ -163,10 +167,11 @@ def main(args: argparse.Namespace) -> None:
     warm_up(args.methods)
     bench = Bench(args)
     methods = {
-        "knn": {"method": "knn", "k": args.k},
+        "knn": {"method": "knn", "k": args.k, "by_class": [b == "true" for b in args.by_class]},
         "gnn": {"method": "gnn", "gnn": {"epochs": args.gnn_epochs, "hidden": args.gnn_hidden}},
     }
-    methods = {(name, embedding): {**methods[name], "embedding": embedding}
+    candidates = {"auto": list(EMBEDDINGS)}
+    methods = {(name, embedding): {**methods[name], "embedding": candidates.get(embedding, embedding)}
                for name in args.methods for embedding in args.embeddings}
     rng = np.random.default_rng(0)
     n = len(bench.train)
@@ -194,13 +199,14 @@ def main(args: argparse.Namespace) -> None:
                 accuracy = {r: bench.accuracy_after_removing(remove_by_score(extrapolated, keep, r))
                             for r in args.ratios}
                 row = {
-                    "scorer": method, "fraction": fraction, "method": name, "embedding": embedding,
+                    "scorer": method, "fraction": fraction, "method": name, "embedding": chosen(embedding, info),
                     "spearman": rho, "spearman_all": rho_all,
                     "holdout_spearman": info.get("holdout_spearman"), "full_seconds": full_seconds,
                     "seconds": seconds, "accuracy": accuracy, "full_accuracy": full_accuracy,
                 }
                 rows.append(row)
-                print(f"  {fraction:.0%} {name} on {embedding}: Spearman {rho:+.3f} (all samples {rho_all:+.3f}, "
+                print(f"  {fraction:.0%} {name} on {chosen(embedding, info)}: Spearman {rho:+.3f} "
+                      f"(all samples {rho_all:+.3f}, "
                       f"held-out estimate {_fmt(info.get('holdout_spearman'))}), {seconds:.1f} s = "
                       f"{full_seconds / seconds:.1f}x faster; "
                       + ", ".join(f"{r:.0%}: {a:.4f}" for r, a in accuracy.items()), flush=True)
@@ -210,6 +216,14 @@ def main(args: argparse.Namespace) -> None:
     out.write_text(table)
     print("\n" + table)
     print(f"written to {out}")
+
+
+def chosen(embedding: str, info: dict) -> str:
+    """The row's embedding; with candidates, the one leave-one-out chose (and its k and neighbourhood)."""
+    if "selection" not in info:
+        return embedding
+    knn = f", k {info['k']}, {'same class' if info['by_class'] else 'all classes'}" if "k" in info else ""
+    return f"{embedding}: {info['embedding']}{knn}"
 
 
 def _fmt(value, spec: str = "+.3f") -> str:
@@ -226,7 +240,7 @@ def markdown(rows, random_accuracy, loss_rhos, bench, args) -> str:
         f"MNIST-1D, n = {len(bench.train)}, cnn1d, {args.epochs} epochs; ERM test accuracy {bench.full_accuracy:.4f}; "
         f"random removal: " + ", ".join(f"-{r:.0%}: {a:.4f}" for r, a in random_accuracy.items())
         + f"; trace scorers in the '{args.trace_setting}' setting"
-        + (f"; kNN k = {args.k}" if "knn" in args.methods else "")
+        + (f"; kNN k in {args.k}, same class in {args.by_class}" if "knn" in args.methods else "")
         + (f"; whole-network influence {projection}" if "whole_network_influence" in args.scorers else "") + ".",
         "Spearman of the fully computed scores with the ERM model's training loss: "
         + ", ".join(f"{m} {_fmt(r)}" for m, r in loss_rhos.items()) + ".",
@@ -258,9 +272,14 @@ if __name__ == "__main__":
     parser.add_argument("--projection-dim", type=int, default=64,
                         help="whole-network / SGD influence projection; 0: none (exact vectors, one solve per sample)")
     parser.add_argument("--cg-steps", type=int, default=100)
-    parser.add_argument("--k", type=int, default=20)
-    parser.add_argument("--embeddings", nargs="+", choices=["features", "logits"], default=["features"],
-                        help="extrapolation.embedding: each gives its own rows")
+    defaults = ExtrapolationConfig()
+    parser.add_argument("--k", nargs="+", type=int, default=list(defaults.k),
+                        help="extrapolation.k: one value, or candidates chosen by leave-one-out (the library's)")
+    parser.add_argument("--by-class", nargs="+", choices=["true", "false"],
+                        default=[str(b).lower() for b in defaults.by_class], help="extrapolation.by_class candidates")
+    parser.add_argument("--embeddings", nargs="+", choices=[*EMBEDDINGS, "auto"], default=["auto"],
+                        help="extrapolation.embedding, each its own rows; auto: all of them as candidates, "
+                             "leave-one-out on the scored subset picks one per run (the library's default)")
     parser.add_argument("--gnn-epochs", type=int, default=35)
     parser.add_argument("--gnn-hidden", nargs="+", type=int, default=[512, 256])
     parser.add_argument("--device", default="cpu")

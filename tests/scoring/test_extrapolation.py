@@ -21,7 +21,10 @@ from dataset_pruning.scoring.extrapolation import (
     embed,
     extrapolate,
     extrapolate_scores,
+    knn_regress,
+    loo_knn,
     restrict_trace,
+    select_knn,
 )
 
 from .conftest import blobs
@@ -52,6 +55,53 @@ def test_knn_is_exact_on_duplicated_points(by_class):
     # with uniform weights the 4 other neighbours count as much as the twin: not exact
     full, _ = extrapolate(embeddings, labels, 4, scored, scalar, {**config, "weights": "uniform"}, seed=0)
     assert not torch.allclose(full[40:], scalar, atol=1e-3)
+
+
+@pytest.mark.parametrize("by_class", [True, False])
+@pytest.mark.parametrize("weights", ["distance", "uniform"])
+def test_leave_one_out_knn_equals_refitting_without_each_point(by_class, weights):
+    """loo_knn's one distance pass gives, for every point, what knn_regress predicts from the other points (a class
+    with a single point falls back to all points, as knn_regress does for a class with none)."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(30, 5, generator=g)
+    labels = torch.tensor([0] * 14 + [1] * 15 + [2])
+    for values in (torch.rand(30, generator=g), torch.randn(30, 3, generator=g)):
+        loo = loo_knn(x, labels, values, k=(1, 4, 40), weights=weights, by_class=by_class)
+        for k, predicted in loo.items():
+            for i in range(30):
+                rest = torch.tensor([j for j in range(30) if j != i])
+                expected = knn_regress(x, labels, rest, values[rest], torch.tensor([i]), k=k, weights=weights,
+                                       by_class=by_class)
+                assert torch.allclose(predicted[i], expected[0], atol=1e-12), (k, i)
+
+
+def test_selection_picks_the_embedding_that_carries_the_score_without_the_held_out_samples():
+    """Of an embedding in which the score is smooth and one of noise, leave-one-out picks the first, and the choice
+    is made on the fitted samples only: changing the held-out samples' scores changes neither the choice nor any
+    candidate's leave-one-out figure (so holdout_spearman stays an estimate on unseen samples)."""
+    embeddings, labels, score, g = _helix(n=400)
+    candidates = {"noise": torch.randn(400, 16, generator=g), "helix": embeddings}
+    scored = torch.randperm(400, generator=g)[:100].sort().values
+    config = {"fraction": 0.25, "k": [3, 10, 30], "by_class": [True, False]}
+    full, info = extrapolate(candidates, labels, 2, scored, score[scored], config, seed=0)
+    assert info["embedding"] == "helix" and info["k"] in (3, 10, 30) and len(info["selection"]) == 12
+    best = max(row["spearman"] for row in info["selection"])
+    assert info["loo_spearman"] == best > 0.9
+    assert max(r["spearman"] for r in info["selection"] if r["embedding"] == "noise") < best - 0.1  # the label only
+    unscored = torch.ones(400, dtype=torch.bool)
+    unscored[scored] = False
+    assert spearmanr(full[unscored].numpy(), score[unscored].numpy()).statistic > 0.9
+    holdout = info["holdout_samples"]
+    order = torch.as_tensor(np.random.default_rng(1).permutation(100))  # extrapolate draws them from seed + 1
+    changed = score[scored].clone()
+    changed[order[:holdout]] *= -1  # the held-out samples' scores reversed
+    _, moved = extrapolate(candidates, labels, 2, scored, changed, config, seed=0)
+    assert moved["selection"] == info["selection"] and moved["embedding"] == info["embedding"]
+    assert moved["holdout_spearman"] < 0 < info["holdout_spearman"]
+    # vector scores are chosen by the relative error of the leave-one-out vectors
+    vectors = torch.stack([score, -score, torch.cos(score)], 1)
+    choice, rows = select_knn(candidates, labels, scored, vectors[scored], k=(5,), by_class=(False,))
+    assert choice["embedding"] == "helix" and set(rows[0]) == {"embedding", "by_class", "k", "relative_error"}
 
 
 def test_rank_target_is_robust_to_heavy_tails():
@@ -123,9 +173,12 @@ def test_choose_subset_is_stratified_and_seeded():
         ({"fraction": 0.1, "weights": "gauss"}, r"extrapolation.weights must be one of distance, uniform"),
         ({"fraction": 0.1, "gnn": {"hiden": [8]}}, r"extrapolation.gnn: unknown option\(s\) 'hiden'.*valid: hidden"),
         ({"fraction": 0.1, "gnn": {"epochs": 0}}, r"extrapolation.gnn.epochs must be >= 1"),
-        ({"fraction": 0.1, "k": 0}, r"extrapolation.k must be >= 1"),
+        ({"fraction": 0.1, "k": 0}, r"extrapolation.k must be an integer >= 1, or a non-empty list"),
+        ({"fraction": 0.1, "k": [5, 0]}, r"extrapolation.k must be an integer >= 1.*got 0"),
+        ({"fraction": 0.1, "by_class": []}, r"extrapolation.by_class must be true or false, or a non-empty list"),
         ({"fraction": 0.1, "target": "log"}, r"extrapolation.target must be one of rank, value"),
-        ({"fraction": 0.1, "embedding": "pixels"}, r"extrapolation.embedding must be one of features, logits"),
+        ({"fraction": 0.1, "embedding": "pixels"}, r"extrapolation.embedding must be one of features, logits, input"),
+        ({"fraction": 0.1, "embedding": ["logits", "pixel"]}, r"extrapolation.embedding must be one of .*got 'pixel'"),
     ],
 )
 def test_bad_extrapolation_options_are_refused_up_front(options, message):
@@ -133,6 +186,18 @@ def test_bad_extrapolation_options_are_refused_up_front(options, message):
         ExtrapolationConfig.from_options(options)
     with pytest.raises(ValueError, match=r"influence_scoring: " + message):
         validate_parameters({"erm_training": {}, "influence_scoring": {"extrapolation": options}})
+
+
+def test_the_library_defaults_are_the_pipelines():
+    """``ExtrapolationConfig()`` extrapolates as ``influence_scoring.extrapolation`` in conf/base does."""
+    from pathlib import Path
+
+    import yaml
+
+    conf = Path(__file__).resolve().parents[2] / "conf/base/parameters_influence_scoring.yml"
+    pipeline = yaml.safe_load(conf.read_text())["influence_scoring"]["extrapolation"]
+    assert ExtrapolationConfig().as_dict() == pipeline
+    assert ExtrapolationConfig.from_options(pipeline) == ExtrapolationConfig()
 
 
 def test_off_by_default():
@@ -245,8 +310,11 @@ def test_logits_embedding_is_what_the_head_reads():
         logits, features = model(data.x), model.features(data.x)
     assert torch.allclose(embed(model, data, embedding="logits", batch_size=7, device="cpu"), logits, atol=1e-6)
     assert torch.allclose(embed(model, data, batch_size=7, device="cpu"), features, atol=1e-6)
-    with pytest.raises(ValueError, match="embedding must be one of features, logits"):
+    with pytest.raises(ValueError, match="embedding must be one of features, logits, input"):
         embed(model, data, embedding="pixels")
+    every = embed(model, data, embedding=["input", "features", "logits"], batch_size=7, device="cpu")  # one pass
+    assert list(every) == ["input", "features", "logits"] and torch.equal(every["input"], data.x.flatten(1))
+    assert torch.allclose(every["features"], features, atol=1e-6) and torch.allclose(every["logits"], logits, atol=1e-6)
     values = {}
     for embedding in ("features", "logits"):
         scores = extrapolate_scores(

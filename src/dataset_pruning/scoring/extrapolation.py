@@ -53,7 +53,7 @@ from dataset_pruning.runtime import numpy_rng, resolve_device, torch_generator
 from dataset_pruning.scoring.base import SampleScores, score_samples, scorer_options
 
 METHODS = ("knn", "gnn")
-EMBEDDINGS = ("features", "logits")
+EMBEDDINGS = ("features", "logits", "input")
 WEIGHTS = ("distance", "uniform")
 TARGETS = ("rank", "value")
 
@@ -133,10 +133,11 @@ class ExtrapolationConfig:
     fraction: float | None = None  # share of the samples scored by the scorer, in (0, 1)
     method: str = "knn"  # knn | gnn
     stratified: bool = True  # the same fraction of every class (at least one sample each)
-    k: int = 20  # kNN neighbours
+    # k, by_class, embedding: one value, or a list of candidates chosen by leave-one-out kNN on the scored subset
+    k: int | tuple[int, ...] = (5, 10, 20, 50)  # kNN neighbours
     weights: str = "distance"  # kNN weights: distance (1/d; a duplicate of a scored point gets its score) | uniform
-    by_class: bool = True  # kNN among the scored samples of the same class
-    embedding: str = "features"  # features (model.features(x), the reference) | logits (model(x) = head(features))
+    by_class: bool | tuple[bool, ...] = (True, False)  # kNN among the scored samples of the same class
+    embedding: str | tuple[str, ...] = EMBEDDINGS  # features (model.features(x)) | logits (model(x)) | input (x)
     target: str = "rank"  # scalar scores: regress their ranks (rank) or the values themselves (value)
     holdout: float = 0.2  # share of the scored subset left out of the fit to measure Spearman (0: no estimate)
     seed: int | None = None  # None: the scorer's seed (influence_scoring.seed, else the ERM seed)
@@ -153,17 +154,18 @@ class ExtrapolationConfig:
             raise ValueError(f"extrapolation.method must be one of {', '.join(METHODS)}; got {self.method!r}")
         if self.weights not in WEIGHTS:
             raise ValueError(f"extrapolation.weights must be one of {', '.join(WEIGHTS)}; got {self.weights!r}")
-        if self.embedding not in EMBEDDINGS:
-            raise ValueError(
-                f"extrapolation.embedding must be one of {', '.join(EMBEDDINGS)}; got {self.embedding!r}"
-            )
         if self.target not in TARGETS:
             raise ValueError(f"extrapolation.target must be one of {', '.join(TARGETS)}; got {self.target!r}")
-        for name in ("stratified", "by_class"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"extrapolation.{name} must be true or false, got {getattr(self, name)!r}")
-        if _number(self.k, "extrapolation.k", integer=True) < 1:
-            raise ValueError(f"extrapolation.k must be >= 1, got {self.k!r}")
+        if not isinstance(self.stratified, bool):
+            raise ValueError(f"extrapolation.stratified must be true or false, got {self.stratified!r}")
+
+        rules = {
+            "embedding": (lambda v: v in EMBEDDINGS, f"one of {', '.join(EMBEDDINGS)}"),
+            "by_class": (lambda v: isinstance(v, bool), "true or false"),
+            "k": (lambda v: _number(v, "extrapolation.k", integer=True) >= 1, "an integer >= 1"),
+        }
+        for name, (ok, rule) in rules.items():
+            object.__setattr__(self, name, _candidates(getattr(self, name), name, ok, rule))
         if not 0 <= _number(self.holdout, "extrapolation.holdout") < 1:
             raise ValueError(f"extrapolation.holdout must lie in [0, 1), got {self.holdout!r}")
         if self.seed is not None:
@@ -176,6 +178,11 @@ class ExtrapolationConfig:
     @property
     def enabled(self) -> bool:
         return self.fraction is not None
+
+    @property
+    def selects(self) -> bool:
+        """Several kNN candidates (embedding, by_class, k): leave-one-out on the scored subset picks one."""
+        return len(self.embedding) * len(self.by_class) * len(self.k) > 1
 
     @classmethod
     def from_options(cls, options: "ExtrapolationConfig | dict | None") -> "ExtrapolationConfig":
@@ -190,11 +197,23 @@ class ExtrapolationConfig:
 
     def as_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("k", "by_class", "embedding"):
+            out[name] = list(out[name])
         out["gnn"] = {f.name: getattr(self.gnn, f.name) for f in fields(self.gnn)}
         out["gnn"]["hidden"] = list(out["gnn"]["hidden"])
         return out
 
 
+
+
+def _candidates(value: Any, name: str, ok, rule: str) -> tuple:
+    """One option value or a list of candidates, as a tuple without repeats (order kept)."""
+    items = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    bad = [item for item in items if not ok(item)]
+    if not items or bad:
+        got = bad[0] if bad else value
+        raise ValueError(f"extrapolation.{name} must be {rule}, or a non-empty list of candidates; got {got!r}")
+    return tuple(dict.fromkeys(int(v) if name == "k" else v for v in items))
 
 
 def check_extrapolation(options: dict | None) -> ExtrapolationConfig:
@@ -241,22 +260,37 @@ def embed(
     model: torch.nn.Module,
     data: TensorData,
     *,
-    embedding: str = "features",
+    embedding: str | tuple[str, ...] | list[str] = "features",
     batch_size: int = 1024,
     device: str = "auto",
-) -> torch.Tensor:
-    """Every sample's embedding, a float32 CPU tensor: the penultimate features ``model.features(x)`` (n, a), or
-    the ``logits`` ``model(x)`` = head(features) (n, C), the directions of the features that the classifier reads
-    (scores such as losses and influence norms follow the margins, which kNN over all a feature directions blurs)."""
-    if embedding not in EMBEDDINGS:
-        raise ValueError(f"embedding must be one of {', '.join(EMBEDDINGS)}; got {embedding!r}")
-    if not hasattr(model, "features"):
-        raise ValueError("score extrapolation embeds samples by model.features(x): the model has no features part")
-    dev = resolve_device(device)
-    module = copy.deepcopy(model).to(dev).eval()
-    part = module.features if embedding == "features" else module
-    out = [part(data.x[i : i + batch_size].to(dev)).float().flatten(1).cpu() for i in range(0, len(data), batch_size)]
-    return torch.cat(out)
+) -> torch.Tensor | dict[str, torch.Tensor]:
+    """Every sample's embedding, a float32 CPU tensor: the penultimate features ``model.features(x)`` (n, a), the
+    ``logits`` ``model(x)`` = head(features) (n, C), the directions of the features that the classifier reads
+    (scores such as losses and influence norms follow the margins, which kNN over all a feature directions blurs),
+    or the ``input`` x itself, flattened (n, prod(input_shape)): what scores of untrained models (GraNd at
+    initialisation) depend on. A list of names gives {name: tensor}, from one forward pass."""
+    names = (embedding,) if isinstance(embedding, str) else tuple(embedding)
+    for name in names:
+        if name not in EMBEDDINGS:
+            raise ValueError(f"embedding must be one of {', '.join(EMBEDDINGS)}; got {name!r}")
+    out: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    if "input" in out:
+        out["input"] = [data.x.float().flatten(1)]
+    if {"features", "logits"} & set(names):
+        if not hasattr(model, "features"):
+            raise ValueError("score extrapolation embeds samples by model.features(x): the model has no features part")
+        dev = resolve_device(device)
+        module = copy.deepcopy(model).to(dev).eval()
+        for i in range(0, len(data), batch_size):
+            x = data.x[i : i + batch_size].to(dev)
+            features = module.features(x)
+            if "features" in out:
+                out["features"].append(features.float().flatten(1).cpu())
+            if "logits" in out:
+                logits = module.head(features) if hasattr(module, "head") else module(x)
+                out["logits"].append(logits.float().flatten(1).cpu())
+    tensors = {name: torch.cat(parts) for name, parts in out.items()}
+    return tensors[embedding] if isinstance(embedding, str) else tensors
 
 
 def restrict_trace(trace: Any, indices: torch.Tensor) -> Any:
@@ -315,6 +349,78 @@ def knn_regress(
         regressor.fit(x[fit_index[candidates]], y_fit[candidates])
         out[queries] = regressor.predict(x[query_index[queries]]).reshape(len(queries), *y_fit.shape[1:])
     return torch.from_numpy(out)
+
+
+def loo_knn(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    values: torch.Tensor,
+    *,
+    k: tuple[int, ...],
+    weights: str = "distance",
+    by_class: bool = True,
+    chunk: int = 1024,
+) -> dict[int, torch.Tensor]:
+    """Leave-one-out kNN predictions of ``values`` ((m,) or (m, d)) at the m points ``embeddings`` (m, a) from the
+    other m - 1 (``by_class``: of the same class, all when a class has no other point), as ``knn_regress`` would
+    make them: {k: (m,) or (m, d) float64}, from one distance pass (chunks of ``chunk`` rows, O(chunk * m))."""
+    x = embeddings.double()
+    y = values.double()
+    labels = torch.as_tensor(labels).long()
+    m = len(x)
+    k_max = min(max(k), m - 1)
+    counts = torch.bincount(labels)
+    distances, neighbours = [], []
+    for start in range(0, m, chunk):
+        rows = torch.arange(start, min(start + chunk, m))
+        d = torch.cdist(x[rows], x)
+        d[torch.arange(len(rows)), rows] = math.inf
+        if by_class:
+            other = labels[None, :] != labels[rows, None]
+            d = d.masked_fill(other & (counts[labels[rows]] > 1)[:, None], math.inf)
+        dist, index = d.topk(k_max, dim=1, largest=False)
+        distances.append(dist)
+        neighbours.append(index)
+    dist, index = torch.cat(distances), torch.cat(neighbours)
+    out = {}
+    for kk in k:
+        dk, yk = dist[:, :kk], y[index[:, :kk]]
+        valid = torch.isfinite(dk)
+        if weights == "uniform":
+            w = valid.double()
+        else:  # 1/d; exact matches (d = 0) take all the weight, as in scikit-learn
+            zero = valid & (dk == 0)
+            w = torch.where(zero.any(1, keepdim=True), zero.double(), torch.where(valid, 1 / dk, 0.0))
+        w = w if y.ndim == 1 else w[..., None]
+        out[kk] = (w * yk).sum(1) / w.sum(1)
+    return out
+
+
+def select_knn(
+    embeddings: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    index: torch.Tensor,
+    values: torch.Tensor,
+    *,
+    k: tuple[int, ...],
+    by_class: tuple[bool, ...],
+    weights: str = "distance",
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The kNN candidate (embedding, by_class, k) whose leave-one-out predictions of ``values`` ((m,) or (m, d))
+    at the samples ``index`` agree best with them: the highest Spearman (scalars), the lowest relative error
+    ||P - V||_F / ||V||_F (vectors: the directions matter to the solvers). Ties go to the earlier candidate.
+    Returns the choice {embedding, by_class, k, spearman | relative_error} and every candidate's row."""
+    criterion = "relative_error" if values.ndim == 2 else "spearman"
+    rows = []
+    for name, x in embeddings.items():
+        for same_class in by_class:
+            predictions = loo_knn(x[index], labels[index], values, k=k, weights=weights, by_class=same_class)
+            for kk, predicted in predictions.items():
+                fit = agreement(predicted, values)[criterion]
+                rows.append({"embedding": name, "by_class": same_class, "k": kk, criterion: fit})
+    sign = 1 if criterion == "spearman" else -1
+    best = max(rows, key=lambda r: sign * r[criterion] if math.isfinite(r[criterion]) else -math.inf)
+    return dict(best), rows
 
 
 def knn_graph(embeddings: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -478,7 +584,7 @@ def _from_quantiles(quantiles: torch.Tensor, reference: torch.Tensor) -> torch.T
 
 
 def extrapolate(
-    embeddings: torch.Tensor,
+    embeddings: torch.Tensor | dict[str, torch.Tensor],
     labels: torch.Tensor,
     num_classes: int,
     indices: torch.Tensor,
@@ -489,11 +595,17 @@ def extrapolate(
     device: str = "auto",
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Scores for all n samples from ``values`` ((m,) or (m, d)) of the samples ``indices``: shape (n,) or (n, d),
-    float32; the scored samples keep their values. Info: fraction, method, scored and extrapolated counts, the
-    held-out agreement (``spearman`` ...) and the regression's seconds."""
+    float32; the scored samples keep their values. ``embeddings``: (n, a), or {name: (n, a_name)} candidates.
+    With several candidates (embeddings, ``config.k``, ``config.by_class``) the one whose leave-one-out kNN
+    predictions on the fitted samples agree best (``select_knn``) is used; the held-out samples take no part in
+    the choice, so their agreement stays an honest estimate. Info: fraction, method, the choice (embedding, k,
+    by_class, loo_spearman or loo_relative_error, every candidate under ``selection``), scored and extrapolated
+    counts, the held-out agreement (``holdout_spearman`` ...) and the regression's seconds."""
     config = ExtrapolationConfig.from_options(config)
     seed = int(config.seed if config.seed is not None else seed)
-    n = len(embeddings)
+    if isinstance(embeddings, torch.Tensor):
+        embeddings = {config.embedding[0] if len(config.embedding) == 1 else "given": embeddings}
+    n = len(next(iter(embeddings.values())))
     indices = torch.as_tensor(indices).long()
     values = torch.as_tensor(values)
     if len(values) != len(indices):
@@ -507,8 +619,7 @@ def extrapolate(
     n_eval = n_eval if n_eval >= 3 and len(indices) - n_eval >= 2 else 0
     eval_rows, fit_rows = order[:n_eval].sort().values, order[n_eval:].sort().values
     info: dict[str, Any] = {
-        "fraction": len(indices) / n, "method": config.method, "embedding": config.embedding,
-        "scored_samples": len(indices),
+        "fraction": len(indices) / n, "method": config.method, "scored_samples": len(indices),
         "extrapolated_samples": len(unscored), "holdout_samples": n_eval,
         "vector_scores": values.ndim == 2,
     }
@@ -521,9 +632,19 @@ def extrapolate(
     def decode(predicted: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         return _from_quantiles(predicted, reference) if ranks else predicted
 
+    choice = {"embedding": next(iter(embeddings)), "by_class": config.by_class[0], "k": config.k[0]}
+    if (len(embeddings) > 1 or config.selects) and len(fit_rows) >= 3:
+        choice, rows = select_knn(
+            embeddings, labels, indices[fit_rows], encode(values[fit_rows]), k=config.k, by_class=config.by_class,
+            weights=config.weights,
+        )
+        info["selection"] = rows  # every candidate's leave-one-out agreement on the fitted samples
+        info.update({f"loo_{key}": value for key, value in choice.items() if key in ("spearman", "relative_error")})
+    info["embedding"] = choice["embedding"]
+    embeddings = embeddings[choice["embedding"]]
     if config.method == "knn":
-        knn = dict(k=config.k, weights=config.weights, by_class=config.by_class)
-        info.update(k=config.k, weights=config.weights, by_class=config.by_class)
+        knn = dict(k=choice["k"], weights=config.weights, by_class=choice["by_class"])
+        info.update(knn)
         if n_eval:
             fit = values[fit_rows]
             held = knn_regress(embeddings, labels, indices[fit_rows], encode(fit), indices[eval_rows], **knn)
@@ -582,7 +703,7 @@ def extrapolate_scores(
         subset = score_samples(method, model, part, trace=restrict_trace(trace, index), **options)
         how = "the subset as training set"
     scored_at = time.perf_counter()
-    embeddings = embed(model, train, embedding=config.embedding, batch_size=config.batch_size, device=device)
+    embeddings = embed(model, train, embedding=list(config.embedding), batch_size=config.batch_size, device=device)
     embedded_at = time.perf_counter()
     values, info = extrapolate(
         embeddings, train.y, train.num_classes, index, subset.values, config, seed=seed, device=device
@@ -608,5 +729,7 @@ __all__ = [
     "gnn_regress",
     "knn_graph",
     "knn_regress",
+    "loo_knn",
     "restrict_trace",
+    "select_knn",
 ]
