@@ -67,12 +67,16 @@ def test_leave_one_out_knn_equals_refitting_without_each_point(by_class, weights
     labels = torch.tensor([0] * 14 + [1] * 15 + [2])
     for values in (torch.rand(30, generator=g), torch.randn(30, 3, generator=g)):
         loo = loo_knn(x, labels, values, k=(1, 4, 40), weights=weights, by_class=by_class)
-        for k, predicted in loo.items():
+        for (_, k), predicted in loo.items():
             for i in range(30):
                 rest = torch.tensor([j for j in range(30) if j != i])
                 expected = knn_regress(x, labels, rest, values[rest], torch.tensor([i]), k=k, weights=weights,
                                        by_class=by_class)
                 assert torch.allclose(predicted[i], expected[0], atol=1e-12), (k, i)
+        some = torch.tensor([3, 17, 29])  # predicting only some points: the same rows
+        for key, predicted in loo_knn(x, labels, values, k=(1, 4, 40), weights=weights, by_class=by_class,
+                                      queries=some, chunk=2).items():
+            assert torch.allclose(predicted, loo[key][some], atol=1e-12)
 
 
 def test_selection_picks_the_embedding_that_carries_the_score_without_the_held_out_samples():
@@ -293,6 +297,21 @@ def test_vector_scores_are_extrapolated_as_vectors():
     assert info["vector_scores"] and {"holdout_cosine", "holdout_relative_error", "holdout_spearman"} <= set(info)
     index = choose_subset(data.y, 0.5, seed=0)
     assert torch.allclose(scores.values[index], full[index], rtol=1e-5, atol=1e-8)
+
+
+def test_grand_at_initialisation_scores_the_subset_as_the_full_scoring_does():
+    """GraNd with ``epochs: 0`` scores fresh initialisations, which do not depend on the training set: the subset
+    that extrapolation scores gets the full scoring's values (so only the regression can err)."""
+    data = blobs(n=60, seed=4)
+    from dataset_pruning.training import ModelSpec
+
+    model = ModelSpec("mlp", data.input_shape, data.num_classes, {"hidden": 8, "depth": 1}).build(seed=0)
+    options = {"runs": 3, "epochs": 0, "device": "cpu", "progress": False, "seed": 0}
+    full = score_samples("grand", model, data, **options).values
+    scores = extrapolate_scores("grand", model, data, config={"fraction": 0.3}, options=options, device="cpu")
+    index = choose_subset(data.y, 0.3, seed=0)
+    assert torch.allclose(scores.values[index], full[index], rtol=1e-5)  # other batches: float rounding only
+    assert scores.info["extrapolation"]["embedding"] in ("features", "logits", "input")
 
 
 def test_logits_embedding_is_what_the_head_reads():

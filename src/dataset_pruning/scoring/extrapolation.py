@@ -134,11 +134,12 @@ class ExtrapolationConfig:
     method: str = "knn"  # knn | gnn
     stratified: bool = True  # the same fraction of every class (at least one sample each)
     # k, by_class, embedding: one value, or a list of candidates chosen by leave-one-out kNN on the scored subset
-    k: int | tuple[int, ...] = (5, 10, 20, 50)  # kNN neighbours
+    k: int | tuple[int, ...] = (5, 10, 20, 50, 100)  # kNN neighbours
     weights: str = "distance"  # kNN weights: distance (1/d; a duplicate of a scored point gets its score) | uniform
     by_class: bool | tuple[bool, ...] = (True, False)  # kNN among the scored samples of the same class
     embedding: str | tuple[str, ...] = EMBEDDINGS  # features (model.features(x)) | logits (model(x)) | input (x)
     target: str = "rank"  # scalar scores: regress their ranks (rank) or the values themselves (value)
+    selection_samples: int | None = 1000  # at most this many fitted samples predicted to choose (None: all)
     holdout: float = 0.2  # share of the scored subset left out of the fit to measure Spearman (0: no estimate)
     seed: int | None = None  # None: the scorer's seed (influence_scoring.seed, else the ERM seed)
     batch_size: int = 1024  # embedding batch
@@ -166,6 +167,9 @@ class ExtrapolationConfig:
         }
         for name, (ok, rule) in rules.items():
             object.__setattr__(self, name, _candidates(getattr(self, name), name, ok, rule))
+        samples = self.selection_samples
+        if samples is not None and _number(samples, "extrapolation.selection_samples", integer=True) < 3:
+            raise ValueError(f"extrapolation.selection_samples must be >= 3 (or null: all), got {samples!r}")
         if not 0 <= _number(self.holdout, "extrapolation.holdout") < 1:
             raise ValueError(f"extrapolation.holdout must lie in [0, 1), got {self.holdout!r}")
         if self.seed is not None:
@@ -358,41 +362,48 @@ def loo_knn(
     *,
     k: tuple[int, ...],
     weights: str = "distance",
-    by_class: bool = True,
+    by_class: bool | tuple[bool, ...] = (True, False),
+    queries: torch.Tensor | None = None,
     chunk: int = 1024,
-) -> dict[int, torch.Tensor]:
-    """Leave-one-out kNN predictions of ``values`` ((m,) or (m, d)) at the m points ``embeddings`` (m, a) from the
-    other m - 1 (``by_class``: of the same class, all when a class has no other point), as ``knn_regress`` would
-    make them: {k: (m,) or (m, d) float64}, from one distance pass (chunks of ``chunk`` rows, O(chunk * m))."""
+) -> dict[tuple[bool, int], torch.Tensor]:
+    """Leave-one-out kNN predictions of ``values`` ((m,) or (m, d)) at the m points ``embeddings`` (m, a), or at
+    the positions ``queries`` (q,) among them, each from the other m - 1 points (``by_class``: of its class, all
+    when its class has no other point), as ``knn_regress`` would make them: {(by_class, k): (q,) or (q, d)
+    float64}, from one distance pass (chunks of ``chunk`` rows, O(chunk * m) memory) shared by every k and both
+    neighbourhoods."""
+    modes = (by_class,) if isinstance(by_class, bool) else tuple(by_class)
     x = embeddings.double()
     y = values.double()
     labels = torch.as_tensor(labels).long()
     m = len(x)
     k_max = min(max(k), m - 1)
-    counts = torch.bincount(labels)
-    distances, neighbours = [], []
-    for start in range(0, m, chunk):
-        rows = torch.arange(start, min(start + chunk, m))
+    alone = torch.bincount(labels)[labels] < 2  # no other point of its class: its neighbours are all points
+    found: dict[bool, list[tuple[torch.Tensor, torch.Tensor]]] = {mode: [] for mode in modes}
+    queries = torch.arange(m) if queries is None else torch.as_tensor(queries).long()
+    for start in range(0, len(queries), chunk):
+        rows = queries[start : start + chunk]
         d = torch.cdist(x[rows], x)
         d[torch.arange(len(rows)), rows] = math.inf
-        if by_class:
-            other = labels[None, :] != labels[rows, None]
-            d = d.masked_fill(other & (counts[labels[rows]] > 1)[:, None], math.inf)
-        dist, index = d.topk(k_max, dim=1, largest=False)
-        distances.append(dist)
-        neighbours.append(index)
-    dist, index = torch.cat(distances), torch.cat(neighbours)
+        for mode in modes:
+            if mode:
+                other = (labels[None, :] != labels[rows, None]) & ~alone[rows, None]
+                found[mode].append(d.masked_fill(other, math.inf).topk(k_max, dim=1, largest=False))
+            else:
+                found[mode].append(d.topk(k_max, dim=1, largest=False))
     out = {}
-    for kk in k:
-        dk, yk = dist[:, :kk], y[index[:, :kk]]
-        valid = torch.isfinite(dk)
-        if weights == "uniform":
-            w = valid.double()
-        else:  # 1/d; exact matches (d = 0) take all the weight, as in scikit-learn
-            zero = valid & (dk == 0)
-            w = torch.where(zero.any(1, keepdim=True), zero.double(), torch.where(valid, 1 / dk, 0.0))
-        w = w if y.ndim == 1 else w[..., None]
-        out[kk] = (w * yk).sum(1) / w.sum(1)
+    for mode in modes:
+        dist = torch.cat([f[0] for f in found[mode]])
+        index = torch.cat([f[1] for f in found[mode]])
+        for kk in k:
+            dk, yk = dist[:, :kk], y[index[:, :kk]]
+            valid = torch.isfinite(dk)
+            if weights == "uniform":
+                w = valid.double()
+            else:  # 1/d; exact matches (d = 0) take all the weight, as in scikit-learn
+                zero = valid & (dk == 0)
+                w = torch.where(zero.any(1, keepdim=True), zero.double(), torch.where(valid, 1 / dk, 0.0))
+            w = w if y.ndim == 1 else w[..., None]
+            out[(mode, kk)] = (w * yk).sum(1) / w.sum(1)
     return out
 
 
@@ -405,19 +416,28 @@ def select_knn(
     k: tuple[int, ...],
     by_class: tuple[bool, ...],
     weights: str = "distance",
+    samples: int | None = None,
+    seed: int = 0,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The kNN candidate (embedding, by_class, k) whose leave-one-out predictions of ``values`` ((m,) or (m, d))
     at the samples ``index`` agree best with them: the highest Spearman (scalars), the lowest relative error
-    ||P - V||_F / ||V||_F (vectors: the directions matter to the solvers). Ties go to the earlier candidate.
-    Returns the choice {embedding, by_class, k, spearman | relative_error} and every candidate's row."""
+    ||P - V||_F / ||V||_F (vectors: the directions matter to the solvers). ``samples``: predict at most that many
+    of the m (a seeded random choice; each still from all the others), so the cost stays O(samples * m). Ties go
+    to the earlier candidate. Returns the choice {embedding, by_class, k, spearman | relative_error} and every
+    candidate's row."""
     criterion = "relative_error" if values.ndim == 2 else "spearman"
+    m = len(index)
+    queries = None
+    if samples is not None and samples < m:
+        queries = torch.as_tensor(np.sort(numpy_rng(seed).choice(m, size=samples, replace=False)))
+    target = values if queries is None else values[queries]
     rows = []
     for name, x in embeddings.items():
-        for same_class in by_class:
-            predictions = loo_knn(x[index], labels[index], values, k=k, weights=weights, by_class=same_class)
-            for kk, predicted in predictions.items():
-                fit = agreement(predicted, values)[criterion]
-                rows.append({"embedding": name, "by_class": same_class, "k": kk, criterion: fit})
+        predictions = loo_knn(x[index], labels[index], values, k=k, weights=weights, by_class=by_class,
+                              queries=queries)
+        for (same_class, kk), predicted in predictions.items():
+            fit = agreement(predicted, target)[criterion]
+            rows.append({"embedding": name, "by_class": same_class, "k": kk, criterion: fit})
     sign = 1 if criterion == "spearman" else -1
     best = max(rows, key=lambda r: sign * r[criterion] if math.isfinite(r[criterion]) else -math.inf)
     return dict(best), rows
@@ -636,7 +656,7 @@ def extrapolate(
     if (len(embeddings) > 1 or config.selects) and len(fit_rows) >= 3:
         choice, rows = select_knn(
             embeddings, labels, indices[fit_rows], encode(values[fit_rows]), k=config.k, by_class=config.by_class,
-            weights=config.weights,
+            weights=config.weights, samples=config.selection_samples, seed=seed + 2,
         )
         info["selection"] = rows  # every candidate's leave-one-out agreement on the fitted samples
         info.update({f"loo_{key}": value for key, value in choice.items() if key in ("spearman", "relative_error")})
