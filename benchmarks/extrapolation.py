@@ -211,7 +211,7 @@ def main(args: argparse.Namespace) -> None:
                     "seconds": seconds, "accuracy": accuracy, "full_accuracy": full_accuracy,
                 }
                 rows.append(row)
-                print(f"  {fraction:.0%} {name} on {chosen(embedding, info)}: Spearman {rho:+.3f} "
+                print(f"  {fraction * 100:g}% {name} on {chosen(embedding, info)}: Spearman {rho:+.3f} "
                       f"(all samples {rho_all:+.3f}, "
                       f"held-out estimate {_fmt(info.get('holdout_spearman'))}), {seconds:.1f} s = "
                       f"{full_seconds / seconds:.1f}x faster; "
@@ -255,7 +255,7 @@ def markdown(rows, random_accuracy, loss_rhos, bench, args) -> str:
         "| " + " | ".join(["---"] * 4 + ["---:"] * (len(head) - 4)) + " |",
     ]
     for row in rows:
-        cells = [row["scorer"], f"{row['fraction']:.0%}", row["method"], row["embedding"], _fmt(row["spearman"]),
+        cells = [row["scorer"], f"{row['fraction'] * 100:g}%", row["method"], row["embedding"], _fmt(row["spearman"]),
                  _fmt(row["spearman_all"]), _fmt(row["holdout_spearman"]),
                  f"{row['full_seconds'] / row['seconds']:.1f}x ({row['full_seconds']:.1f} s / {row['seconds']:.1f} s)"]
         cells += [f"{row['accuracy'][r]:.4f} ({row['full_accuracy'][r]:.4f})" for r in ratios]
