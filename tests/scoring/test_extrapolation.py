@@ -102,10 +102,11 @@ def test_selection_picks_the_embedding_that_carries_the_score_without_the_held_o
     _, moved = extrapolate(candidates, labels, 2, scored, changed, config, seed=0)
     assert moved["selection"] == info["selection"] and moved["embedding"] == info["embedding"]
     assert moved["holdout_spearman"] < 0 < info["holdout_spearman"]
-    # vector scores are chosen by the relative error of the leave-one-out vectors
+    # vector scores are chosen by the Spearman of the leave-one-out vectors' norms (as holdout_spearman)
     vectors = torch.stack([score, -score, torch.cos(score)], 1)
-    choice, rows = select_knn(candidates, labels, scored, vectors[scored], k=(5,), by_class=(False,))
-    assert choice["embedding"] == "helix" and set(rows[0]) == {"embedding", "by_class", "k", "relative_error"}
+    choice, rows = select_knn(candidates, labels, scored, vectors[scored], k=(5,), by_class=(False,), samples=50)
+    assert choice["embedding"] == "helix" and set(rows[0]) == {"embedding", "by_class", "k", "spearman"}
+    assert choice["spearman"] > 0.9
 
 
 def test_rank_target_is_robust_to_heavy_tails():

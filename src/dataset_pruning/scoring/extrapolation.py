@@ -420,12 +420,11 @@ def select_knn(
     seed: int = 0,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The kNN candidate (embedding, by_class, k) whose leave-one-out predictions of ``values`` ((m,) or (m, d))
-    at the samples ``index`` agree best with them: the highest Spearman (scalars), the lowest relative error
-    ||P - V||_F / ||V||_F (vectors: the directions matter to the solvers). ``samples``: predict at most that many
+    at the samples ``index`` agree best with them: the highest Spearman (for vectors, of the norms, as
+    ``holdout_spearman``; the relative error would favour large k, whose averages shrink towards zero and rank the
+    norms badly: measured in docs/extrapolation.md). ``samples``: predict at most that many
     of the m (a seeded random choice; each still from all the others), so the cost stays O(samples * m). Ties go
-    to the earlier candidate. Returns the choice {embedding, by_class, k, spearman | relative_error} and every
-    candidate's row."""
-    criterion = "relative_error" if values.ndim == 2 else "spearman"
+    to the earlier candidate. Returns the choice {embedding, by_class, k, spearman} and every candidate's row."""
     m = len(index)
     queries = None
     if samples is not None and samples < m:
@@ -436,10 +435,9 @@ def select_knn(
         predictions = loo_knn(x[index], labels[index], values, k=k, weights=weights, by_class=by_class,
                               queries=queries)
         for (same_class, kk), predicted in predictions.items():
-            fit = agreement(predicted, target)[criterion]
-            rows.append({"embedding": name, "by_class": same_class, "k": kk, criterion: fit})
-    sign = 1 if criterion == "spearman" else -1
-    best = max(rows, key=lambda r: sign * r[criterion] if math.isfinite(r[criterion]) else -math.inf)
+            fit = agreement(predicted, target)["spearman"]
+            rows.append({"embedding": name, "by_class": same_class, "k": kk, "spearman": fit})
+    best = max(rows, key=lambda r: r["spearman"] if math.isfinite(r["spearman"]) else -math.inf)
     return dict(best), rows
 
 
@@ -619,7 +617,7 @@ def extrapolate(
     With several candidates (embeddings, ``config.k``, ``config.by_class``) the one whose leave-one-out kNN
     predictions on the fitted samples agree best (``select_knn``) is used; the held-out samples take no part in
     the choice, so their agreement stays an honest estimate. Info: fraction, method, the choice (embedding, k,
-    by_class, loo_spearman or loo_relative_error, every candidate under ``selection``), scored and extrapolated
+    by_class, loo_spearman, every candidate under ``selection``), scored and extrapolated
     counts, the held-out agreement (``holdout_spearman`` ...) and the regression's seconds."""
     config = ExtrapolationConfig.from_options(config)
     seed = int(config.seed if config.seed is not None else seed)
@@ -659,7 +657,7 @@ def extrapolate(
             weights=config.weights, samples=config.selection_samples, seed=seed + 2,
         )
         info["selection"] = rows  # every candidate's leave-one-out agreement on the fitted samples
-        info.update({f"loo_{key}": value for key, value in choice.items() if key in ("spearman", "relative_error")})
+        info["loo_spearman"] = choice["spearman"]
     info["embedding"] = choice["embedding"]
     embeddings = embeddings[choice["embedding"]]
     if config.method == "knn":
