@@ -181,6 +181,7 @@ def test_choose_subset_is_stratified_and_seeded():
         ({"fraction": 0.1, "k": 0}, r"extrapolation.k must be an integer >= 1, or a non-empty list"),
         ({"fraction": 0.1, "k": [5, 0]}, r"extrapolation.k must be an integer >= 1.*got 0"),
         ({"fraction": 0.1, "by_class": []}, r"extrapolation.by_class must be true or false, or a non-empty list"),
+        ({"fraction": 0.1, "selection_samples": 2}, r"extrapolation.selection_samples must be >= 3 \(or null: all\)"),
         ({"fraction": 0.1, "target": "log"}, r"extrapolation.target must be one of rank, value"),
         ({"fraction": 0.1, "embedding": "pixels"}, r"extrapolation.embedding must be one of features, logits, input"),
         ({"fraction": 0.1, "embedding": ["logits", "pixel"]}, r"extrapolation.embedding must be one of .*got 'pixel'"),

@@ -183,11 +183,6 @@ class ExtrapolationConfig:
     def enabled(self) -> bool:
         return self.fraction is not None
 
-    @property
-    def selects(self) -> bool:
-        """Several kNN candidates (embedding, by_class, k): leave-one-out on the scored subset picks one."""
-        return len(self.embedding) * len(self.by_class) * len(self.k) > 1
-
     @classmethod
     def from_options(cls, options: "ExtrapolationConfig | dict | None") -> "ExtrapolationConfig":
         """From the parameters block; an unknown key or a bad value is a ``ValueError`` saying what is valid."""
@@ -651,7 +646,9 @@ def extrapolate(
         return _from_quantiles(predicted, reference) if ranks else predicted
 
     choice = {"embedding": next(iter(embeddings)), "by_class": config.by_class[0], "k": config.k[0]}
-    if (len(embeddings) > 1 or config.selects) and len(fit_rows) >= 3:
+    # candidates: the kNN's embeddings x neighbourhoods x k; the GNN's embeddings only (it uses no k)
+    knn_options = len(config.by_class) * len(config.k) if config.method == "knn" else 1
+    if len(embeddings) * knn_options > 1 and len(fit_rows) >= 3:
         choice, rows = select_knn(
             embeddings, labels, indices[fit_rows], encode(values[fit_rows]), k=config.k, by_class=config.by_class,
             weights=config.weights, samples=config.selection_samples, seed=seed + 2,
