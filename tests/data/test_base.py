@@ -95,3 +95,32 @@ def test_subset_rejects_masks_and_fractions():
         _data().subset(torch.tensor([0.5, 1.0]))
     with pytest.raises(ValueError, match=r"shape \(k,\)"):
         _data().subset(torch.tensor([[0, 1]]))
+
+
+def _splits(train_labels, test_labels, num_classes=3):
+    def split(labels, name):
+        labels = torch.tensor(labels)
+        return TensorData(torch.zeros(len(labels), 2), labels, num_classes, name)
+
+    return split(train_labels, "toy-train"), split(test_labels, "toy-test")
+
+
+@pytest.mark.parametrize(
+    "train, test, num_classes, message",
+    [
+        ([0, 0, 0], [0], 1, r"toy-train has 1 class\(es\) with training samples; pruning needs at least two"),
+        ([1, 1, 1], [1], 3, r"toy-train has 1 class\(es\)"),
+        ([0, 1, 0], [0, 1], 3, r"toy-train: class\(es\) \[2\] of the 3 have no training sample; give"),
+        ([0, 1, 2], [0, 5], 3, r"toy-test: labels \[5\] lie outside \[0, 3\)"),
+    ],
+)
+def test_a_data_set_that_cannot_be_pruned_stops_at_load(monkeypatch, train, test, num_classes, message):
+    monkeypatch.setitem(DATASETS._entries, "toy", lambda root, **_: _splits(train, test, num_classes))
+    with pytest.raises(ValueError, match=message):
+        load_dataset("toy")
+
+
+def test_a_test_class_the_training_split_lacks_is_named(monkeypatch):
+    monkeypatch.setitem(DATASETS._entries, "toy", lambda root, **_: _splits([0, 1, 0, 1], [0, 2], num_classes=3))
+    with pytest.raises(ValueError, match=r"no training sample, and toy-test holds \[2\], which the model would never"):
+        load_dataset("toy")

@@ -118,3 +118,21 @@ def test_corrupt_image_is_named(tmp_path):
     (base / "train" / "dog" / "broken.png").write_bytes(b"\x89PNG but not really")
     with pytest.raises(ValueError, match="broken.png"):
         load_dataset("imagefolder", root=tmp_path, folder="animals")
+
+
+def test_one_class_folder_cannot_be_pruned(tmp_path):
+    base = tmp_path / "animals"
+    write_tree(base, "train", 2, size=(8, 8), classes=("cat",))
+    write_tree(base, "val", 1, size=(8, 8), classes=("cat",))
+    with pytest.raises(ValueError, match=r"animals-train has 1 class\(es\) with training samples"):
+        load_dataset("imagefolder", root=tmp_path, folder="animals")
+
+
+def test_an_empty_class_folder_is_named(tmp_path):
+    base = tmp_path / "animals"
+    write_tree(base, "train", 1, size=(8, 8))
+    write_tree(base, "val", 1, size=(8, 8))
+    for image in (base / "train" / "emu").iterdir():
+        image.unlink()
+    with pytest.raises(ValueError, match=r"class folder\(s\) .*animals[/\\]train[/\\]emu hold no image file"):
+        load_dataset("imagefolder", root=tmp_path, folder="animals")

@@ -122,7 +122,34 @@ def load_dataset(
     check_loader_options(name, options)
     if seed is not None:
         options["seed"] = seed
-    return DATASETS.get(name)(root=Path(root), **options)
+    train, test = DATASETS.get(name)(root=Path(root), **options)
+    check_prunable(train, test)
+    return train, test
+
+
+def check_prunable(train: TensorData, test: TensorData) -> None:
+    """A ``ValueError`` unless the splits can be pruned: labels in [0, num_classes), two classes or more, and a
+    training sample in every class (so the test split holds no class the training split lacks)."""
+    classes = {split.name: set(torch.unique(split.y).tolist()) for split in (train, test)}
+    for name, found in classes.items():
+        outside = sorted(c for c in found if not 0 <= c < train.num_classes)
+        if outside:
+            raise ValueError(f"{name}: labels {outside[:10]} lie outside [0, {train.num_classes}), the data set's "
+                             "classes; check the data files")
+    trained = classes[train.name]
+    if len(trained) < 2:
+        raise ValueError(
+            f"{train.name} has {len(trained)} class(es) with training samples; pruning needs at least two "
+            "(with one, every model is always right and eps is 0): add classes or choose another data set"
+        )
+    empty = sorted(set(range(train.num_classes)) - trained)
+    if empty:
+        tested = sorted(set(empty) & classes[test.name])
+        raise ValueError(
+            f"{train.name}: class(es) {empty[:10]} of the {train.num_classes} have no training sample"
+            + (f", and {test.name} holds {tested[:10]}, which the model would never be trained on" if tested else "")
+            + "; give every class training samples (or load more samples)"
+        )
 
 
 def missing_data_error(name: str, expected: Path, layout: str) -> FileNotFoundError:

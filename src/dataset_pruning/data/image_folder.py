@@ -28,10 +28,10 @@ IMAGE_FOLDER_LAYOUT = """\
 (class folders are sorted by name to give the labels 0, 1, ...; set ingest.options.folder to the folder's name)"""
 
 
-def _list_split(directory: Path, class_to_idx: dict[str, int], allow_empty: bool) -> Samples:
+def _list_split(directory: Path, class_to_idx: dict[str, int]) -> Samples:
     from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
-    found = make_dataset(str(directory), class_to_idx, IMG_EXTENSIONS, allow_empty=allow_empty)
+    found = make_dataset(str(directory), class_to_idx, IMG_EXTENSIONS, allow_empty=True)
     return [(Path(path), label) for path, label in found]
 
 
@@ -54,7 +54,7 @@ def load_image_folder(
     size (all must then match). ``test_split`` defaults to ``val`` if present, else ``test``. ``max_classes`` keeps
     the first classes by sorted name; ``samples_per_class`` a seeded random choice of training images per class.
     """
-    from torchvision.datasets.folder import find_classes
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes
 
     if not folder:
         raise ValueError(
@@ -83,8 +83,15 @@ def load_image_folder(
             f"{test_dir} has class folders that {train_dir} lacks: {unknown}; the two splits must share the "
             f"class folders (train's: {classes})"
         )
-    train = _list_split(train_dir, class_to_idx, allow_empty=False)
-    test = _list_split(test_dir, class_to_idx, allow_empty=True)
+    train = _list_split(train_dir, class_to_idx)
+    present = {label for _, label in train}
+    empty = [train_dir / name for name in classes[:max_classes] if class_to_idx[name] not in present]
+    if empty:
+        raise ValueError(
+            f"class folder(s) {', '.join(map(str, empty[:5]))} hold no image file (the extensions read: "
+            f"{' '.join(IMG_EXTENSIONS)}); put images there or remove the folder(s)"
+        )
+    test = _list_split(test_dir, class_to_idx)
     if not test:
         raise missing_data_error("imagefolder", test_dir / "<class>", layout)
     train = limit_per_class(train, max_classes, samples_per_class, seed, "train")
