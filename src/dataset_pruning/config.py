@@ -7,6 +7,7 @@ stops a run before any training, with one message naming the key and what to do.
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from dataset_pruning.data import DATASETS, check_loader_options
 from dataset_pruning.models import MODELS
 from dataset_pruning.runtime import check_device
+from dataset_pruning.options import option_problems
 from dataset_pruning.scoring import SCORERS, scorer_needs, scorer_options, scorer_output
+from dataset_pruning.scoring.influence import LISSA_DEFAULTS, lissa_inverse_hvp
 from dataset_pruning.selection import RULES, SOLVERS, check_rule_options
 from dataset_pruning.selection.objective import build_solver, removal_count
 from dataset_pruning.training import TrainingConfig
@@ -56,6 +59,18 @@ class ModelParams(_Block):
     @classmethod
     def _name(cls, v: str) -> str:
         return _known(MODELS, v)
+
+    @model_validator(mode="after")
+    def _options(self) -> "ModelParams":
+        builder = MODELS.get(self.name)
+        takes = [key for key in inspect.signature(builder).parameters if key not in ("input_shape", "num_classes")]
+        unknown = sorted(set(self.options) - set(takes))
+        if unknown:
+            raise ValueError(f"model {self.name} takes no option(s) {unknown}; it takes: {', '.join(takes) or 'none'}")
+        problems = option_problems(builder, self.options, "options.")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class TrainingParams(_Block):
@@ -101,11 +116,20 @@ class ErmTrainingParams(_Block):
 
 
 def _check_options(method: str, options: dict[str, Any], where: str) -> None:
+    """Unknown option names, then values of the wrong type or range (``options.RANGES``), LiSSA's included."""
     unknown = sorted(set(options) - set(scorer_options(method)))
     if unknown:
         raise ValueError(
             f"{where}: {method} takes no option(s) {unknown}; it takes: {', '.join(scorer_options(method)) or 'none'}"
         )
+    problems = option_problems(SCORERS.get(method), options, f"{where}.")
+    lissa = options.get("lissa")
+    if not problems and isinstance(lissa, dict):
+        unknown = sorted(set(lissa) - set(LISSA_DEFAULTS))
+        problems = [f"{where}.lissa takes no option(s) {unknown}; it takes: {', '.join(LISSA_DEFAULTS)}"] if unknown \
+            else option_problems(lissa_inverse_hvp, lissa, f"{where}.lissa.")
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 class ScoringParams(_Block):

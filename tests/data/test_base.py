@@ -57,6 +57,15 @@ def test_load_dataset_checks_options_before_loading(tmp_path):
         load_dataset("digits", test_frac=0.5)
 
 
+def test_load_dataset_checks_option_values_before_loading(tmp_path):
+    with pytest.raises(ValueError, match=r"option num_samples = 'abc': input should be a valid integer"):
+        load_dataset("mnist1d", num_samples="abc")
+    with pytest.raises(ValueError, match=r"train_split = 1.5: input should be less than 1"):
+        load_dataset("mnist1d", train_split=1.5)
+    with pytest.raises(ValueError, match=r"max_classes = 0: input should be greater than or equal to 1"):
+        load_dataset("imagefolder", root=tmp_path / "missing", folder="x", max_classes=0)
+
+
 def test_the_seed_default_is_the_loaders_and_the_pipelines():
     """``load_dataset("mnist1d")`` is the data of a default ``kedro run`` (ingest seed 42)."""
     pipeline_seed = yaml.safe_load((PROJECT / "conf/base/parameters_ingest.yml").read_text())["ingest"]["seed"]

@@ -17,8 +17,9 @@ from dataset_pruning.selection import removal_norm
 from kedro_runs import PROJECT_ROOT, latest as _latest, load_latest as _load_latest, run as _run  # noqa: E402
 
 
-def test_prune_pipeline_end_to_end(kedro_project, tiny_prune_params):
+def test_prune_pipeline_end_to_end(kedro_project, tiny_prune_params, capsys):
     _run(kedro_project, tiny_prune_params)
+    printed = capsys.readouterr().out
     data = kedro_project / "data"
     train = _load_latest(data / "02_intermediate" / "train_set.pt")
     n = len(train)
@@ -53,6 +54,25 @@ def test_prune_pipeline_end_to_end(kedro_project, tiny_prune_params):
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id)}
     assert {"removed_indices.json", "pruning_plot.png"} <= artifacts
 
+    # what each stage cost, logged and printed (run_report.RunReport)
+    stages = ("ingest", "erm", "scoring", "selection", "retraining")
+    times = {stage: run[f"metrics.time.{stage}"] for stage in stages}
+    assert all(seconds > 0 for seconds in times.values()) and run["metrics.memory.peak_mb"] > 100
+    assert run["metrics.time.total"] == pytest.approx(sum(times.values()))
+    summary = printed[printed.index("== mnist1d·mlp·"):]
+    assert f"removed {len(removed)} / {n} (30.0 %)" in summary
+    assert f"{100 * metrics['pruned_test_accuracy']:.2f} % pruned" in summary
+    assert f"eps/n {metrics['eps_over_n']:.3g}" in summary and "selection " in summary and "peak memory" in summary
+    assert f"({run.run_id}): mlflow ui --backend-store-uri sqlite:///" in summary
+    # both models as MLflow models of the run, the full and the kept training set as its inputs
+    client = mlflow.MlflowClient()
+    models = client.search_logged_models(experiment_ids=[run.experiment_id])
+    assert sorted(m.name for m in models if m.source_run_id == run.run_id) == ["erm_model", "retrained_model"]
+    inputs = client.get_run(run.run_id).inputs.dataset_inputs
+    contexts = {i.tags[0].value: i.dataset for i in inputs if i.tags}
+    assert set(contexts) == {"training", "training-subset"}
+    assert json.loads(contexts["training-subset"].profile)["features_shape"][0] == n - len(removed)
+
 
 def test_second_run_keeps_the_first(kedro_project, tiny_prune_params):
     """Versioned outputs: a second run adds a version beside the first instead of overwriting it."""
@@ -85,6 +105,14 @@ def test_second_run_keeps_the_first(kedro_project, tiny_prune_params):
                      marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
         ({"ingest": {"dataset": "imagefolder", "options": {"imgsize": 32}}}, r"takes no option\(s\) \['imgsize'\]"),
         ({"data_root": "/etc/hostname/data"}, "is not a writable folder"),
+        ({"influence_scoring": {"influence": {"damping": -1}}}, r"influence.damping = -1: input should be greater than 0"),
+        ({"influence_scoring": {"influence": {"hessian": "lissa", "lissa": {"damping": 0}}}},
+         r"influence.lissa.damping = 0: input should be greater than 0"),
+        ({"influence_scoring": {"method": "whole_network_influence", "options": {"damping": -1}}},
+         r"options.damping = -1: input should be greater than 0"),
+        ({"influence_scoring": {"method": "el2n", "options": {"runs": 2.5}}}, r"options.runs = 2.5: .*valid integer"),
+        ({"ingest": {"options": {"num_samples": "abc"}}}, r"num_samples = 'abc': input should be a valid integer"),
+        ({"erm_training": {"model": {"name": "mlp", "options": {"hidden": 0}}}}, r"options.hidden = 0"),
         ({"influence_scoring": {"method": "el2n"}, "optimization_selection": {"problem": "generalization", "eps": 0.1}},
          "gives scalar scores"),
     ],

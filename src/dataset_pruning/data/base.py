@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from dataset_pruning.options import option_problems
 from dataset_pruning.registry import Registry
 
 
@@ -88,13 +89,15 @@ def loader_options(name: str) -> tuple[str, ...]:
 
 
 def check_loader_options(name: str, options: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` if ``options`` holds a key data set ``name``'s loader does not take.
-
-    The message lists the options it takes and the closest match of each unknown one.
-    """
+    """Raise ``ValueError`` if ``options`` holds a key data set ``name``'s loader does not take (the message lists
+    the options it takes and the closest match of each unknown one), or a value of the wrong type or range
+    (``options.option_problems``)."""
     known = loader_options(name)
     unknown = sorted(str(key) for key in options if key not in known)
     if not unknown:
+        problems = option_problems(DATASETS.get(name), dict(options))
+        if problems:
+            raise ValueError(f"data set {name!r} option " + "; ".join(problems))
         return
     hints = []
     for key in unknown:
