@@ -14,12 +14,15 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import signal
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset, DataCatalog
 
@@ -33,14 +36,30 @@ PROVENANCE_FILE = "provenance.json"
 
 
 class ValidateParameters:
-    @hook_impl
-    def after_context_created(self, context) -> None:
+    @hook_impl(wrapper=True)  # around kedro-mlflow's hook, which creates the MLflow store
+    def after_context_created(self, context):
         errors.install()
         params = context.params
         data_root = Path(params.get("data_root") or "data")
         folders = [data_root if data_root.is_absolute() else context.project_path / data_root]
         folders.append(Path(params.get("mlflow_db") or "mlflow.db").absolute().parent)
         validate_parameters(params, write_to=folders)
+        with _store_lock(context):
+            return (yield)
+
+
+def _store_lock(context):
+    """A file lock beside the sqlite MLflow store of mlflow.yml, held while kedro-mlflow creates and migrates the
+    store and its experiment: first runs started together in a fresh folder would race to create the tables."""
+    loader = context.config_loader
+    loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])  # as kedro-mlflow's
+    try:
+        uri = str(((loader["mlflow"] or {}).get("server") or {}).get("mlflow_tracking_uri") or "")
+    except MissingConfigException:
+        uri = ""
+    if not uri.startswith("sqlite:///"):
+        return contextlib.nullcontext()
+    return FileLock(f"{uri.removeprefix('sqlite:///')}.lock")
 
 
 # ----------------------------------------------------------------------------------------------- versions

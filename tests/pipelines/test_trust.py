@@ -105,6 +105,25 @@ def test_concurrent_runs_each_log_their_own_figures(kedro_project, tiny_prune_pa
         assert row["tags.ratio"] == str(ratio) and row["tags.dataset"] == "mnist1d"
 
 
+def test_two_first_runs_started_together_in_a_fresh_folder_both_finish(kedro_project, tiny_prune_params):
+    """Both create the MLflow store at once (before: one died creating its tables); each logs its own figures."""
+    ratios = (0.3, 0.5)
+    processes = [kedro_cli(kedro_project, {**tiny_prune_params, "optimization_selection": {"ratio": ratio}})
+                 for ratio in ratios]
+    for process in processes:
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-3000:]
+    data, runs = kedro_project / "data", runs_of(kedro_project)
+    assert sorted(runs["status"]) == ["FINISHED", "FINISHED"]
+    assert sorted(runs["params.optimization_selection.ratio"].astype(float)) == list(ratios)
+    for _, row in runs.iterrows():
+        removed = json.loads(of_run(data, "07_model_output/removed_indices.json", row.run_id).read_text())
+        S = np.load(of_run(data, "07_model_output/influence_vectors.npy", row.run_id))
+        ratio = float(row["params.optimization_selection.ratio"])
+        assert row["metrics.removed"] == len(removed) == round(ratio * len(S))
+        assert row["metrics.eps"] == pytest.approx(removal_norm(S, np.array(removed)), rel=1e-9)
+
+
 def test_inputs_of_other_runs_or_data_stop_before_any_work_and_lose_nothing(kedro_project, tiny_prune_params):
     run(kedro_project, tiny_prune_params)
     data = kedro_project / "data"
