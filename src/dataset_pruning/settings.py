@@ -1,9 +1,11 @@
-"""Kedro settings: the project's hooks (hooks.py; kedro-mlflow registers its own hook by entry point)."""
+"""Kedro settings: the project's hooks (hooks.py, run_report.py; kedro-mlflow registers its own hook by entry
+point)."""
 
 from kedro.config import OmegaConfigLoader
 
 from dataset_pruning.hooks import RunIsolation, RunTracking, ValidateParameters
+from dataset_pruning.run_report import RunReport
 
-HOOKS = (ValidateParameters(), RunIsolation(), RunTracking())
+HOOKS = (ValidateParameters(), RunIsolation(), RunTracking(), RunReport())
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local"}
