@@ -11,6 +11,7 @@ import numpy as np
 import nbformat
 import pandas as pd
 import pytest
+from kedro.framework.hooks import hook_impl
 from nbclient import NotebookClient
 
 from dataset_pruning.data import load_dataset
@@ -48,9 +49,24 @@ def sweep_runs(workdir: Path) -> pd.DataFrame:
         mlflow.set_tracking_uri(None)
 
 
+class NestedRunsBeforeTheTable:
+    """Counts the sweep run's nested runs when the node has finished, before its table is saved."""
+
+    seen: int | None = None
+
+    @hook_impl
+    def before_dataset_saved(self, dataset_name: str) -> None:
+        if dataset_name == "sweep_results":
+            parent = mlflow.active_run().info
+            self.seen = len(mlflow.MlflowClient().search_runs(
+                [parent.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.run_id}'"))
+
+
 def test_a_tiny_sweep_runs_resumes_and_reports_from_the_store(kedro_project):
     params = tiny_sweep(kedro_project)
-    run(kedro_project, params, pipeline="sweep")
+    watch = NestedRunsBeforeTheTable()
+    run(kedro_project, params, pipeline="sweep", hooks=[watch])
+    assert watch.seen == 8  # each cell was logged as it finished, not when the whole sweep ended
     results = pd.read_csv(latest(kedro_project / "data/08_reporting/sweep_results.csv"))
     assert len(results) == 2 * 2 * 2 and results["computed"].all()
     assert set(results["method"]) == {"random", "el2n"} and set(results["ratio"]) == {0.3, 0.6}

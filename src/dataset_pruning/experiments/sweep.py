@@ -60,8 +60,12 @@ def _cost(cell: CellSpec) -> float:
 
 def run_sweep(cells: list[CellSpec], cache: str, *, executor: str = "dask", address: str | None = None,
               n_workers: int = 2, torch_threads: int = 1, force: bool = False,
-              progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """One row per cell (``tasks.run_cell``'s fields, ``computed`` False for a cell read from the cache)."""
+              progress: Callable[[str], None] | None = None,
+              on_row: Callable[[CellSpec, dict], None] | None = None) -> pd.DataFrame:
+    """One row per cell (``tasks.run_cell``'s fields, ``computed`` False for a cell read from the cache).
+
+    ``on_row(cell, row)`` is called for each cell as its row is known (cached ones first, then as they finish).
+    """
     say = progress or log.info
     rows: dict[str, dict] = {}
     todo = []
@@ -72,11 +76,17 @@ def run_sweep(cells: list[CellSpec], cache: str, *, executor: str = "dask", addr
         else:
             todo.append(cell)
     say(f"sweep: {len(cells)} cells, {len(rows)} finished before, {len(todo)} to run ({executor})")
+    by_key = {cell.key: cell for cell in cells}
+    if on_row is not None:
+        for key, row in rows.items():
+            on_row(by_key[key], row)
     if todo:
         start = time.perf_counter()
         finished = [0]
 
         def on_done(row: dict) -> None:
+            if on_row is not None:
+                on_row(by_key[row["cell_key"]], row)
             finished[0] += 1
             say(f"  cell {finished[0]}/{len(todo)} {row.get('method')} ratio={row.get('ratio')} eps={row.get('eps')} "
                 f"seed={row.get('seed')} budget={row.get('budget')}: test accuracy {row['pruned_test_accuracy']:.4f} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -47,8 +47,21 @@ def _check_ratios(cells, problems: list[str]) -> None:
                 problems.append(f"  sweep ({data['dataset']}): {error}")
 
 
-def sweep_cells(params: dict, ingest: dict, erm: dict, scoring: dict, selection: dict) -> tuple[pd.DataFrame, dict]:
-    """sweep_results: one row per cell (tags, pruning metrics, times); sweep_metrics: the sweep's totals."""
+def table_row(cell, row: dict[str, Any], preset: str) -> dict[str, Any]:
+    """A cell's row of ``sweep_results``: ``run_cell``'s fields, its name, the preset, lists as JSON."""
+    out = {**row, "cell": cell_name(cell.tags), "preset": preset, "evaluated_on": cell.tags["evaluated_on"]}
+    for column in LIST_COLUMNS:
+        if column in out and not isinstance(out[column], str):
+            out[column] = json.dumps(out[column])
+    return out
+
+
+def sweep_cells(params: dict, ingest: dict, erm: dict, scoring: dict, selection: dict,
+                log_cell: Callable[[dict], None] | None = None) -> tuple[pd.DataFrame, dict]:
+    """sweep_results: one row per cell (tags, pruning metrics, times); sweep_metrics: the sweep's totals.
+
+    ``log_cell`` (the catalog's ``sweep_progress``) receives each cell's row as soon as it is known, so the
+    tracking shows a long sweep's cells while it runs."""
     started = time.perf_counter()
     p = SweepParams.model_validate(params)
     preset = p.chosen()
@@ -64,14 +77,10 @@ def sweep_cells(params: dict, ingest: dict, erm: dict, scoring: dict, selection:
     _check_ratios(cells, problems)
     if problems:
         raise ValueError("invalid parameters, nothing was trained:\n" + "\n".join(sorted(set(problems))))
+    on_row = None if log_cell is None else (lambda cell, row: log_cell(table_row(cell, row, p.preset)))
     table = run_sweep(cells, p.cache, executor=p.executor, address=p.dask.address, n_workers=p.dask.n_workers,
-                      torch_threads=p.torch_threads, force=p.force)
-    table["cell"] = [cell_name(cell.tags) for cell in cells]
-    table["preset"] = p.preset
-    table["evaluated_on"] = [cell.tags["evaluated_on"] for cell in cells]  # also on rows cached before the tag
-    for column in LIST_COLUMNS:
-        if column in table:
-            table[column] = [json.dumps(value) for value in table[column]]
+                      torch_threads=p.torch_threads, force=p.force, on_row=on_row)
+    table = pd.DataFrame([table_row(cell, row, p.preset) for cell, row in zip(cells, table.to_dict("records"))])
     computed = table[table["computed"]]
     workers = 1 if p.executor == "serial" else p.dask.n_workers
     totals = {
