@@ -167,6 +167,7 @@ def test_herding_order_is_greedy_argmin_mean_matching():
         best = min((j for j in range(12) if j not in chosen), key=lambda j: np.linalg.norm(mean - (f[chosen].sum(0) + f[j]) / t))
         chosen.append(best)
     assert herding_order(torch.tensor(f)).tolist() == chosen
+    assert herding_order(torch.tensor(f), max_gram_bytes=0).tolist() == chosen  # the matrix-vector route
     assert chosen[0] == int(np.argmin(np.linalg.norm(f - mean, axis=1))), "the first pick is the closest to the mean"
 
 
