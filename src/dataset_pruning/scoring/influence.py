@@ -142,9 +142,14 @@ def last_layer_influence(
     """
     u, p = head_inputs(model, train, batch_size, device)
     n = len(train)
-    rows = slice(None) if indices is None else as_indices(indices, n).to(u.device)
-    gradients = head_gradients(u[rows], p[rows], train.y.to(u.device)[rows])
-    d = gradients.shape[1]
+    rows = torch.arange(n, device=u.device) if indices is None else as_indices(indices, n).to(u.device)
+    labels = train.y.to(u.device)
+    d = p.shape[1] * u.shape[1]
+
+    def gradients(i: int) -> torch.Tensor:  # rows i .. i + batch_size of grad L, (b, d) float64
+        batch = rows[i : i + batch_size]
+        return head_gradients(u[batch], p[batch], labels[batch])
+
     if hessian == "exact":
         if d > max_exact_dim:
             raise ValueError(
@@ -154,24 +159,23 @@ def last_layer_influence(
         matrix = head_hessian(u, p, batch_size)
         matrix += (weight_decay + damping) * torch.eye(d, dtype=matrix.dtype, device=matrix.device)
         factor = torch.linalg.cholesky(matrix)
-        influence = torch.cat(
-            [
-                torch.cholesky_solve(gradients[i : i + batch_size].T, factor).T
-                for i in tqdm(range(0, len(gradients), batch_size), desc="influence", disable=not progress,
-                              leave=False)
-            ]
-        )
+        # batch by batch into float32 rows: the float64 gradients and solves of all n never exist at once
+        influence = torch.empty(len(rows), d, dtype=torch.float32)
+        for i in tqdm(range(0, len(rows), batch_size), desc="influence", disable=not progress, leave=False):
+            influence[i : i + batch_size] = (torch.cholesky_solve(gradients(i).T, factor).T / n).float().cpu()
     elif hessian == "lissa":
         opts = {**LISSA_DEFAULTS, **(lissa or {})}
-        influence = lissa_inverse_hvp(gradients, u, p, regularization=weight_decay, seed=seed, progress=progress, **opts)
+        every = torch.cat([gradients(i) for i in range(0, len(rows), batch_size)])
+        influence = (lissa_inverse_hvp(every, u, p, regularization=weight_decay, seed=seed, progress=progress,
+                                       **opts) / n).float().cpu()
     else:
         raise ValueError(f"unknown hessian {hessian!r}; known: exact, lissa")
     info = {
-        "hessian": hessian, "scored_samples": len(gradients),
+        "hessian": hessian, "scored_samples": len(rows),
         "effective_damping": effective_damping(hessian, weight_decay=weight_decay, damping=damping, lissa=lissa),
         "solves": solved_system(hessian, weight_decay=weight_decay, damping=damping, lissa=lissa),
     }
-    return SampleScores((influence / n).float().cpu(), method="last_layer_influence", info=info)
+    return SampleScores(influence, method="last_layer_influence", info=info)
 
 
 LISSA_DEFAULTS = {"damping": 0.01, "scale": 25.0, "steps": 1000, "repeats": 1, "batch_size": 16}
