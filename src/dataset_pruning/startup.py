@@ -1,0 +1,29 @@
+"""Run as ``kedro`` starts (the ``kedro.init`` entry point in pyproject.toml) and by ``python -m dataset_pruning``:
+third-party warnings a user cannot act on are silenced, so the first screen of a run, and its ``Error:`` line, are
+the project's. ``--pipeline`` (the README's flag) keeps working; only Kedro's notice that it is deprecated goes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+
+# Warnings raised by Kedro, mlflow (on kedro-mlflow's model class) and OmegaConf (called by Kedro) at start-up
+THIRD_PARTY_WARNINGS = re.compile(
+    r"Option '--pipeline' is deprecated|register_new_resolver\(\) is deprecated|Add type hints to the `predict` method"
+)
+
+
+def _not_third_party(record: logging.LogRecord) -> bool:
+    return not THIRD_PARTY_WARNINGS.search(record.getMessage())
+
+
+def quiet_start() -> None:
+    """Silence ``THIRD_PARTY_WARNINGS``: by a warnings filter, and on the ``py.warnings`` logger, where Kedro's
+    logging sends warnings (mlflow forces its own to show once, past any filter). Idempotent."""
+    warnings.filterwarnings("ignore", message=f".*({THIRD_PARTY_WARNINGS.pattern})")
+    captured = logging.getLogger("py.warnings")
+    if _not_third_party not in captured.filters:
+        captured.addFilter(_not_third_party)
+    logging.getLogger("kedro.validation").setLevel(logging.WARNING)  # "No typed parameter requirements found"
