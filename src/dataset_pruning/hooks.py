@@ -17,6 +17,7 @@ import atexit
 import contextlib
 import json
 import logging
+import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,12 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset, DataCatalog
 
 from dataset_pruning import errors
-from dataset_pruning.config import RUNTIME_PARAMETERS, SelectionParams, check_selection_budget, validate_parameters
+from dataset_pruning.config import (RUNTIME_PARAMETERS, SelectionParams, check_selection_budget, check_writable,
+                                    validate_parameters)
+from dataset_pruning.pipelines.storage import damaged_file
 from dataset_pruning.provenance import describe, fingerprint
 from dataset_pruning.reporting import run_fields, run_label
+from dataset_pruning.tensor_files import write_atomically
 
 log = logging.getLogger(__name__)
 PROVENANCE_FILE = "provenance.json"
@@ -76,7 +80,12 @@ def _version_folder(dataset: AbstractVersionedDataset, version: str) -> Path:
 
 def read_provenance(dataset: AbstractVersionedDataset, version: str) -> dict[str, Any] | None:
     path = _version_folder(dataset, version) / PROVENANCE_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise damaged_file(path, error) from error
 
 
 def _versions_root(dataset: AbstractVersionedDataset) -> Path:
@@ -100,6 +109,78 @@ def _version_of_run(name: str, dataset: AbstractVersionedDataset, run_id: str) -
     )
 
 
+def _run_status(run_id: str | None) -> str | None:
+    """The MLflow status of ``run_id`` in the active store (FINISHED, FAILED, KILLED, RUNNING), None if unknown."""
+    from mlflow.tracking import MlflowClient
+
+    if not run_id:
+        return None
+    try:
+        return MlflowClient().get_run(run_id).info.status
+    except Exception:  # not in this store
+        return None
+
+
+def _newest_finished(name: str, dataset: AbstractVersionedDataset) -> str:
+    """The newest version of ``name`` written by an MLflow run that ended FINISHED (a failed or killed run's
+    outputs, and files without provenance, are never read unless pinned)."""
+    on_disk = _versions_on_disk(dataset)
+    if not on_disk:
+        raise ValueError(
+            f"this pipeline reads {name}, which no earlier run wrote (under {_versions_root(dataset)}); "
+            "run the stage that writes it first, e.g. kedro run --pipeline=prune"
+        )
+    for version in reversed(on_disk):
+        if _run_status((read_provenance(dataset, version) or {}).get("run_id")) == "FINISHED":
+            return version
+    newest = read_provenance(dataset, on_disk[-1]) or {}
+    status = _run_status(newest.get("run_id")) or "not in this MLflow store"
+    raise ValueError(
+        f"this pipeline reads {name}, but none of its {len(on_disk)} version(s) under {_versions_root(dataset)} was "
+        f"written by a run that finished (the newest, {on_disk[-1]}, by MLflow run {newest.get('run_id')}: "
+        f"{status}); rerun the stage that writes it, e.g. kedro run --pipeline=prune, or pin a version "
+        f"(--load-versions {name}:<version>)"
+    )
+
+
+def _blocks_that_make(name: str) -> set[str]:
+    """The parameter blocks read by the nodes that produce ``name`` and by everything upstream of them, in any
+    registered pipeline."""
+    from kedro.framework.project import pipelines
+
+    blocks = set()
+    for pipeline in pipelines.values():
+        if name in pipeline.all_outputs():
+            for source in pipeline.to_outputs(name).inputs():
+                if source.startswith("params:"):
+                    blocks.add(source.removeprefix("params:").split(".")[0])
+                elif source == "parameters":
+                    blocks.add("*")
+    return blocks
+
+
+def _differences(theirs: Any, ours: Any, where: str) -> list[str]:
+    if isinstance(theirs, dict) and isinstance(ours, dict):
+        return [line for key in sorted(set(theirs) | set(ours), key=str)
+                for line in _differences(theirs.get(key), ours.get(key), f"{where}.{key}")]
+    return [] if theirs == ours else [f"{where} = {theirs!r} there, {ours!r} here"]
+
+
+def _lineage_differences(name: str, record: dict, params: dict, inputs_read: dict) -> list[str]:
+    """How input ``name`` (its provenance ``record``) differs from this run: parameters on the blocks that made it,
+    and inputs it was computed from that this run reads at another version."""
+    recorded = record.get("parameters") or {}
+    blocks = _blocks_that_make(name)
+    blocks = set(recorded) if "*" in blocks else blocks
+    found = [line for block in sorted(blocks & set(recorded)) for line in _differences(recorded[block],
+                                                                                        params.get(block), block)]
+    for source, used in (record.get("inputs_read") or {}).items():
+        if source in inputs_read and inputs_read[source]["version"] != used.get("version"):
+            found.append(f"it was computed from {source} version {used.get('version')}, this run reads "
+                         f"{inputs_read[source]['version']}")
+    return found
+
+
 def _pin_versions(catalog, versions: dict[str, str], save_version: str) -> None:
     """Rebuild each dataset of ``versions`` from its catalog entry, loading that version."""
     config = catalog.config_resolver.config
@@ -120,7 +201,7 @@ class RunIsolation:
 
     def _reset(self) -> None:
         self.save_version, self.run_id, self.params, self.fingerprint = None, None, {}, None
-        self.catalog, self.inputs_read, self.selection = None, {}, None
+        self.catalog, self.inputs_read, self.selection, self.produced = None, {}, None, set()
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -145,6 +226,8 @@ class RunIsolation:
         pins, source_run = run_params.get("load_versions") or {}, (run_params.get("runtime_params") or {}).get(
             "source_run")
         produced, versions = pipeline.all_outputs(), {}
+        self.produced = {name for name in produced if _versioned(catalog, name) is not None}
+        _check_output_folders(catalog, produced)
         for name in sorted(pipeline.datasets()):
             dataset = _versioned(catalog, name)
             if dataset is None:
@@ -156,13 +239,7 @@ class RunIsolation:
             elif source_run:
                 versions[name] = _version_of_run(name, dataset, source_run)
             else:
-                on_disk = _versions_on_disk(dataset)
-                if not on_disk:
-                    raise ValueError(
-                        f"this pipeline reads {name}, which no earlier run wrote (under {_versions_root(dataset)}); "
-                        "run the stage that writes it first, e.g. kedro run --pipeline=prune"
-                    )
-                versions[name] = on_disk[-1]
+                versions[name] = _newest_finished(name, dataset)
         _pin_versions(catalog, versions, self.save_version)
         for name in sorted(set(versions) - produced):
             record = read_provenance(_versioned(catalog, name), versions[name]) or {}
@@ -171,7 +248,35 @@ class RunIsolation:
             if active:
                 mlflow.set_tags({f"input.{name}.version": versions[name],
                                  f"input.{name}.run_id": str(record.get("run_id"))})
+        self._check_lineage(pinned=set(pins) | (set(versions) - produced if source_run else set()))
         self._check_inputs_agree()
+
+    def _check_lineage(self, pinned: set[str]) -> None:
+        """Inputs from several runs are said (log, tags); an input whose recorded parameters differ from this run's
+        on the blocks that made it, or that was computed from another version of an input read here, stops the run
+        unless the user pinned it (then the mixed lineage is recorded)."""
+        import mlflow
+
+        runs = sorted({str(record.get("run_id")) for record in self.inputs_read.values()})
+        differences = {name: _lineage_differences(name, record, self.params, self.inputs_read)
+                       for name, record in self.inputs_read.items()}
+        differences = {name: found for name, found in differences.items() if found}
+        refused = sorted(set(differences) - pinned)
+        if refused:
+            name, record = refused[0], self.inputs_read[refused[0]]
+            raise ValueError(
+                f"{name} (version {record['version']}, MLflow run {record.get('run_id')}) does not belong to this run: "
+                f"{'; '.join(differences[name][:3])}; nothing was run. Run with the parameters it was made with, "
+                f"rerun the stages that write {name}, or pin it to use it anyway (--load-versions "
+                f"{name}:{record['version']}, or --params source_run={record.get('run_id')})"
+            )
+        lines = [f"{name}: {line}" for name, found in differences.items() for line in found]
+        if len(runs) > 1 or lines:
+            log.warning("inputs come from %d MLflow run(s) (%s)%s", len(runs), ", ".join(runs),
+                        "; pinned inputs differ: " + "; ".join(lines) if lines else "")
+        if mlflow.active_run() is not None and self.inputs_read:
+            mlflow.set_tags({"lineage.runs": ", ".join(runs), "lineage.mixed": str(len(runs) > 1 or bool(lines)).lower(),
+                             **({"lineage.differences": "; ".join(lines)[:5000]} if lines else {})})
 
     def _check_inputs_agree(self) -> None:
         """Every input read from an earlier run was computed on the same data as the run's training set."""
@@ -227,7 +332,8 @@ class RunIsolation:
             "parameters": {key: value for key, value in self.params.items() if key not in RUNTIME_PARAMETERS},
         }
         folder = _version_folder(dataset, self.save_version)
-        (folder / PROVENANCE_FILE).write_text(json.dumps(record, indent=1, default=str))
+        text = json.dumps(record, indent=1, default=str)
+        write_atomically(folder / PROVENANCE_FILE, lambda temporary: Path(temporary).write_text(text))
 
     @hook_impl
     def after_pipeline_run(self) -> None:
@@ -235,7 +341,27 @@ class RunIsolation:
 
     @hook_impl
     def on_pipeline_error(self) -> None:
+        """A version folder of this run without provenance is a save that failed: removed, so nothing reads it."""
+        for name in sorted(self.produced):
+            folder = _version_folder(_versioned(self.catalog, name), self.save_version)
+            if folder.is_dir() and not (folder / PROVENANCE_FILE).is_file():
+                shutil.rmtree(folder, ignore_errors=True)
+                log.info("removed %s, the partial version a failed save left", folder)
         self._reset()
+
+
+def _check_output_folders(catalog, outputs: set[str]) -> None:
+    """Every folder the run's outputs are saved under can be written, before the first node."""
+    folders = set()
+    for name in outputs:
+        dataset = _versioned(catalog, name)
+        if dataset is not None:
+            folders.add(_versions_root(dataset))
+        elif name in catalog and getattr(catalog[name], "_filepath", None):
+            folders.add(Path(str(catalog[name]._filepath)).parent)
+    problems = check_writable(sorted(folders))
+    if problems:
+        raise ValueError("this run cannot save its outputs, nothing was run:\n" + "\n".join(problems))
 
 
 # ----------------------------------------------------------------------------------------------- tracking

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from dataset_pruning.data import TensorData
+from dataset_pruning.errors import storage_error
 from dataset_pruning.scoring import TrainingTrace
 
 STORED_CLASSES = {cls.__name__: cls for cls in (TensorData, TrainingTrace)}
@@ -57,16 +58,27 @@ def decode(obj: Any) -> Any:
 
 
 def write_atomically(path: Path, write: Callable[[str], None]) -> None:
-    """``write(temporary_path)``, then rename onto ``path`` (same folder, so the rename is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(handle)
+    """``write(temporary_path)``, then rename onto ``path`` (same folder, so the rename is atomic). A full disk or
+    a folder that cannot be written is an ``errors.StorageError`` naming the folder."""
+    temporary = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        os.close(handle)
         write(temporary)
         os.replace(temporary, path)
+    except (OSError, RuntimeError) as error:  # torch.save reports a short write as a RuntimeError
+        problem = storage_error(path.parent if path.parent.exists() else _existing(path.parent), error)
+        if problem is None:
+            raise
+        raise problem from error
     finally:
-        if os.path.exists(temporary):
+        if temporary is not None and os.path.exists(temporary):
             os.remove(temporary)
+
+
+def _existing(folder: Path) -> Path:
+    return next(p for p in [folder, *folder.parents] if p.exists())
 
 
 def save_tensors(obj: Any, path: str | Path) -> None:

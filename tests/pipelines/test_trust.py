@@ -151,12 +151,13 @@ def test_inputs_of_other_runs_or_data_stop_before_any_work_and_lose_nothing(kedr
             load_versions={"influence_vectors": foreign})
     assert snapshot(data) == before
 
-    # a hand-made S of the wrong length (no provenance), the newest on disk: both lengths named
+    # a hand-made S of the wrong length (no provenance), pinned: both lengths named
     (folder / "provenance.json").unlink()
     np.save(folder / "influence_vectors.npy", S[:100])
     before = snapshot(data)
     with pytest.raises(ValueError, match=rf"influence_vectors has 100 rows but train_set has {n} samples"):
-        run(kedro_project, tiny_prune_params, from_nodes=["optimization_selection.select_samples"])
+        run(kedro_project, tiny_prune_params, from_nodes=["optimization_selection.select_samples"],
+            load_versions={"influence_vectors": foreign})
     assert snapshot(data) == before
 
     # pointing a stage at an MLflow run that wrote nothing here

@@ -14,9 +14,10 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kedro.io import AbstractDataset, AbstractVersionedDataset, Version
+from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
 from kedro.io.core import parse_dataset_definition
 
+from dataset_pruning.pipelines.storage import damaged_file
 from dataset_pruning.tensor_files import write_atomically
 
 
@@ -39,7 +40,12 @@ class MlflowVersionedArtifactDataset(AbstractVersionedDataset):
         super().__init__(filepath=PurePosixPath(dataset["filepath"]), version=self._dataset._version)
 
     def _load(self) -> Any:
-        return self._dataset.load()
+        try:
+            return self._dataset.load()
+        except DatasetError as error:
+            if isinstance(error.__cause__, (OSError, ValueError)):  # unreadable JSON and the like
+                raise damaged_file(self._dataset._get_load_path(), error.__cause__) from error
+            raise
 
     def _save(self, data: Any) -> None:
         self._dataset.save(data)

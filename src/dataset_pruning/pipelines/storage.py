@@ -7,7 +7,8 @@
   ``<name>.npy`` in one version folder, for tools outside the project.
 
 Both write to a temporary file beside the target and rename it, so a failed or interrupted save never leaves
-half a file where a later run would read it.
+half a file where a later run would read it. A file that cannot be read back (truncated, foreign, NaN in S) is
+one message naming its dataset, version and file (``damaged_file``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,18 @@ import numpy as np
 from kedro.io import AbstractVersionedDataset, Version
 
 from dataset_pruning.tensor_files import load_tensors, save_array, save_tensors, write_atomically
+
+
+def damaged_file(path: Path, error: BaseException | str) -> ValueError:
+    """The message for a stored file that cannot be read back: its dataset and version (from the layout
+    ``<dataset>/<version>/<file>``), the file, and what to do."""
+    path = Path(path)
+    name, version = path.parent.parent.name.split(".")[0], path.parent.name
+    reason = error if isinstance(error, str) else f"{type(error).__name__}: {str(error)[:200]}"
+    return ValueError(
+        f"{name} version {version} is damaged ({path}: {reason}); rerun the stage that writes {name}, or pin "
+        f"another version (--load-versions {name}:<version>)"
+    )
 
 
 class _LocalVersionedDataset(AbstractVersionedDataset):
@@ -40,7 +53,11 @@ class TensorStoreDataset(_LocalVersionedDataset):
     """``torch.save`` / ``torch.load(weights_only=True)`` of tensors in plain containers (see the module doc)."""
 
     def _load(self) -> Any:
-        return load_tensors(self._get_load_path())
+        path = Path(self._get_load_path())
+        try:
+            return load_tensors(path)
+        except ValueError as error:
+            raise damaged_file(path, error.__cause__ or error) from error
 
     def _save(self, data: Any) -> None:
         save_tensors(data, self._get_save_path())
@@ -50,7 +67,11 @@ class NpyDataset(_LocalVersionedDataset):
     """One ndarray as ``.npy`` (``np.load(allow_pickle=False)``: object arrays are refused)."""
 
     def _load(self) -> np.ndarray:
-        return np.load(Path(self._get_load_path()), allow_pickle=False)
+        """Refuses NaN or infinite floats too: no run writes them (scorers refuse them), so the file is damaged."""
+        array = _load_npy(Path(self._get_load_path()))
+        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+            raise damaged_file(self._get_load_path(), "it holds NaN or infinite values, which no run writes")
+        return array
 
     def _save(self, data: np.ndarray) -> None:
         save_array(data, self._get_save_path())
@@ -62,7 +83,7 @@ class IndexSetsDataset(_LocalVersionedDataset):
 
     def _load(self) -> dict[str, np.ndarray]:
         folder = Path(self._get_load_path())
-        return {path.stem: np.load(path, allow_pickle=False) for path in sorted(folder.glob("*.npy"))}
+        return {path.stem: _load_npy(path) for path in sorted(folder.glob("*.npy"))}
 
     def _save(self, data: dict[str, np.ndarray]) -> None:
         folder = Path(self._get_save_path())
@@ -77,3 +98,10 @@ class IndexSetsDataset(_LocalVersionedDataset):
             return Path(self._get_load_path()).is_dir()
         except Exception:
             return False
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise damaged_file(path, error) from error
