@@ -114,10 +114,10 @@ RUN = """
 import json, sys
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
-root, pipeline, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+root, pipeline, params, pins = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
 bootstrap_project(root)
 with KedroSession.create(project_path=root, runtime_params=params) as session:
-    session.run(pipeline_name=pipeline)
+    session.run(pipeline_name=pipeline, load_versions=pins)
 """
 
 
@@ -135,7 +135,8 @@ def test_nas_pipeline_end_to_end_with_mlflow(kedro_project):
     removed_path.parent.mkdir(parents=True)
     removed_path.write_text(json.dumps(list(range(0, 48, 4))))
     runtime = json.dumps({"nas_proxy_eval": TINY, "data_root": str(data)})
-    subprocess.run([sys.executable, "-c", RUN, str(PROJECT_ROOT), "nas_proxy_eval", runtime], check=True,
+    pins = json.dumps(dict.fromkeys(("train_set", "test_set", "removed_indices"), version))  # written by no run
+    subprocess.run([sys.executable, "-c", RUN, str(PROJECT_ROOT), "nas_proxy_eval", runtime, pins], check=True,
                    cwd=kedro_project, capture_output=True)
 
     removed = json.loads(_latest(data / "07_model_output" / "removed_indices.json").read_text())
