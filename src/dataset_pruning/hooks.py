@@ -275,7 +275,8 @@ class RunIsolation:
             log.warning("inputs come from %d MLflow run(s) (%s)%s", len(runs), ", ".join(runs),
                         "; pinned inputs differ: " + "; ".join(lines) if lines else "")
         if mlflow.active_run() is not None and self.inputs_read:
-            mlflow.set_tags({"lineage.runs": ", ".join(runs), "lineage.mixed": str(len(runs) > 1 or bool(lines)).lower(),
+            mixed = str(len(runs) > 1 or bool(lines)).lower()
+            mlflow.set_tags({"lineage.runs": ", ".join(runs), "lineage.mixed": mixed,
                              **({"lineage.differences": "; ".join(lines)[:5000]} if lines else {})})
 
     def _check_inputs_agree(self) -> None:
