@@ -64,3 +64,37 @@ def test_npy_refuses_object_arrays_and_saves_atomically(tmp_path):
     with pytest.raises(Exception, match="Object arrays cannot be loaded when allow_pickle=False"):
         NpyDataset(filepath=str(tmp_path / "S.npy"), version=Version(version.save, None)).load()
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_full_disk_is_named_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from dataset_pruning.errors import StorageError
+    from dataset_pruning.tensor_files import save_array
+
+    def short_write(*args, **kwargs):  # what numpy says on a full disk: no errno
+        raise OSError("604800 requested and 36832 written")
+
+    monkeypatch.setattr(np, "save", short_write)
+    monkeypatch.setattr("shutil.disk_usage", lambda path: namedtuple("usage", "total used free")(10**9, 10**9, 0))
+    with pytest.raises(StorageError, match=rf"^no space left on {tmp_path / 'S'} \(its disk is full\)"):
+        save_array(np.zeros(3), tmp_path / "S" / "S.npy")
+    assert list((tmp_path / "S").iterdir()) == []
+
+
+def test_a_damaged_file_names_its_dataset_and_version(tmp_path):
+    version = "2026-01-01T00.00.00.000Z"
+    folder = tmp_path / "influence_vectors.npy" / version
+    folder.mkdir(parents=True)
+    np.save(folder / "influence_vectors.npy", np.ones((4, 2), dtype=np.float32))
+    (folder / "influence_vectors.npy").write_bytes((folder / "influence_vectors.npy").read_bytes()[:100])
+    dataset = NpyDataset(filepath=str(tmp_path / "influence_vectors.npy"), version=Version(version, None))
+    with pytest.raises(Exception) as raised:
+        dataset.load()
+    assert str(raised.value.__cause__).startswith(f"influence_vectors version {version} is damaged")
+    store = tmp_path / "erm_model.pt" / version
+    store.mkdir(parents=True)
+    (store / "erm_model.pt").write_bytes(b"not a tensor file")
+    with pytest.raises(Exception) as raised:
+        TensorStoreDataset(filepath=str(tmp_path / "erm_model.pt"), version=Version(version, None)).load()
+    assert str(raised.value.__cause__).startswith(f"erm_model version {version} is damaged")

@@ -26,15 +26,16 @@ LOG_FILE = Path("logs") / "errors.log"
 _FULL, _DENIED = (errno.ENOSPC, errno.EDQUOT), (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
-def storage_error(folder: Path, error: BaseException) -> StorageError | None:
-    """What a failed write into ``folder`` means for the user, when it is a full disk (the errno says so, or the
-    folder's file system has under 1 MiB free: numpy and torch report a short write without errno) or a folder
-    that cannot be written; else None."""
+def storage_error(folder: Path | None, error: BaseException) -> StorageError | None:
+    """What a failed write into ``folder`` (None: not known) means for the user, when it is a full disk (the errno
+    says so, or the folder's file system has under 1 MiB free: numpy and torch report a short write without errno)
+    or a folder that cannot be written; else None."""
     code = getattr(error, "errno", None)
     try:
-        full = code in _FULL or shutil.disk_usage(folder).free < 2**20
+        full = code in _FULL or (folder is not None and shutil.disk_usage(folder).free < 2**20)
     except OSError:
         full = False
+    folder = folder or "the disk this run writes to"
     if full:
         return StorageError(f"no space left on {folder} (its disk is full); free space there, or write elsewhere "
                             "(--params data_root=<folder>)")
@@ -45,14 +46,14 @@ def storage_error(folder: Path, error: BaseException) -> StorageError | None:
 
 
 def own_error(error: BaseException) -> BaseException | None:
-    """The first error in ``error``'s chain that the project raised with a message for the user, or a full disk or
-    unwritable folder met by other code (``storage_error``), else None."""
+    """The first error in ``error``'s chain that the project raised with a message for the user, or a full disk met
+    by other code (``storage_error``), else None."""
     while error is not None:
         frames = traceback.extract_tb(error.__traceback__)
         if isinstance(error, USER_ERRORS) and frames and Path(frames[-1].filename).resolve().is_relative_to(PACKAGE_DIR):
             return error
-        if isinstance(error, OSError) and error.errno in _FULL + _DENIED and error.filename:
-            return storage_error(Path(error.filename).parent, error)
+        if isinstance(error, OSError) and error.errno in _FULL:  # a permission error may be a read's: not here
+            return storage_error(Path(error.filename).parent if error.filename else None, error)
         error = error.__cause__
     return None
 
