@@ -388,13 +388,16 @@ def _unknown_blocks(parameters: dict[str, Any]) -> list[str]:
 
 
 def check_writable(folders: list[Path]) -> list[str]:
-    """Problems with folders a run writes to: each must exist and be writable, or be creatable."""
-    problems = []
+    """Problems with folders a run writes to: each must exist and be writable, or be creatable; one line per folder
+    in the way."""
+    blocked: dict[Path | None, list[Path]] = {}
     for folder in folders:
         existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
         if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            problems.append(f"  {folder}: this run writes there, but {existing} is not a writable folder")
-    return problems
+            blocked.setdefault(existing, []).append(folder)
+    return [f"  {under[0]}: this run writes there, but {existing} is not a writable folder"
+            + (f" (nor {len(under) - 1} more folder(s) it writes)" if len(under) > 1 else "")
+            for existing, under in blocked.items()]
 
 
 def check_selection_budget(selection: SelectionParams, n: int) -> None:

@@ -9,10 +9,14 @@ import logging
 import re
 import warnings
 
-# Warnings raised by Kedro, mlflow (on kedro-mlflow's model class) and OmegaConf (called by Kedro) at start-up
+# Warnings raised by Kedro, mlflow (on kedro-mlflow's model class) and OmegaConf (called by Kedro) at start-up, and
+# kedro-viz's notice that it records no events for --pipeline and --from-nodes runs
 THIRD_PARTY_WARNINGS = re.compile(
     r"Option '--pipeline' is deprecated|register_new_resolver\(\) is deprecated|Add type hints to the `predict` method"
+    r"|Workflow tracking is disabled"
 )
+# the loggers they reach the screen through: Kedro's logging captures warnings as py.warnings
+LOGGERS = ("py.warnings", "kedro_viz.integrations.kedro.run_hooks")
 
 
 def _not_third_party(record: logging.LogRecord) -> bool:
@@ -20,10 +24,10 @@ def _not_third_party(record: logging.LogRecord) -> bool:
 
 
 def quiet_start() -> None:
-    """Silence ``THIRD_PARTY_WARNINGS``: by a warnings filter, and on the ``py.warnings`` logger, where Kedro's
-    logging sends warnings (mlflow forces its own to show once, past any filter). Idempotent."""
+    """Silence ``THIRD_PARTY_WARNINGS``: by a warnings filter, and on ``LOGGERS`` (mlflow forces its warning to show
+    once, past any filter). Idempotent."""
     warnings.filterwarnings("ignore", message=f".*({THIRD_PARTY_WARNINGS.pattern})")
-    captured = logging.getLogger("py.warnings")
-    if _not_third_party not in captured.filters:
-        captured.addFilter(_not_third_party)
+    for name in LOGGERS:
+        if _not_third_party not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(_not_third_party)
     logging.getLogger("kedro.validation").setLevel(logging.WARNING)  # "No typed parameter requirements found"

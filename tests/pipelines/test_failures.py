@@ -154,8 +154,8 @@ def test_a_read_only_output_folder_stops_before_any_node(kedro_project, tiny_pru
         folder.chmod(stat.S_IRWXU)
     message = str(own_error(raised.value))
     assert message.startswith("this run cannot save its outputs, nothing was run:\n")
-    written = folder / "influence_vectors.npy"
-    assert f"{written}: this run writes there, but {folder} is not a writable folder" in message
+    assert f"{folder / 'index_sets'}: this run writes there, but {folder} is not a writable folder (nor 3 more" in message
+    assert len(message.splitlines()) == 2  # one line per folder in the way
     assert not (kedro_project / "data" / "06_models").exists()  # nothing was trained
     assert runs_of(kedro_project)["status"].tolist() == ["FAILED"]
 
