@@ -3,7 +3,8 @@ MLflow models, the kept subset as an MLflow dataset input, and a short summary p
 
 A stage is a pipeline namespace (``erm_training``, ...), logged under a short name (``time.erm``). A node's time
 runs from the first load of its inputs to the last save of its outputs, so reading and writing files count.
-Peak memory is this process's resident peak (``memory.peak_mb``; Dask workers are other processes).
+Peak memory is this process's resident peak (``memory.peak_mb``; Dask workers are other processes), and
+``memory.<stage>_mb`` that peak as it stood when the stage ended, which shows the stage that raised it.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class RunReport:
 
     def _reset(self) -> None:
         self.spans: dict[str, list[float]] = {}  # node name -> [first event, last event]
+        self.memory: dict[str, float] = {}  # stage -> the process's peak resident MB when it ended
         self.metrics: dict[str, Any] | None = None
         self.n: int | None = None
 
@@ -95,6 +97,7 @@ class RunReport:
         now = time.perf_counter()
         span = self.spans.setdefault(node.name, [now, now])
         span[1] = now
+        self.memory[stage_of(node.name)] = peak_memory_mb()
 
     @hook_impl
     def before_dataset_loaded(self, node) -> None:
@@ -140,6 +143,7 @@ class RunReport:
             return
         times = self.times()
         mlflow.log_metrics({**{f"time.{stage}": seconds for stage, seconds in times.items()},
+                            **{f"memory.{stage}_mb": mb for stage, mb in self.memory.items()},
                             "time.total": sum(times.values()), "memory.peak_mb": peak_memory_mb()})
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow ends the run
