@@ -22,6 +22,8 @@ from dataset_pruning.models.base import Classifier
 from dataset_pruning.runtime import resolve_device, torch_generator
 from dataset_pruning.scoring.base import SampleScores, as_indices, scorer
 
+BLOCK_BATCHES = 16  # batches per block of the Hessian's sum (the unit a shard is made of)
+
 
 @torch.no_grad()
 def head_inputs(model: Classifier, data: TensorData, batch_size: int = 1024, device: str = "auto"):
@@ -42,16 +44,34 @@ def head_gradients(u: torch.Tensor, p: torch.Tensor, y: torch.Tensor) -> torch.T
     return (residual[:, :, None] * u[:, None, :]).flatten(1)
 
 
-def head_hessian(u: torch.Tensor, p: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Mean cross-entropy Hessian w.r.t. [W | b], shape (d, d), without regularisation."""
+def hessian_block_sums(u: torch.Tensor, p: torch.Tensor, batch_size: int = 1024) -> list[torch.Tensor]:
+    """Unnormalised cross-entropy Hessian w.r.t. [W | b] of each block of ``BLOCK_BATCHES`` batches of rows,
+    each (d, d), each summed batch by batch from zero. Summed in order they give the same H whether the blocks
+    were computed in one process or in shards on several (scoring/sharded.py): float sums depend on their order."""
     n, a1 = u.shape
     c = p.shape[1]
-    hessian = torch.zeros(c, a1, c, a1, dtype=u.dtype, device=u.device)
-    for i in range(0, n, batch_size):
-        pb, ub = p[i : i + batch_size], u[i : i + batch_size]
-        curvature = torch.diag_embed(pb) - pb[:, :, None] * pb[:, None, :]  # (b, C, C)
-        hessian += torch.einsum("ncd,na,nb->cadb", curvature, ub, ub)
-    return hessian.reshape(c * a1, c * a1) / n
+    block_rows = BLOCK_BATCHES * batch_size
+    sums = []
+    for start in range(0, n, block_rows):
+        hessian = torch.zeros(c, a1, c, a1, dtype=u.dtype, device=u.device)
+        for i in range(start, min(start + block_rows, n), batch_size):
+            pb, ub = p[i : i + batch_size], u[i : i + batch_size]
+            curvature = torch.diag_embed(pb) - pb[:, :, None] * pb[:, None, :]  # (b, C, C)
+            hessian += torch.einsum("ncd,na,nb->cadb", curvature, ub, ub)
+        sums.append(hessian.reshape(c * a1, c * a1))
+    return sums
+
+
+def head_hessian(u: torch.Tensor, p: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Mean cross-entropy Hessian w.r.t. [W | b], shape (d, d), without regularisation."""
+    return _ordered_sum(hessian_block_sums(u, p, batch_size)) / len(u)
+
+
+def _ordered_sum(parts: list[torch.Tensor]) -> torch.Tensor:
+    total = parts[0].clone()
+    for part in parts[1:]:
+        total += part
+    return total
 
 
 def head_hvp(vectors: torch.Tensor, u: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -156,13 +176,11 @@ def last_layer_influence(
                 f"the head has d = {d} parameters; forming a {d} x {d} Hessian is too large "
                 f"(max_exact_dim = {max_exact_dim}): use hessian: lissa"
             )
-        matrix = head_hessian(u, p, batch_size)
-        matrix += (weight_decay + damping) * torch.eye(d, dtype=matrix.dtype, device=matrix.device)
-        factor = torch.linalg.cholesky(matrix)
+        factor = hessian_factor(head_hessian(u, p, batch_size), weight_decay + damping)
         # batch by batch into float32 rows: the float64 gradients and solves of all n never exist at once
         influence = torch.empty(len(rows), d, dtype=torch.float32)
         for i in tqdm(range(0, len(rows), batch_size), desc="influence", disable=not progress, leave=False):
-            influence[i : i + batch_size] = (torch.cholesky_solve(gradients(i).T, factor).T / n).float().cpu()
+            influence[i : i + batch_size] = solve_rows(gradients(i), factor, n)
     elif hessian == "lissa":
         opts = {**LISSA_DEFAULTS, **(lissa or {})}
         every = torch.cat([gradients(i) for i in range(0, len(rows), batch_size)])
@@ -176,6 +194,16 @@ def last_layer_influence(
         "solves": solved_system(hessian, weight_decay=weight_decay, damping=damping, lissa=lissa),
     }
     return SampleScores(influence, method="last_layer_influence", info=info)
+
+
+def hessian_factor(hessian: torch.Tensor, shift: float) -> torch.Tensor:
+    """Cholesky factor of H + shift I (shift = weight decay + damping), lower triangular (d, d)."""
+    return torch.linalg.cholesky(hessian + shift * torch.eye(len(hessian), dtype=hessian.dtype, device=hessian.device))
+
+
+def solve_rows(gradients: torch.Tensor, factor: torch.Tensor, n: int) -> torch.Tensor:
+    """S rows (b, d) float32 on the CPU: (1/n) (H + shift I)^-1 g for each row of ``gradients`` (b, d)."""
+    return (torch.cholesky_solve(gradients.T, factor).T / n).float().cpu()
 
 
 LISSA_DEFAULTS = {"damping": 0.01, "scale": 25.0, "steps": 1000, "repeats": 1, "batch_size": 16}
