@@ -132,6 +132,17 @@ def _check_options(method: str, options: dict[str, Any], where: str) -> None:
         raise ValueError("; ".join(problems))
 
 
+class DaskParams(_Block):
+    address: str | None = None  # an existing scheduler, e.g. tcp://10.0.0.5:8786; None starts a LocalCluster
+    n_workers: int = Field(2, ge=1)  # LocalCluster worker processes (one thread each)
+
+
+class ShardingParams(DaskParams):
+    """Last-layer influence in shards on Dask workers (scoring/sharded.py): the same S as one process."""
+
+    blocks_per_shard: int = Field(1, ge=1)  # a block is 16 batches of influence.batch_size rows
+
+
 class ScoringParams(_Block):
     """``influence`` configures the last-layer S (always computed: eps is measured on it); ``method`` and
     ``options`` the score written to ``sample_scores`` (last_layer_influence: S itself, nothing recomputed)."""
@@ -144,6 +155,7 @@ class ScoringParams(_Block):
     # score a fraction of the samples with `method` and extrapolate the rest (scoring/extrapolation.py);
     # fraction null (the default) is off
     extrapolation: dict[str, Any] | None = Field(default_factory=dict)
+    sharding: ShardingParams | None = None  # null: one process; {n_workers: 2}: shards on a Dask LocalCluster
 
     _device = field_validator("device")(classmethod(lambda cls, v: check_device(v)))
 
@@ -223,11 +235,6 @@ class RetrainingParams(_Block):
     model: ModelParams | None = None  # None: the ERM architecture
     training: TrainingParams | None = None  # None: the ERM recipe
     budget: Literal["epochs", "steps"] = "epochs"  # epochs: the paper's; steps: as many SGD steps as ERM took
-
-
-class DaskParams(_Block):
-    address: str | None = None  # an existing scheduler, e.g. tcp://10.0.0.5:8786; None starts a LocalCluster
-    n_workers: int = Field(2, ge=1)  # LocalCluster worker processes (one thread each)
 
 
 def _nas_training() -> TrainingParams:

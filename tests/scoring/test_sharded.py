@@ -51,3 +51,17 @@ def test_sharded_influence_is_the_one_process_s(tmp_path, tiny_spec, processes):
         assert np.array_equal(select_removed(sharded, problem="cardinality", solver=solver, ratio=0.5),
                               select_removed(in_memory, problem="cardinality", solver=solver, ratio=0.5))
     assert not torch.equal(one.values, torch.zeros_like(one.values))
+
+
+def test_the_scoring_node_shards_on_request(tiny_spec):
+    from dataset_pruning.pipelines.influence_scoring.nodes import score_influence
+
+    train = blobs(n=300, seed=4)
+    model = tiny_spec.build(seed=0)
+    fit(model, train, TrainingConfig(epochs=2, lr=0.1, device="cpu"), progress=False)
+    saved, erm = save_model(model, tiny_spec), {"training": {"weight_decay": 1e-3}}
+    plain = score_influence(saved, train, {"influence": {"batch_size": 16}}, erm)
+    sharded = score_influence(saved, train, {"influence": {"batch_size": 16}, "sharding": {"n_workers": 2}}, erm)
+    assert np.abs(np.asarray(sharded) - plain).max() <= 1e-5 * np.abs(plain).max()
+    with pytest.raises(ValueError, match="sharding computes the exact Hessian"):
+        score_influence(saved, train, {"influence": {"hessian": "lissa"}, "sharding": {"n_workers": 1}}, erm)

@@ -6,6 +6,8 @@ scorer's diagnostics as MLflow metrics (``scoring_metrics``)."""
 from __future__ import annotations
 
 import math
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +16,9 @@ from dataset_pruning.config import ErmTrainingParams, ScoringParams
 from dataset_pruning.data import TensorData
 from dataset_pruning.scoring import TrainingTrace, score_samples, scorer_options
 from dataset_pruning.scoring.extrapolation import ExtrapolationConfig, extrapolate_scores
+from dataset_pruning.runtime import dask_client
 from dataset_pruning.scoring.influence import effective_damping, solved_system
+from dataset_pruning.scoring.sharded import sharded_last_layer_influence
 from dataset_pruning.training import load_model
 
 
@@ -40,10 +44,20 @@ def _influence_options(p: ScoringParams, erm_params: dict) -> dict[str, Any]:
 
 
 def score_influence(erm_model: dict[str, Any], train_set: TensorData, params: dict, erm_params: dict) -> np.ndarray:
-    """influence_vectors : ndarray of shape (n_samples, d), float32: last-layer S with ``influence`` options."""
+    """influence_vectors : ndarray of shape (n_samples, d), float32: last-layer S with ``influence`` options; with
+    ``sharding`` computed in shards on Dask workers into a temporary ``.npy`` and returned memory-mapped."""
     p = ScoringParams.model_validate(params)
     options = _influence_options(p, erm_params)
-    return score_samples("last_layer_influence", load_model(erm_model), train_set, **options).values.numpy()
+    if p.sharding is None:
+        return score_samples("last_layer_influence", load_model(erm_model), train_set, **options).values.numpy()
+    exact = {key: options[key] for key in ("weight_decay", "damping", "batch_size") if key in options}
+    if options.get("hessian", "exact") != "exact":
+        raise ValueError("influence_scoring.sharding computes the exact Hessian's S: set influence.hessian: exact "
+                         "or sharding: null")
+    with tempfile.TemporaryDirectory() as folder, dask_client(p.sharding.address, p.sharding.n_workers) as client:
+        # the file is unlinked when the folder goes; the mapping stays readable until the catalog has saved it
+        return sharded_last_layer_influence(erm_model, train_set, client, Path(folder) / "S.npy",
+                                            blocks_per_shard=p.sharding.blocks_per_shard, **exact)
 
 
 def numeric_metrics(info: dict[str, Any], prefix: str = "") -> dict[str, float]:
