@@ -9,14 +9,16 @@ import logging
 import re
 import warnings
 
-# Warnings raised by Kedro, mlflow (on kedro-mlflow's model class) and OmegaConf (called by Kedro) at start-up, and
-# kedro-viz's notice that it records no events for --pipeline and --from-nodes runs
+# Warnings raised by Kedro, mlflow (on kedro-mlflow's model class) and OmegaConf (called by Kedro) at start-up,
+# kedro-viz's notice that it records no events for --pipeline and --from-nodes runs, and Kedro's notice that no node
+# has typed parameters
 THIRD_PARTY_WARNINGS = re.compile(
     r"Option '--pipeline' is deprecated|register_new_resolver\(\) is deprecated|Add type hints to the `predict` method"
-    r"|Workflow tracking is disabled"
+    r"|Workflow tracking is disabled|No typed parameter requirements found"
 )
-# the loggers they reach the screen through: Kedro's logging captures warnings as py.warnings
-LOGGERS = ("py.warnings", "kedro_viz.integrations.kedro.run_hooks")
+# the loggers they reach the screen through (Kedro's logging captures warnings as py.warnings); a logger's filters
+# survive Kedro's logging configuration, its level does not
+LOGGERS = ("py.warnings", "kedro_viz.integrations.kedro.run_hooks", "kedro.validation.parameter_validator")
 
 
 def _not_third_party(record: logging.LogRecord) -> bool:
@@ -30,4 +32,3 @@ def quiet_start() -> None:
     for name in LOGGERS:
         if _not_third_party not in logging.getLogger(name).filters:
             logging.getLogger(name).addFilter(_not_third_party)
-    logging.getLogger("kedro.validation").setLevel(logging.WARNING)  # "No typed parameter requirements found"
