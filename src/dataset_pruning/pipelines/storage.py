@@ -64,11 +64,17 @@ class TensorStoreDataset(_LocalVersionedDataset):
 
 
 class NpyDataset(_LocalVersionedDataset):
-    """One ndarray as ``.npy`` (``np.load(allow_pickle=False)``: object arrays are refused)."""
+    """One ndarray as ``.npy`` (``np.load(allow_pickle=False)``: object arrays are refused); ``mmap: true`` loads
+    it memory-mapped read-only, so a large S is paged in as the selection reads it instead of copied up front."""
+
+    def __init__(self, *, filepath: str, mmap: bool = False, version: Version | None = None,
+                 metadata: dict[str, Any] | None = None):
+        super().__init__(filepath=filepath, version=version, metadata=metadata)
+        self._mmap = mmap
 
     def _load(self) -> np.ndarray:
         """Refuses NaN or infinite floats too: no run writes them (scorers refuse them), so the file is damaged."""
-        array = _load_npy(Path(self._get_load_path()))
+        array = _load_npy(Path(self._get_load_path()), mmap=self._mmap)
         if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
             raise damaged_file(self._get_load_path(), "it holds NaN or infinite values, which no run writes")
         return array
@@ -100,8 +106,8 @@ class IndexSetsDataset(_LocalVersionedDataset):
             return False
 
 
-def _load_npy(path: Path) -> np.ndarray:
+def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except (OSError, ValueError, EOFError) as error:
         raise damaged_file(path, error) from error
