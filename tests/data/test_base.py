@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from dataset_pruning.data import DATASETS, TensorData, check_loader_options, load_dataset, loader_options
+from dataset_pruning.data.base import check_prunable
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -123,13 +124,12 @@ def _splits(train_labels, test_labels, num_classes=3):
         ([0, 1, 2], [0, 5], 3, r"toy-test: labels \[5\] lie outside \[0, 3\)"),
     ],
 )
-def test_a_data_set_that_cannot_be_pruned_stops_at_load(monkeypatch, train, test, num_classes, message):
-    monkeypatch.setitem(DATASETS._entries, "toy", lambda root, **_: _splits(train, test, num_classes))
+def test_a_data_set_that_cannot_be_pruned_is_refused(train, test, num_classes, message):
     with pytest.raises(ValueError, match=message):
-        load_dataset("toy")
+        check_prunable(*_splits(train, test, num_classes))
 
 
-def test_a_test_class_the_training_split_lacks_is_named(monkeypatch):
-    monkeypatch.setitem(DATASETS._entries, "toy", lambda root, **_: _splits([0, 1, 0, 1], [0, 2], num_classes=3))
+def test_a_test_class_the_training_split_lacks_is_named():
     with pytest.raises(ValueError, match=r"no training sample, and toy-test holds \[2\], which the model would never"):
-        load_dataset("toy")
+        check_prunable(*_splits([0, 1, 0, 1], [0, 2], num_classes=3))
+    check_prunable(*_splits([0, 1, 2, 0], [2, 1], num_classes=3))  # every class trained: accepted

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from dataset_pruning.data import load_dataset
+from dataset_pruning.data.base import check_prunable
 
 CLASSES = ("dog", "cat", "emu")  # written unsorted: labels follow the sorted names cat=0, dog=1, emu=2
 
@@ -125,7 +126,7 @@ def test_one_class_folder_cannot_be_pruned(tmp_path):
     write_tree(base, "train", 2, size=(8, 8), classes=("cat",))
     write_tree(base, "val", 1, size=(8, 8), classes=("cat",))
     with pytest.raises(ValueError, match=r"animals-train has 1 class\(es\) with training samples"):
-        load_dataset("imagefolder", root=tmp_path, folder="animals")
+        check_prunable(*load_dataset("imagefolder", root=tmp_path, folder="animals"))
 
 
 def test_an_empty_class_folder_is_named(tmp_path):

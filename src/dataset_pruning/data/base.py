@@ -125,14 +125,13 @@ def load_dataset(
     check_loader_options(name, options)
     if seed is not None:
         options["seed"] = seed
-    train, test = DATASETS.get(name)(root=Path(root), **options)
-    check_prunable(train, test)
-    return train, test
+    return DATASETS.get(name)(root=Path(root), **options)
 
 
 def check_prunable(train: TensorData, test: TensorData) -> None:
     """A ``ValueError`` unless the splits can be pruned: labels in [0, num_classes), two classes or more, and a
-    training sample in every class (so the test split holds no class the training split lacks)."""
+    training sample in every class (so the test split holds no class the training split lacks). Called by the
+    ingest node and the sweep on what ``load_dataset`` returns."""
     classes = {split.name: set(torch.unique(split.y).tolist()) for split in (train, test)}
     for name, found in classes.items():
         outside = sorted(c for c in found if not 0 <= c < train.num_classes)

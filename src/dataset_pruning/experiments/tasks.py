@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from dataset_pruning.data import kept_indices, load_dataset
+from dataset_pruning.data.base import check_prunable
 from dataset_pruning.experiments.grid import CellSpec, ErmSpec, ScoreSpec, SelectionSpec
 from dataset_pruning.runtime import limit_threads
 from dataset_pruning.scoring import SampleScores, TraceRecorder, score_samples, scorer_options
@@ -78,6 +79,7 @@ def _data(spec: ErmSpec):
     training set (seeded by the data set's seed, the same for every cell seed) and the rest for training."""
     data = spec.data
     train, test = load_dataset(data["dataset"], root=data["root"], seed=data["seed"], **data["options"])
+    check_prunable(train, test)
     if not data.get("validation"):
         return train, test
     fit_part, held_out = validation_split(train.y.numpy(), data["validation"], seed=data["seed"] or 0)
