@@ -51,11 +51,17 @@ def last_run(workdir: Path):
     return runs_of(workdir).sort_values("start_time").iloc[-1]
 
 
-def test_a_rerun_reads_finished_runs_of_one_lineage(kedro_project, tiny_prune_params):
+@pytest.fixture
+def fast_params(tiny_prune_params) -> dict:
+    """The tiny configuration with a one-pass solver: these tests are about what a run reads, not the solve."""
+    return {**tiny_prune_params, "optimization_selection": {"ratio": 0.3, "solver": "greedy", "bound_iterations": 0}}
+
+
+def test_a_rerun_reads_finished_runs_of_one_lineage(kedro_project, fast_params):
     """The issue's sequence: a good 3-epoch run, a 1-epoch run that fails after saving its model, then a rerun of
     the later stages. Before: the rerun read the failed run's model and ended FINISHED with epochs=3 logged."""
-    run(kedro_project, tiny_prune_params)
-    one_epoch = {**tiny_prune_params, "erm_training": {"model": {"name": "mlp"}, "training": {"epochs": 1}}}
+    run(kedro_project, fast_params)
+    one_epoch = {**fast_params, "erm_training": {"model": {"name": "mlp"}, "training": {"epochs": 1}}}
     with pytest.raises(RuntimeError, match="stopped by the test"):
         run(kedro_project, one_epoch, hooks=[FailAt("influence_scoring.score_influence")])
     runs, data = runs_of(kedro_project).sort_values("start_time"), kedro_project / "data"
@@ -63,7 +69,7 @@ def test_a_rerun_reads_finished_runs_of_one_lineage(kedro_project, tiny_prune_pa
     good, failed = runs.run_id.tolist()
     [failed_model] = [v for v, record in versions(data, "06_models/erm_model.pt").items() if record["run_id"] == failed]
 
-    run(kedro_project, tiny_prune_params, from_nodes=[SELECT])  # reads only the finished run's outputs
+    run(kedro_project, fast_params, from_nodes=[SELECT])  # reads only the finished run's outputs
     last = last_run(kedro_project)
     assert last["status"] == "FINISHED"
     assert {last[f"tags.input.{name}.run_id"] for name in ("erm_model", "influence_vectors", "train_set")} == {good}
@@ -76,7 +82,7 @@ def test_a_rerun_reads_finished_runs_of_one_lineage(kedro_project, tiny_prune_pa
     assert snapshot(data) == before
 
     # the failed run's model pinned by the user: it is read, and the run records the mixed lineage
-    run(kedro_project, tiny_prune_params, from_nodes=[SELECT], load_versions={"erm_model": failed_model})
+    run(kedro_project, fast_params, from_nodes=[SELECT], load_versions={"erm_model": failed_model})
     last = last_run(kedro_project)
     assert last["status"] == "FINISHED" and last["tags.input.erm_model.run_id"] == failed
     assert last["tags.lineage.mixed"] == "true" and set(last["tags.lineage.runs"].split(", ")) == {good, failed}
@@ -99,8 +105,8 @@ def test_a_one_class_data_set_stops_at_ingest(kedro_project, tiny_prune_params):
     assert list(kedro_project.rglob("*.pt")) == []  # stopped in ingest: nothing saved, nothing trained
 
 
-def test_a_truncated_npy_input_is_named_with_its_version(kedro_project, tiny_prune_params):
-    run(kedro_project, tiny_prune_params)
+def test_a_truncated_npy_input_is_named_with_its_version(kedro_project, fast_params):
+    run(kedro_project, fast_params)
     data = kedro_project / "data"
     [version] = versions(data, "07_model_output/influence_vectors.npy")
     path = data / "07_model_output/influence_vectors.npy" / version / "influence_vectors.npy"
@@ -108,7 +114,7 @@ def test_a_truncated_npy_input_is_named_with_its_version(kedro_project, tiny_pru
     path.write_bytes(path.read_bytes()[:1000])
     before = snapshot(data)
     with pytest.raises(Exception) as raised:
-        run(kedro_project, tiny_prune_params, from_nodes=[SELECT])
+        run(kedro_project, fast_params, from_nodes=[SELECT])
     message = one_line_error(raised)
     assert message.startswith(f"influence_vectors version {version} is damaged ({path}: ")
     assert message.endswith("rerun the stage that writes influence_vectors, or pin another version "
@@ -117,7 +123,7 @@ def test_a_truncated_npy_input_is_named_with_its_version(kedro_project, tiny_pru
 
     np.save(path, np.full_like(S, np.nan))  # NaN in S: named as damaged, with no advice on damping
     with pytest.raises(Exception) as raised:
-        run(kedro_project, tiny_prune_params, from_nodes=[SELECT])
+        run(kedro_project, fast_params, from_nodes=[SELECT])
     message = one_line_error(raised)
     assert "it holds NaN or infinite values" in message and version in message and "damping" not in message
 
