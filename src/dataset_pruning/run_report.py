@@ -50,11 +50,14 @@ def stage_of(node_name: str) -> str:
 
 
 def format_summary(metrics: dict[str, Any] | None, n: int | None, times: dict[str, float], peak_mb: float,
-                   label: str, run: tuple[str, str] | None, store: str) -> str:
+                   label: str, run: tuple[str, str] | None, store: str, lineage: dict[str, str] | None = None) -> str:
     """The lines printed at the end of a run: what was removed (of ``n`` training samples) and what it cost in
-    accuracy, eps/n and the gap, each stage's seconds and the peak memory, and how to see the run in MLflow
-    (``run``: (name, id) or None)."""
+    accuracy, eps/n and the gap, each stage's seconds and the peak memory, inputs of a mixed lineage (the
+    ``lineage.*`` tags of hooks.RunIsolation), and how to see the run in MLflow (``run``: (name, id) or None)."""
     lines = [f"== {label} =="]
+    if lineage and lineage.get("lineage.mixed") == "true":
+        lines.append(f"inputs from MLflow runs {lineage.get('lineage.runs')} (mixed lineage"
+                     + (f": {lineage['lineage.differences']}" if lineage.get("lineage.differences") else "") + ")")
     if metrics:
         removed = f"{round(metrics['ratio'] * n)} / {n}" if n else "a fraction"
         full, pruned = 100 * metrics["full_test_accuracy"], 100 * metrics["pruned_test_accuracy"]
@@ -153,8 +156,10 @@ class RunReport:
         self._log_costs()
         active = mlflow.active_run()
         run = (active.info.run_name, active.info.run_id) if active is not None else None
+        lineage = mlflow.get_run(active.info.run_id).data.tags if active is not None else None
         store = f"sqlite:///{self.params.get('mlflow_db') or 'mlflow.db'}"
-        summary = format_summary(self.metrics, self.n, self.times(), peak_memory_mb(), run_label(self.params), run, store)
+        summary = format_summary(self.metrics, self.n, self.times(), peak_memory_mb(), run_label(self.params), run,
+                                 store, lineage)
         print(summary, file=sys.stdout, flush=True)
 
     @hook_impl(tryfirst=True)
