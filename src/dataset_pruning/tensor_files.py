@@ -20,7 +20,7 @@ import torch
 
 from dataset_pruning.data import TensorData
 from dataset_pruning.errors import storage_error
-from dataset_pruning.scoring import TrainingTrace
+from dataset_pruning.training_trace import TrainingTrace
 
 STORED_CLASSES = {cls.__name__: cls for cls in (TensorData, TrainingTrace)}
 _CLASS, _ARRAY = "__stored_class__", "__ndarray__"
