@@ -64,14 +64,16 @@ def hessian_block_sums(u: torch.Tensor, p: torch.Tensor, batch_size: int = 1024)
 
 def head_hessian(u: torch.Tensor, p: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     """Mean cross-entropy Hessian w.r.t. [W | b], shape (d, d), without regularisation."""
-    return _ordered_sum(hessian_block_sums(u, p, batch_size)) / len(u)
+    return mean_hessian(hessian_block_sums(u, p, batch_size), len(u))
 
 
-def _ordered_sum(parts: list[torch.Tensor]) -> torch.Tensor:
-    total = parts[0].clone()
-    for part in parts[1:]:
-        total += part
-    return total
+def mean_hessian(block_sums: list[torch.Tensor], n: int) -> torch.Tensor:
+    """The blocks of ``hessian_block_sums`` (from one process or from every shard, in row order) added in order,
+    divided by the n rows they cover: (d, d)."""
+    total = block_sums[0].clone()
+    for block in block_sums[1:]:
+        total += block
+    return total / n
 
 
 def head_hvp(vectors: torch.Tensor, u: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -162,14 +164,9 @@ def last_layer_influence(
     """
     u, p = head_inputs(model, train, batch_size, device)
     n = len(train)
-    rows = torch.arange(n, device=u.device) if indices is None else as_indices(indices, n).to(u.device)
-    labels = train.y.to(u.device)
-    d = p.shape[1] * u.shape[1]
-
-    def gradients(i: int) -> torch.Tensor:  # rows i .. i + batch_size of grad L, (b, d) float64
-        batch = rows[i : i + batch_size]
-        return head_gradients(u[batch], p[batch], labels[batch])
-
+    rows = slice(None) if indices is None else as_indices(indices, n).to(u.device)
+    scored = u[rows], p[rows], train.y.to(u.device)[rows]  # (m, a+1), (m, C), (m,): views when indices is None
+    m, d = len(scored[0]), p.shape[1] * u.shape[1]
     if hessian == "exact":
         if d > max_exact_dim:
             raise ValueError(
@@ -177,19 +174,18 @@ def last_layer_influence(
                 f"(max_exact_dim = {max_exact_dim}): use hessian: lissa"
             )
         factor = hessian_factor(head_hessian(u, p, batch_size), weight_decay + damping)
-        # batch by batch into float32 rows: the float64 gradients and solves of all n never exist at once
-        influence = torch.empty(len(rows), d, dtype=torch.float32)
-        for i in tqdm(range(0, len(rows), batch_size), desc="influence", disable=not progress, leave=False):
-            influence[i : i + batch_size] = solve_rows(gradients(i), factor, n)
+        influence = torch.empty(m, d, dtype=torch.float32)
+        batches = influence_rows(*scored, factor, n, batch_size)
+        for i, block in tqdm(batches, total=-(-m // batch_size), desc="influence", disable=not progress, leave=False):
+            influence[i : i + len(block)] = block
     elif hessian == "lissa":
         opts = {**LISSA_DEFAULTS, **(lissa or {})}
-        every = torch.cat([gradients(i) for i in range(0, len(rows), batch_size)])
-        influence = (lissa_inverse_hvp(every, u, p, regularization=weight_decay, seed=seed, progress=progress,
-                                       **opts) / n).float().cpu()
+        influence = (lissa_inverse_hvp(head_gradients(*scored), u, p, regularization=weight_decay, seed=seed,
+                                       progress=progress, **opts) / n).float().cpu()
     else:
         raise ValueError(f"unknown hessian {hessian!r}; known: exact, lissa")
     info = {
-        "hessian": hessian, "scored_samples": len(rows),
+        "hessian": hessian, "scored_samples": m,
         "effective_damping": effective_damping(hessian, weight_decay=weight_decay, damping=damping, lissa=lissa),
         "solves": solved_system(hessian, weight_decay=weight_decay, damping=damping, lissa=lissa),
     }
@@ -201,9 +197,13 @@ def hessian_factor(hessian: torch.Tensor, shift: float) -> torch.Tensor:
     return torch.linalg.cholesky(hessian + shift * torch.eye(len(hessian), dtype=hessian.dtype, device=hessian.device))
 
 
-def solve_rows(gradients: torch.Tensor, factor: torch.Tensor, n: int) -> torch.Tensor:
-    """S rows (b, d) float32 on the CPU: (1/n) (H + shift I)^-1 g for each row of ``gradients`` (b, d)."""
-    return (torch.cholesky_solve(gradients.T, factor).T / n).float().cpu()
+def influence_rows(u: torch.Tensor, p: torch.Tensor, y: torch.Tensor, factor: torch.Tensor, n: int,
+                   batch_size: int):
+    """(first row, S rows (b, d) float32 on the CPU) per batch of the samples (u, p, y): (1/n) (H + shift I)^-1 g,
+    g formed and solved batch by batch, so the float64 gradients and solutions of all rows never exist at once."""
+    for i in range(0, len(u), batch_size):
+        b = slice(i, i + batch_size)
+        yield i, (torch.cholesky_solve(head_gradients(u[b], p[b], y[b]).T, factor).T / n).float().cpu()
 
 
 LISSA_DEFAULTS = {"damping": 0.01, "scale": 25.0, "steps": 1000, "repeats": 1, "batch_size": 16}
@@ -229,4 +229,6 @@ def solved_system(hessian: str = "exact", **options) -> str:
     return f"S_i = (1/n) (H + {total:.4g} I)^-1 grad l_i by {how}"
 
 
-__all__ = ["LISSA_DEFAULTS", "effective_damping", "last_layer_influence", "solved_system", "head_gradients", "head_hessian", "head_hvp", "lissa_inverse_hvp"]
+__all__ = ["LISSA_DEFAULTS", "effective_damping", "last_layer_influence", "solved_system", "head_gradients",
+           "head_hessian", "head_hvp", "hessian_block_sums", "hessian_factor", "influence_rows", "mean_hessian",
+           "lissa_inverse_hvp"]

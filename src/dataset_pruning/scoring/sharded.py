@@ -23,12 +23,11 @@ from dataset_pruning.data.base import TensorData
 from dataset_pruning.runtime import limit_threads
 from dataset_pruning.scoring.influence import (
     BLOCK_BATCHES,
-    _ordered_sum,
-    head_gradients,
     head_inputs,
     hessian_block_sums,
     hessian_factor,
-    solve_rows,
+    influence_rows,
+    mean_hessian,
 )
 from dataset_pruning.training import load_model
 
@@ -39,24 +38,21 @@ def shard_bounds(n: int, batch_size: int, blocks_per_shard: int) -> list[tuple[i
     return [(start, min(start + rows, n)) for start in range(0, n, rows)]
 
 
-def _hessian_part(saved_model: dict[str, Any], x: torch.Tensor, batch_size: int, threads: int):
+def _hessian_part(saved_model: dict[str, Any], shard: TensorData, batch_size: int, threads: int):
     with limit_threads(threads):
-        u, p = head_inputs(load_model(saved_model), TensorData(x, torch.zeros(len(x)), 1, "shard"), batch_size,
-                           "cpu")
+        u, p = head_inputs(load_model(saved_model), shard, batch_size, "cpu")
         return hessian_block_sums(u, p, batch_size)
 
 
-def _influence_part(saved_model: dict[str, Any], x: torch.Tensor, y: torch.Tensor, factor: torch.Tensor, n: int,
-                    out: str, start: int, batch_size: int, threads: int) -> int:
+def _influence_part(saved_model: dict[str, Any], shard: TensorData, factor: torch.Tensor, n: int, out: str,
+                    start: int, batch_size: int, threads: int) -> int:
     with limit_threads(threads):
-        u, p = head_inputs(load_model(saved_model), TensorData(x, y, 1, "shard"), batch_size, "cpu")
+        u, p = head_inputs(load_model(saved_model), shard, batch_size, "cpu")
         rows = np.lib.format.open_memmap(out, mode="r+")
-        for i in range(0, len(x), batch_size):
-            batch = slice(i, i + batch_size)
-            rows[start + i : start + i + len(u[batch])] = solve_rows(
-                head_gradients(u[batch], p[batch], y[batch]), factor, n).numpy()
+        for i, block in influence_rows(u, p, shard.y, factor, n, batch_size):
+            rows[start + i : start + i + len(block)] = block.numpy()
         rows.flush()
-        return len(x)
+        return len(shard)
 
 
 def sharded_last_layer_influence(
@@ -81,18 +77,18 @@ def sharded_last_layer_influence(
         raise ValueError("sharded influence: the training set is empty")
     bounds = shard_bounds(n, batch_size, blocks_per_shard)
     model = client.scatter(saved_model, broadcast=True)
-    shards = [client.scatter(train.x[a:b]) for a, b in bounds]
+    shards = [client.scatter(train.subset(torch.arange(a, b))) for a, b in bounds]
     parts = client.gather([client.submit(_hessian_part, model, shard, batch_size, threads, pure=False)
                            for shard in shards])
     with limit_threads(threads):
-        factor = hessian_factor(_ordered_sum([block for part in parts for block in part]) / n, weight_decay + damping)
+        factor = hessian_factor(mean_hessian([block for part in parts for block in part], n), weight_decay + damping)
     d = len(factor)
     out = str(out)
     np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=(n, d)).flush()
     factor = client.scatter(factor, broadcast=True)
     written = client.gather([
-        client.submit(_influence_part, model, shard, train.y[a:b], factor, n, out, a, batch_size, threads, pure=False)
-        for shard, (a, b) in zip(shards, bounds)
+        client.submit(_influence_part, model, shard, factor, n, out, a, batch_size, threads, pure=False)
+        for shard, (a, _) in zip(shards, bounds)
     ])
     assert sum(written) == n
     return np.load(out, mmap_mode="r")
