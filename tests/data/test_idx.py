@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from dataset_pruning.data import load_dataset
-from dataset_pruning.data.idx import FILES, SOURCES, read_idx, stratified_indices
+from dataset_pruning.data.idx import FILES, SOURCES, read_idx
+from dataset_pruning.data.images import stratified_indices
 
 DEBIAN_FOLDER = SOURCES["fashion_mnist"][1]
 
@@ -84,7 +85,7 @@ def test_samples_per_class_is_a_seeded_stratified_choice(tmp_path):
     c, _ = load_dataset("fashion_mnist", root=tmp_path, seed=4, samples_per_class=5)
     assert len(a) == 20 and torch.bincount(a.y).tolist() == [5, 5, 5, 5] and len(test) == 20
     assert torch.equal(a.x, b.x) and not torch.equal(a.x, c.x)
-    with pytest.raises(ValueError, match="class 0 has only 10"):
+    with pytest.raises(ValueError, match="class 0 of the train split has only 10"):
         stratified_indices(np.arange(40) % 4, 11, seed=0)
 
 

@@ -15,8 +15,7 @@ import numpy as np
 import torch
 
 from dataset_pruning.data.base import DATASETS, TensorData
-from dataset_pruning.data.images import channel_stats, normalize_channels, to_unit_range
-from dataset_pruning.runtime import numpy_rng
+from dataset_pruning.data.images import channel_stats, normalize_channels, stratified_indices, to_unit_range
 
 # type code of the magic number -> big-endian numpy dtype
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -106,21 +105,6 @@ def _split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray
     return images[:, None], labels.astype(np.int64)
 
 
-def stratified_indices(labels: np.ndarray, samples_per_class: int, seed: int) -> np.ndarray:
-    """A seeded choice of ``samples_per_class`` indices of each class, sorted (shape (classes * k,))."""
-    rng = numpy_rng(seed)
-    keep = []
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        if len(members) < samples_per_class:
-            raise ValueError(
-                f"samples_per_class is {samples_per_class} but class {label} has only {len(members)} training "
-                "images; lower samples_per_class"
-            )
-        keep.append(rng.choice(members, samples_per_class, replace=False))
-    return np.sort(np.concatenate(keep))
-
-
 def _load_idx(
     name: str, root: Path, seed: int, samples_per_class: int | None, normalize: bool
 ) -> tuple[TensorData, TensorData]:
@@ -131,8 +115,6 @@ def _load_idx(
         raise ValueError(f"{files['test_images']} images are {test_pixels.shape[2:]}, the training images "
                          f"{train_pixels.shape[2:]}; both splits must be of one data set")
     if samples_per_class is not None:
-        if samples_per_class < 1:
-            raise ValueError(f"samples_per_class must be >= 1 or null (all samples), got {samples_per_class}")
         keep = stratified_indices(train_labels, samples_per_class, seed)
         train_pixels, train_labels = train_pixels[keep], train_labels[keep]
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1

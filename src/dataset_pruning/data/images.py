@@ -101,19 +101,23 @@ def limit_per_class(
         samples = [(path, label) for path, label in samples if label < max_classes]
     if samples_per_class is None:
         return samples
+    keep = stratified_indices(np.array([label for _, label in samples]), samples_per_class, seed, split)
+    return [samples[i] for i in keep]
+
+
+def stratified_indices(labels: np.ndarray, samples_per_class: int, seed: int, split: str = "train") -> np.ndarray:
+    """A seeded choice of ``samples_per_class`` indices of each class of ``labels`` (n,), sorted, int64 of shape
+    (classes * samples_per_class,): the per-class limit of the image loaders (ImageFolder, IDX)."""
     if samples_per_class < 1:
         raise ValueError(f"samples_per_class must be >= 1 or null (all samples), got {samples_per_class}")
     rng = numpy_rng(seed)
-    by_class: dict[int, list[int]] = {}
-    for index, (_, label) in enumerate(samples):
-        by_class.setdefault(label, []).append(index)
-    keep: list[int] = []
-    for label in sorted(by_class):
-        members = by_class[label]
+    keep = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
         if len(members) < samples_per_class:
             raise ValueError(
                 f"samples_per_class is {samples_per_class} but class {label} of the {split} split has only "
                 f"{len(members)} images; lower samples_per_class"
             )
-        keep += [members[i] for i in rng.choice(len(members), samples_per_class, replace=False)]
-    return [samples[i] for i in sorted(keep)]
+        keep.append(members[rng.choice(len(members), samples_per_class, replace=False)])
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
