@@ -85,6 +85,7 @@ class RunReport:
         self.memory: dict[str, float] = {}  # stage -> the process's peak resident MB when it ended
         self.metrics: dict[str, Any] | None = None
         self.n: int | None = None
+        self.subset_logged = False  # retrain and measure_pruning both read the kept set: log it once
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -129,8 +130,9 @@ class RunReport:
         for name in MODELS:
             if name in outputs:
                 _log_model(name, outputs[name])
-        if "train_set" in inputs and "removed_indices" in inputs:
+        if "train_set" in inputs and "removed_indices" in inputs and not self.subset_logged:
             _log_kept_subset(inputs["train_set"], inputs["removed_indices"])
+            self.subset_logged = True
 
     def times(self) -> dict[str, float]:
         """Seconds per stage, in the order the stages ran."""
