@@ -181,6 +181,9 @@ class ScoringParams(_Block):
                 "influence_scoring.influence, and leave options empty"
             )
         _check_options(self.method, self.options, "options")
+        if self.sharding is not None and self.influence.get("hessian", "exact") != "exact":
+            raise ValueError("influence_scoring.sharding computes the exact Hessian's S: set influence.hessian: exact "
+                             "or sharding: null")
         return self
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from dask import distributed
 
+from dataset_pruning.config import ScoringParams
 from dataset_pruning.runtime import limit_threads
 from dataset_pruning.scoring import score_samples
 from dataset_pruning.scoring.influence import BLOCK_BATCHES
@@ -63,5 +64,5 @@ def test_the_scoring_node_shards_on_request(tiny_spec):
     plain = score_influence(saved, train, {"influence": {"batch_size": 16}}, erm)
     sharded = score_influence(saved, train, {"influence": {"batch_size": 16}, "sharding": {"n_workers": 2}}, erm)
     assert np.abs(np.asarray(sharded) - plain).max() <= 1e-5 * np.abs(plain).max()
-    with pytest.raises(ValueError, match="sharding computes the exact Hessian"):
-        score_influence(saved, train, {"influence": {"hessian": "lissa"}, "sharding": {"n_workers": 1}}, erm)
+    with pytest.raises(ValueError, match="sharding computes the exact Hessian"):  # the block's check, before ERM
+        ScoringParams.model_validate({"influence": {"hessian": "lissa"}, "sharding": {"n_workers": 1}})

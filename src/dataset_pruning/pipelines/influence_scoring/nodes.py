@@ -51,9 +51,6 @@ def score_influence(erm_model: dict[str, Any], train_set: TensorData, params: di
     if p.sharding is None:
         return score_samples("last_layer_influence", load_model(erm_model), train_set, **options).values.numpy()
     exact = {key: options[key] for key in ("weight_decay", "damping", "batch_size") if key in options}
-    if options.get("hessian", "exact") != "exact":
-        raise ValueError("influence_scoring.sharding computes the exact Hessian's S: set influence.hessian: exact "
-                         "or sharding: null")
     with tempfile.TemporaryDirectory() as folder, dask_client(p.sharding.address, p.sharding.n_workers) as client:
         # the file is unlinked when the folder goes; the mapping stays readable until the catalog has saved it
         return sharded_last_layer_influence(erm_model, train_set, client, Path(folder) / "S.npy",
