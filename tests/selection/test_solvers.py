@@ -17,8 +17,11 @@ FAST = {
 }
 
 
-# hybrid with its core route (core.py) on every size, not only from 20,000 rows on
-VARIANTS = {"hybrid_core": ("hybrid", {"iterations": 60, "stall": 20, "core_n": 0})}
+# hybrid with its core route (core.py), or its pooled route (pool.py), on every size, not only from 20,000 rows on
+VARIANTS = {
+    "hybrid_core": ("hybrid", {"iterations": 60, "stall": 20, "core_n": 0, "pool_n": None}),
+    "hybrid_pool": ("hybrid", {"pool_n": 0, "pool_iterations": 30, "pool": 4}),
+}
 NAMES = SOLVERS.names() + sorted(VARIANTS)
 
 

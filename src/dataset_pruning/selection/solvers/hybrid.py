@@ -16,6 +16,12 @@ re-balancing) and, with the time left, the relaxation route (bisection on the co
 ``core_n`` rows on (where the greedy path through all samples costs O(n^2 d / batch)), bisection on the count with
 Eq. 4's start at every probe, then growth with swap re-balancing.
 
+From ``pool_n`` rows on, Eq. 4 takes the pooled route instead (``_pooled``): FISTA in the metric that weighs every
+direction of S alike (``bounds.whitening``), rounding in norm order that keeps the relaxed residual
+(``relaxation.round_in_order``), swap descent within pools of candidates (``pool.pool_descent``). On the real
+Fashion-MNIST S (n = 60,000, d = 1,290) the route above spends 181 of its 201 s in a swap descent that pays a pass over S
+per swap; the pooled route ends lower in a fraction of the time (docs/selection.md).
+
 Every stage stops on counts (``core_iterations`` and ``iterations`` FISTA steps, swap search to a local optimum,
 ``exact_queries`` nearest-neighbour queries, ``stall`` / ``tabu_steps`` tabu steps), so a seed gives the same set
 on any machine load; ``time_budget_s`` (None: no time limit, the default) is an optional extra stop for the whole
@@ -27,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
-from dataset_pruning.selection.solvers.bounds import relax_cardinality
+from dataset_pruning.selection.solvers.bounds import relax_cardinality, whitening
 from dataset_pruning.selection.solvers.core import core_cardinality
 from dataset_pruning.selection.solvers.exact import solve_small
 from dataset_pruning.selection.solvers.greedy import greedy_cardinality
@@ -45,7 +51,8 @@ from dataset_pruning.selection.objective import (
     time_left,
     traced,
 )
-from dataset_pruning.selection.solvers.relaxation import RelaxationSolver, round_relaxed
+from dataset_pruning.selection.solvers.pool import pool_descent
+from dataset_pruning.selection.solvers.relaxation import RelaxationSolver, round_in_order, round_relaxed
 from dataset_pruning.selection.solvers.swap import SwapSolver, grow_within_eps, swap_refine, tabu_search
 
 
@@ -76,6 +83,11 @@ class HybridSolver:
         core_n: int = 20_000,
         core_iterations: int = 50,
         core_band: float = 0.2,
+        pool_n: int | None = 20_000,
+        pool_iterations: int = 100,
+        pool: int = 128,
+        pool_rounds: int | None = None,
+        whiten: float = 1e-4,
     ) -> None:
         self.seed, self.iterations = seed, check_count("hybrid's iterations", iterations)
         self.time_budget_s = check_time_budget("hybrid's time_budget_s", time_budget_s)
@@ -91,6 +103,15 @@ class HybridSolver:
             )
         self.exact_n, self.exact_subsets, self.chunk_rows = int(exact_n), int(exact_subsets), int(chunk_rows)
         self.core_n, self.core_iterations, self.core_band = int(core_n), int(core_iterations), float(core_band)
+        self.pool_n = check_count("hybrid's pool_n", pool_n, optional=True)
+        self.pool_iterations = check_count("hybrid's pool_iterations", pool_iterations)
+        self.pool = check_count("hybrid's pool", pool, minimum=1)
+        self.pool_rounds = check_count("hybrid's pool_rounds", pool_rounds, optional=True)
+        if isinstance(whiten, bool) or not isinstance(whiten, (int, float)) or not 0 < whiten < np.inf:
+            raise ValueError(
+                f"hybrid's whiten must be a number > 0 (a fraction of S^T S's mean diagonal), got {whiten!r}"
+            )
+        self.whiten = float(whiten)
         self.trace, self.status = None, None
 
     def _exact(self, influence, incumbent, codes, quota, deadline) -> tuple[np.ndarray, bool]:
@@ -136,12 +157,29 @@ class HybridSolver:
             keep(greedy())
         return min(starts)[2]
 
+    def _pooled(self, influence, codes, quota, squares, deadline, trace) -> np.ndarray:
+        """Eq. 4 from ``pool_n`` rows on, a bool mask (n,): whitened FISTA (``pool_iterations`` steps), rounding in
+        norm order that keeps the relaxed residual, pooled swap descent. On the real Fashion-MNIST S (n = 60,000)
+        it ends 2x below the route below, in a fraction of its time (docs/selection.md)."""
+        weights, _, _, _ = relax_cardinality(
+            influence, codes, quota, self.pool_iterations, deadline, metric=whitening(influence, self.whiten)
+        )
+        mask = round_in_order(influence, weights, codes, quota, squares)
+        trace.record(_norm(influence, mask))
+        return pool_descent(
+            influence, mask, codes, pool=self.pool, max_rounds=self.pool_rounds, deadline=deadline, squares=squares,
+            trace=trace,
+        )
+
     def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
         deadline = deadline_after(self.time_budget_s)
         start_deadline = deadline_after(share(self.time_budget_s, 0.5))
         trace = traced(self)
         codes, quota = as_quota(len(influence), m, groups)
         squares = row_squares(influence)
+        self.status = "heuristic"
+        if self.pool_n is not None and len(influence) >= self.pool_n:
+            return np.flatnonzero(self._pooled(influence, codes, quota, squares, deadline, trace))
 
         def refine(mask):
             return swap_refine(
@@ -151,7 +189,6 @@ class HybridSolver:
 
         start = self._start(influence, codes, quota, squares, start_deadline, trace)
         best = refine(start)
-        self.status = "heuristic"
         if len(influence) <= self.exact_n:
             best, proven = self._exact(influence, best, codes, quota, deadline)
             trace.record(_norm(influence, best))

@@ -55,6 +55,38 @@ def round_relaxed(influence, weights, codes, quota, squares, tolerance: float = 
     return mask
 
 
+def round_in_order(influence, weights, codes, quota, squares, chunk_rows: int = 4096) -> np.ndarray:
+    """Integral mask (n,) from a relaxed W that keeps S^T W's small residual: the fractional samples, largest
+    ||S_i|| first, are each rounded to 0 or 1, whichever leaves ||r|| smaller, r starting at S^T W and absorbing
+    every rounding (the large rows decide while many small ones remain to correct them). Each class's count is
+    then met by flipping its smallest-norm samples, which move r least. One pass, O(n d); measured on the real
+    Fashion-MNIST S (n = 60,000, ratio 0.5): 0.0141 from 100 whitened FISTA steps, where ``round_relaxed`` gives
+    0.0333 from 300 plain ones (docs/selection.md)."""
+    n = len(influence)
+    mask = weights >= 1.0
+    residual = np.asarray(np.asarray(weights, dtype=influence.dtype) @ influence, dtype=np.float64)
+    order = np.argsort(-squares, kind="stable")
+    order = order[(weights[order] > 0.0) & (weights[order] < 1.0)]
+    for start in range(0, order.size, chunk_rows):
+        rows = order[start : start + chunk_rows]
+        block = np.asarray(influence[rows], dtype=np.float64)
+        for k, i in enumerate(rows):
+            w, row, square = weights[i], block[k], squares[i]
+            along = float(residual @ row)  # ||r + c S_i||^2 - ||r||^2 = 2 c <r, S_i> + c^2 ||S_i||^2
+            if 2.0 * (1.0 - w) * along + (1.0 - w) ** 2 * square < -2.0 * w * along + w * w * square:
+                mask[i] = True
+                residual += (1.0 - w) * row
+            else:
+                residual -= w * row
+    ascending = np.argsort(squares, kind="stable")
+    for g, q in enumerate(quota):
+        member = ascending[codes[ascending] == g]
+        excess = int(mask[member].sum()) - int(q)
+        flip = member[mask[member]][:excess] if excess > 0 else member[~mask[member]][:-excess]
+        mask[flip] = excess <= 0
+    return mask
+
+
 @SOLVERS.register("relaxation")
 class RelaxationSolver:
     """Relaxation + rounding + swap repair. ``iterations`` of FISTA; ``time_budget_s`` (None: no time limit) for

@@ -1,0 +1,118 @@
+"""The pooled route of hybrid (from ``pool_n`` rows on): whitening, whitened FISTA, rounding in norm order,
+pooled swap descent."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from dataset_pruning.selection import SOLVERS, removal_norm
+from dataset_pruning.selection.objective import as_quota, row_squares
+from dataset_pruning.selection.solvers.bounds import relax_cardinality, whitening
+from dataset_pruning.selection.solvers.pool import pool_descent
+from dataset_pruning.selection.solvers.relaxation import round_in_order
+
+
+def heavy_tailed(n=300, d=12, seed=0):
+    rng = np.random.default_rng(seed)
+    scales = rng.lognormal(0.0, 2.0, size=(n, 1))
+    return (rng.normal(size=(n, d)) * np.linspace(1.0, 0.01, d) * scales + 0.05).astype(np.float32)
+
+
+def test_whitening_factors_the_regularised_second_moment():
+    S = heavy_tailed()
+    L = whitening(S, relative=1e-3, chunk_rows=64)  # several row blocks
+    second = S.astype(np.float64).T @ S.astype(np.float64) / len(S)
+    expected = second + 1e-3 * np.trace(second) / S.shape[1] * np.eye(S.shape[1])
+    assert np.allclose(L @ L.T, expected, rtol=1e-5, atol=1e-9 * np.abs(expected).max())
+    assert np.allclose(np.triu(L, 1), 0.0)
+
+
+@pytest.mark.parametrize("groups", [None, np.arange(300) % 3])
+def test_whitened_relaxation_stays_in_the_polytope_and_lowers_the_whitened_residual(groups):
+    S = heavy_tailed()
+    codes, quota = as_quota(len(S), 120 if groups is None else [40, 40, 40], groups)
+    L = whitening(S)
+    start = np.bincount(codes)[codes] ** -1.0 * quota[codes]  # FISTA's first point
+    weights, value, bound, direction = relax_cardinality(S, codes, quota, 50, metric=L)
+    assert np.all((weights >= 0) & (weights <= 1))
+    assert np.allclose(np.bincount(codes, weights), quota)
+    whitened = lambda w: np.linalg.norm(np.linalg.solve(L, S.astype(np.float64).T @ w))  # noqa: E731
+    assert value == pytest.approx(whitened(weights), rel=1e-4)
+    assert value < 0.5 * whitened(start)
+    assert bound == 0.0 and not direction.any()  # no certificate in the whitened metric
+
+
+@pytest.mark.parametrize("groups", [None, np.arange(300) % 3])
+def test_round_in_order_meets_every_quota_and_keeps_integral_weights(groups):
+    S = heavy_tailed()
+    codes, quota = as_quota(len(S), 120 if groups is None else [40, 40, 40], groups)
+    rng = np.random.default_rng(1)
+    integral = np.zeros(len(S))
+    for g, q in enumerate(quota):
+        integral[rng.choice(np.flatnonzero(codes == g), q, replace=False)] = 1.0
+    assert np.array_equal(round_in_order(S, integral, codes, quota, row_squares(S)), integral == 1.0)
+    weights = rng.uniform(size=len(S))
+    mask = round_in_order(S, weights, codes, quota, row_squares(S), chunk_rows=7)
+    assert np.array_equal(np.bincount(codes[mask], minlength=len(quota)), quota)
+
+
+def test_round_in_order_keeps_the_relaxed_residual_better_than_rounding_by_weight():
+    S = heavy_tailed(n=2000, d=8)
+    codes, quota = as_quota(len(S), 1000, None)
+    weights = relax_cardinality(S, codes, quota, 200, metric=whitening(S))[0]
+    ordered = round_in_order(S, weights, codes, quota, row_squares(S))
+    by_weight = np.zeros(len(S), dtype=bool)
+    by_weight[np.argsort(-weights, kind="stable")[:1000]] = True
+    assert removal_norm(S, np.flatnonzero(ordered)) < 0.5 * removal_norm(S, np.flatnonzero(by_weight))
+
+
+@pytest.mark.parametrize("groups", [None, np.arange(24) % 2])
+def test_pool_descent_with_a_pool_covering_all_samples_ends_at_a_certified_swap_optimum(groups):
+    S = heavy_tailed(n=24, d=3, seed=2).astype(np.float64)
+    codes = np.zeros(24, dtype=np.int64) if groups is None else groups
+    start = np.zeros(24, dtype=bool)
+    start[::2] = True  # 12 removed, 6 per class
+    mask = pool_descent(S, start, codes, pool=24)
+    assert np.array_equal(np.bincount(codes[mask]), np.bincount(codes[start]))
+    value = removal_norm(S, np.flatnonzero(mask))
+    assert value <= removal_norm(S, np.flatnonzero(start))
+    for i, j in itertools.product(np.flatnonzero(mask), np.flatnonzero(~mask)):
+        if codes[i] == codes[j]:
+            trial = mask.copy()
+            trial[i], trial[j] = False, True
+            assert removal_norm(S, np.flatnonzero(trial)) >= value * (1 - 1e-9)
+
+
+def test_pool_descent_stops_after_max_rounds_and_never_raises_the_objective():
+    S = heavy_tailed(n=400, d=6, seed=3)
+    codes = np.zeros(400, dtype=np.int64)
+    start = np.zeros(400, dtype=bool)
+    start[:200] = True
+    values = [removal_norm(S, np.flatnonzero(start))]
+    for rounds in (1, 2, 8):
+        values.append(removal_norm(S, np.flatnonzero(pool_descent(S, start, codes, pool=8, max_rounds=rounds))))
+    assert values == sorted(values, reverse=True) and values[-1] < values[0]
+
+
+def test_hybrid_takes_the_pooled_route_from_pool_n_rows_on():
+    S = heavy_tailed(n=500, d=10, seed=4)
+    codes, quota = as_quota(500, 250, None)
+    squares = row_squares(S)
+    weights = relax_cardinality(S, codes, quota, 40, metric=whitening(S, 1e-3))[0]
+    by_hand = pool_descent(S, round_in_order(S, weights, codes, quota, squares), codes, pool=16, squares=squares)
+    options = {"pool_iterations": 40, "whiten": 1e-3, "pool": 16}
+    pooled = SOLVERS.get("hybrid")(pool_n=500, **options).cardinality(S, 250)
+    assert np.array_equal(pooled, np.flatnonzero(by_hand))
+    other = SOLVERS.get("hybrid")(pool_n=501, stall=20, **options).cardinality(S, 250)
+    assert len(other) == 250 and not np.array_equal(other, pooled)
+
+
+@pytest.mark.parametrize(
+    "options", [{"pool": 0}, {"pool_iterations": -1}, {"pool_n": 1.5}, {"whiten": 0.0}, {"whiten": "x"}]
+)
+def test_hybrid_rejects_bad_pool_options(options):
+    with pytest.raises(ValueError, match="hybrid's"):
+        SOLVERS.get("hybrid")(**options)
