@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from dataset_pruning.selection.objective import row_squares  # noqa: E402
+
 
 def run_fields(params: dict[str, Any]) -> dict[str, Any]:
     """What a run is, from its parameter blocks: dataset, model, method, solver, problem, ratio, eps, seed (the MLflow
@@ -40,7 +42,7 @@ def pruning_figure(influence: np.ndarray, removed: np.ndarray, metrics: dict[str
                    title: str = ""):
     """Left: ||S_i|| of kept and removed samples (log axis). Middle: kept samples per class. Right: test accuracy
     before and after. ``title`` says what the run is (``run_label``)."""
-    norms = np.linalg.norm(influence, axis=1)
+    norms = np.sqrt(row_squares(influence))  # no (n, d) temporary
     mask = np.zeros(len(norms), dtype=bool)
     mask[np.asarray(removed, dtype=np.int64)] = True
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))

@@ -32,6 +32,8 @@ from dataset_pruning.selection.objective import (
     check_time_budget,
     deadline_after,
     expired,
+    removal_norm,
+    removed_sum,
     traced,
 )
 
@@ -105,7 +107,7 @@ class AnnealingSolver:
             return np.sort(np.concatenate([order[o : o + q] for o, q in zip(offsets, quota)]).astype(np.int64))
         weights = swappable / swappable.sum()
         removed_positions = np.concatenate([np.arange(o, o + q) for o, q in zip(offsets, quota)])
-        residual = np.asarray(influence[order[removed_positions]].sum(axis=0, dtype=np.float64))
+        residual = removed_sum(influence, order[removed_positions])
         energy = float(np.linalg.norm(residual))
         best, best_energy = order[removed_positions].copy(), energy
         trace.record(energy)
@@ -159,7 +161,7 @@ class AnnealingSolver:
         while not schedule.done():
             schedule.moves += 1
             if schedule.moves % 1024 == 0:  # resynchronise the running sum against rounding drift
-                residual = np.asarray(influence[removed].sum(axis=0, dtype=np.float64))
+                residual = removed_sum(influence, removed)
             temperature = schedule.temperature()
             i = int(rng.integers(n))
             if removed[i]:
@@ -178,7 +180,7 @@ class AnnealingSolver:
                     counts[codes[i]] += 1
                     if counts.sum() > len(best) and (
                         np.linalg.norm(residual) <= eps * (1 - 1e-9)  # clear of rounding drift, else recheck
-                        or np.linalg.norm(influence[removed].sum(axis=0, dtype=np.float64)) <= eps
+                        or removal_norm(influence, removed) <= eps
                     ):
                         best = np.flatnonzero(removed)
                         trace.record(-float(len(best)))

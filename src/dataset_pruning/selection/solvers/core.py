@@ -18,7 +18,7 @@ import numpy as np
 
 from dataset_pruning.selection.solvers.bounds import relax_cardinality
 from dataset_pruning.selection.solvers.greedy import greedy_cardinality
-from dataset_pruning.selection.objective import matvec, row_squares
+from dataset_pruning.selection.objective import matvec, removed_sum, row_squares
 
 
 def core_cardinality(
@@ -65,7 +65,7 @@ def core_cardinality(
         zone.append(ranked[q - k : q + k])
         need[g] = k
     zone = np.sort(np.concatenate(zone))
-    offset = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
+    offset = removed_sum(influence, mask)
     picked = greedy_cardinality(
         np.asarray(influence[zone]), codes[zone], need, squares=squares[zone], deadline=deadline,
         chunk_rows=chunk_rows, offset=offset,

@@ -20,6 +20,7 @@ from dataset_pruning.selection.objective import (
     as_quota,
     longest_feasible_prefix,
     matvec,
+    removal_norm,
     row_squares,
     traced,
 )
@@ -168,7 +169,7 @@ class GreedySolver:
         trace = traced(self)
         codes, quota = as_quota(len(influence), m, groups)
         mask = greedy_cardinality(influence, codes, quota, self.batch, chunk_rows=self.chunk_rows)
-        trace.record(float(np.linalg.norm(influence[mask].sum(axis=0, dtype=np.float64))))
+        trace.record(removal_norm(influence, mask))
         return np.flatnonzero(mask)
 
     def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:

@@ -46,6 +46,7 @@ from dataset_pruning.selection.objective import (
     check_time_budget,
     deadline_after,
     expired,
+    removal_norm,
     row_squares,
     share,
     time_left,
@@ -54,10 +55,6 @@ from dataset_pruning.selection.objective import (
 from dataset_pruning.selection.solvers.pool import pool_descent
 from dataset_pruning.selection.solvers.relaxation import RelaxationSolver, round_in_order, round_relaxed
 from dataset_pruning.selection.solvers.swap import SwapSolver, grow_within_eps, swap_refine, tabu_search
-
-
-def _norm(influence: np.ndarray, mask: np.ndarray) -> float:
-    return float(np.linalg.norm(influence[mask].sum(axis=0, dtype=np.float64)))
 
 
 @SOLVERS.register("hybrid")
@@ -125,7 +122,7 @@ class HybridSolver:
         if small is None:
             return incumbent, False
         removed, value, _, proven = small
-        if value >= _norm(influence, incumbent):
+        if value >= removal_norm(influence, incumbent):
             return incumbent, proven
         mask = np.zeros(len(influence), dtype=bool)
         mask[removed] = True
@@ -137,7 +134,7 @@ class HybridSolver:
         starts = []
 
         def keep(mask):
-            starts.append((_norm(influence, mask), len(starts), mask))
+            starts.append((removal_norm(influence, mask), len(starts), mask))
             if trace is not None:
                 trace.record(starts[-1][0])
 
@@ -165,7 +162,7 @@ class HybridSolver:
             influence, codes, quota, self.pool_iterations, deadline, metric=whitening(influence, self.whiten)
         )
         mask = round_in_order(influence, weights, codes, quota, squares)
-        trace.record(_norm(influence, mask))
+        trace.record(removal_norm(influence, mask))
         return pool_descent(
             influence, mask, codes, pool=self.pool, max_rounds=self.pool_rounds, deadline=deadline, squares=squares,
             trace=trace,
@@ -191,7 +188,7 @@ class HybridSolver:
         best = refine(start)
         if len(influence) <= self.exact_n:
             best, proven = self._exact(influence, best, codes, quota, deadline)
-            trace.record(_norm(influence, best))
+            trace.record(removal_norm(influence, best))
             if proven:
                 self.status = "optimal"
                 return np.flatnonzero(best)
@@ -203,9 +200,9 @@ class HybridSolver:
                     influence, rounded, codes, time_budget_s=time_left(deadline), patience=self.patience,
                     squares=squares,
                 )
-            if _norm(influence, rounded) < _norm(influence, best):
+            if removal_norm(influence, rounded) < removal_norm(influence, best):
                 best = rounded
-                trace.record(_norm(influence, best))
+                trace.record(removal_norm(influence, best))
         if self.stall > 0:
             best = tabu_search(
                 influence, best, codes, rng=numpy_rng(self.seed), stall=self.stall, max_steps=self.tabu_steps,
@@ -240,7 +237,7 @@ class HybridSolver:
         while lo < hi and not expired(deadline):
             t = (lo + hi + 1) // 2
             mask = self._start(influence, codes, apportion(t, caps), squares, deadline)
-            if _norm(influence, mask) <= eps:
+            if removal_norm(influence, mask) <= eps:
                 lo, best = t, mask
                 trace.record(-float(t))
             else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dataset_pruning.selection.objective import expired, matvec, row_squares
+from dataset_pruning.selection.objective import expired, matvec, removed_sum, row_squares
 
 
 def _top(gain: np.ndarray, members: np.ndarray, size: int) -> np.ndarray:
@@ -38,12 +38,12 @@ def pool_descent(
     """Refined copy of the bool mask (n,): swaps within classes, so every class keeps its count."""
     mask = mask.copy()
     squares = row_squares(influence) if squares is None else squares
-    residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
+    residual = removed_sum(influence, mask)
     rounds = 0
     while not expired(deadline) and (max_rounds is None or rounds < max_rounds):
         rounds += 1
         if rounds % 16 == 0:  # against drift of the incremental sums
-            residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
+            residual = removed_sum(influence, mask)
         projections = matvec(influence, residual)
         leaving = _top(2.0 * projections - squares, np.flatnonzero(mask), pool)
         entering = _top(-(squares + 2.0 * projections), np.flatnonzero(~mask), pool)

@@ -29,6 +29,8 @@ from dataset_pruning.selection.objective import (
     expired,
     longest_feasible_prefix,
     matvec,
+    removal_norm,
+    removed_sum,
     row_squares,
     share,
     time_left,
@@ -39,7 +41,7 @@ from dataset_pruning.selection.objective import (
 def residual_state(influence: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(r, S r): the removed rows' sum r (d,) and every row's projection on it (n,), both float64, recomputed
     from scratch (the local searches update them per move and call this again against drift)."""
-    residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
+    residual = removed_sum(influence, mask)
     return residual, matvec(influence, residual)
 
 
@@ -141,7 +143,7 @@ def perturb_and_refine(
     ``swap_refine``, keep the result when it is better; stop after ``stall`` kicks in a row without progress,
     after ``max_kicks`` kicks in all (None: no cap), or at the optional ``deadline`` (perf_counter seconds)."""
     best = mask.copy()
-    best_value = float(np.linalg.norm(influence[best].sum(axis=0, dtype=np.float64)))
+    best_value = removal_norm(influence, best)
     groups = [np.flatnonzero(codes == g) for g in range(int(codes.max()) + 1)] if len(codes) else []
     movable = [g for g in groups if 0 < best[g].sum() < len(g)]
     fails = kicks = 0
@@ -155,7 +157,7 @@ def perturb_and_refine(
         trial = swap_refine(
             influence, trial, codes, time_budget_s=time_left(deadline), patience=patience, block=block, squares=squares
         )
-        value = float(np.linalg.norm(influence[trial].sum(axis=0, dtype=np.float64)))
+        value = removal_norm(influence, trial)
         if value < best_value * (1 - 1e-12):
             best, best_value, fails = trial, value, 0
             if trace is not None:
@@ -319,15 +321,15 @@ def grow_within_eps(
         counts = np.bincount(codes[mask], minlength=len(caps))
         if (caps - counts).sum() == 0:
             break
-        residual = np.asarray(influence[mask].sum(axis=0, dtype=np.float64))
+        residual = removed_sum(influence, mask)
         picks, _ = greedy_picks(
             influence, residual, ~mask, codes, caps - counts, limit=step, squares=squares, deadline=deadline
         )
         trial = mask.copy()
         trial[picks] = True
-        if np.linalg.norm(influence[trial].sum(axis=0, dtype=np.float64)) > eps:
+        if removal_norm(influence, trial) > eps:
             trial = refine(trial)
-        if np.linalg.norm(influence[trial].sum(axis=0, dtype=np.float64)) <= eps:
+        if removal_norm(influence, trial) <= eps:
             mask = trial
             if trace is not None:
                 trace.record(-float(mask.sum()))
