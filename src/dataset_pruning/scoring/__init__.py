@@ -9,6 +9,7 @@ from dataset_pruning.scoring import (  # noqa: F401  (registration)
     herding,
     influence,
     influence_norm,
+    large_head,
     moso,
     random_score,
     sgd_influence,
