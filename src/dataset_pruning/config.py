@@ -156,6 +156,8 @@ class ScoringParams(_Block):
     # fraction null (the default) is off
     extrapolation: dict[str, Any] | None = Field(default_factory=dict)
     sharding: ShardingParams | None = None  # null: one process; {n_workers: 2}: shards on a Dask LocalCluster
+    # null: the exact path; {projection_dim: 1024, ...}: influence_vectors = S P (n, k), never d x d nor n x d
+    large_head: dict[str, Any] | None = None  # (scoring/large_head.py; damping, batch_size from influence)
 
     _device = field_validator("device")(classmethod(lambda cls, v: check_device(v)))
 
@@ -175,6 +177,11 @@ class ScoringParams(_Block):
     @model_validator(mode="after")
     def _options(self) -> "ScoringParams":
         _check_options("last_layer_influence", self.influence, "influence")
+        if self.large_head is not None:
+            _check_options("large_head_influence", self.large_head, "large_head")
+            if self.sharding is not None or self.influence.get("hessian", "exact") != "exact":
+                raise ValueError("influence_scoring.large_head solves with its own curvature in one process: leave "
+                                 "influence.hessian: exact (not lissa) and sharding: null, or set large_head: null")
         if self.method == "last_layer_influence" and self.options:
             raise ValueError(
                 "method last_layer_influence reuses influence_vectors: put its options under "

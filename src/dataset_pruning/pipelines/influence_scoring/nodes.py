@@ -18,6 +18,7 @@ from dataset_pruning.scoring import TrainingTrace, score_samples, scorer_options
 from dataset_pruning.scoring.extrapolation import ExtrapolationConfig, extrapolate_scores
 from dataset_pruning.runtime import dask_client
 from dataset_pruning.scoring.influence import effective_damping, solved_system
+from dataset_pruning.scoring.large_head import large_head_system
 from dataset_pruning.scoring.sharded import sharded_last_layer_influence
 from dataset_pruning.training import load_model
 
@@ -48,6 +49,10 @@ def score_influence(erm_model: dict[str, Any], train_set: TensorData, params: di
     ``sharding`` computed in shards on Dask workers into a temporary ``.npy`` and returned memory-mapped."""
     p = ScoringParams.model_validate(params)
     options = _influence_options(p, erm_params)
+    if p.large_head is not None:  # S P of shape (n, k): heads too large for the exact path (scoring/large_head.py)
+        shared = {key: value for key, value in options.items() if key in scorer_options("large_head_influence")}
+        return score_samples("large_head_influence", load_model(erm_model), train_set,
+                             **{**shared, **p.large_head}).values.numpy()
     if p.sharding is None:
         return score_samples("last_layer_influence", load_model(erm_model), train_set, **options).values.numpy()
     exact = {key: options[key] for key in ("weight_decay", "damping", "batch_size") if key in options}
@@ -96,6 +101,8 @@ def score_method(
     influence_info = {
         "effective_damping": effective_damping(**influence), "solves": solved_system(**influence),
     }
+    if p.large_head is not None:
+        influence_info["solves"] = large_head_system(**{**influence, **p.large_head})
     if p.method == "last_layer_influence" and not extrapolation.enabled:
         info = {"same_as": "influence_vectors", "influence_vectors": influence_info}
         return {"method": p.method, "keep": None, "values": None, "info": info}, _tracked(info)
