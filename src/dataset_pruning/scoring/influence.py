@@ -13,6 +13,7 @@ z_i, so ``||sum of removed S_i||_2`` is the paper's eps.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 
 import torch
 from tqdm.auto import tqdm
@@ -44,22 +45,45 @@ def head_gradients(u: torch.Tensor, p: torch.Tensor, y: torch.Tensor) -> torch.T
     return (residual[:, :, None] * u[:, None, :]).flatten(1)
 
 
-def hessian_block_sums(u: torch.Tensor, p: torch.Tensor, batch_size: int = 1024) -> list[torch.Tensor]:
+PAIR_BYTES = 2**26  # at most this much (float64) of weighted features per GEMM in the Hessian's sums
+
+
+def class_pair_weights(p: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """The softmax curvature diag(p) - p p^T of each row of ``p`` (b, C) at the class pairs (first[k], second[k]):
+    shape (b, k)."""
+    weights = -p[:, first] * p[:, second]
+    diagonal = first == second
+    weights[:, diagonal] += p[:, first[diagonal]]
+    return weights
+
+
+def hessian_block_sums(u: torch.Tensor, p: torch.Tensor, batch_size: int = 1024) -> Iterator[torch.Tensor]:
     """Unnormalised cross-entropy Hessian w.r.t. [W | b] of each block of ``BLOCK_BATCHES`` batches of rows,
     each (d, d), each summed batch by batch from zero. Summed in order they give the same H whether the blocks
-    were computed in one process or in shards on several (scoring/sharded.py): float sums depend on their order."""
+    were computed in one process or in shards on several (scoring/sharded.py): float sums depend on their order.
+
+    The Hessian's (c, c') block is sum_j A_j[c, c'] u_j u_j^T with A_j = diag(p_j) - p_j p_j^T: for the
+    C (C + 1) / 2 class pairs c <= c' of a batch, one GEMM U^T [A[:, c, c'] * U] (a+1 by pairs x (a+1)), the
+    pairs c > c' by symmetry. Yields the blocks one by one (a generator: one process never holds them all).
+    """
     n, a1 = u.shape
     c = p.shape[1]
+    first, second = torch.triu_indices(c, c, device=u.device)
+    pairs_per_product = max(1, PAIR_BYTES // (batch_size * a1 * u.element_size()))
     block_rows = BLOCK_BATCHES * batch_size
-    sums = []
     for start in range(0, n, block_rows):
-        hessian = torch.zeros(c, a1, c, a1, dtype=u.dtype, device=u.device)
+        pair_sums = torch.zeros(a1, len(first), a1, dtype=u.dtype, device=u.device)  # (a+1, pairs, a+1)
         for i in range(start, min(start + block_rows, n), batch_size):
             pb, ub = p[i : i + batch_size], u[i : i + batch_size]
-            curvature = torch.diag_embed(pb) - pb[:, :, None] * pb[:, None, :]  # (b, C, C)
-            hessian += torch.einsum("ncd,na,nb->cadb", curvature, ub, ub)
-        sums.append(hessian.reshape(c * a1, c * a1))
-    return sums
+            weights = class_pair_weights(pb, first, second)  # (b, pairs)
+            for k in range(0, len(first), pairs_per_product):
+                w = weights[:, k : k + pairs_per_product]
+                weighted = (w[:, :, None] * ub[:, None, :]).flatten(1)  # (b, pairs x (a+1))
+                pair_sums[:, k : k + w.shape[1]] += (ub.T @ weighted).view(a1, -1, a1)
+        hessian = torch.empty(c, a1, c, a1, dtype=u.dtype, device=u.device)
+        hessian[second, :, first] = pair_sums.permute(1, 2, 0)  # block (c', c): the transpose of (c, c')
+        hessian[first, :, second] = pair_sums.permute(1, 0, 2)  # block (c, c'), last: diagonal blocks as computed
+        yield hessian.reshape(c * a1, c * a1)
 
 
 def head_hessian(u: torch.Tensor, p: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
@@ -67,11 +91,12 @@ def head_hessian(u: torch.Tensor, p: torch.Tensor, batch_size: int = 1024) -> to
     return mean_hessian(hessian_block_sums(u, p, batch_size), len(u))
 
 
-def mean_hessian(block_sums: list[torch.Tensor], n: int) -> torch.Tensor:
+def mean_hessian(block_sums: Iterable[torch.Tensor], n: int) -> torch.Tensor:
     """The blocks of ``hessian_block_sums`` (from one process or from every shard, in row order) added in order,
     divided by the n rows they cover: (d, d)."""
-    total = block_sums[0].clone()
-    for block in block_sums[1:]:
+    blocks = iter(block_sums)
+    total = next(blocks).clone()
+    for block in blocks:
         total += block
     return total / n
 
@@ -138,6 +163,54 @@ def lissa_inverse_hvp(
     return estimate / repeats
 
 
+def influence_batches(
+    model: Classifier,
+    train: TensorData,
+    *,
+    hessian: str = "exact",
+    weight_decay: float = 5e-4,
+    damping: float = 0.001,
+    lissa: dict | None = None,
+    batch_size: int = 1024,
+    max_exact_dim: int = 20000,
+    indices=None,
+    device: str = "auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[int, int, Iterator[tuple[int, torch.Tensor]], dict]:
+    """(m scored rows, d, (first row, S rows (b, d) float32 on the CPU) per batch, info): the rows of S as
+    ``last_layer_influence`` computes them (its options), so its S and ``influence_norm`` read one computation.
+    The exact path yields one batch at a time (only the float32 rows a caller keeps exist at once); LiSSA, one
+    block of all m rows."""
+    u, p = head_inputs(model, train, batch_size, device)
+    n = len(train)
+    rows = slice(None) if indices is None else as_indices(indices, n).to(u.device)
+    scored = u[rows], p[rows], train.y.to(u.device)[rows]  # (m, a+1), (m, C), (m,): views when indices is None
+    m, d = len(scored[0]), p.shape[1] * u.shape[1]
+    if hessian == "exact":
+        if d > max_exact_dim:
+            raise ValueError(
+                f"the head has d = {d} parameters; forming a {d} x {d} Hessian is too large "
+                f"(max_exact_dim = {max_exact_dim}): use hessian: lissa"
+            )
+        inverse = damped_inverse(head_hessian(u, p, batch_size), weight_decay + damping)
+        batches = tqdm(influence_rows(*scored, inverse, n, batch_size), total=-(-m // batch_size), desc="influence",
+                       disable=not progress, leave=False)
+    elif hessian == "lissa":
+        opts = {**LISSA_DEFAULTS, **(lissa or {})}
+        batches = iter([(0, (lissa_inverse_hvp(head_gradients(*scored), u, p, regularization=weight_decay, seed=seed,
+                                               progress=progress, **opts) / n).float().cpu())])
+    else:
+        raise ValueError(f"unknown hessian {hessian!r}; known: exact, lissa")
+    return m, d, batches, influence_info(hessian, m, weight_decay=weight_decay, damping=damping, lissa=lissa)
+
+
+def influence_info(hessian: str, m: int, **options) -> dict:
+    """The ``info`` of last-layer influence scoring: the Hessian path, the rows scored and the system solved."""
+    return {"hessian": hessian, "scored_samples": m, "effective_damping": effective_damping(hessian, **options),
+            "solves": solved_system(hessian, **options)}
+
+
 @scorer("last_layer_influence", output="vector")
 def last_layer_influence(
     model: Classifier,
@@ -157,39 +230,20 @@ def last_layer_influence(
 ) -> SampleScores:
     """S of shape (n, d): the paper's parameter influence of each sample on the linear head (Eq. 2).
 
-    ``hessian='exact'`` forms H (d x d), adds ``damping`` and solves by Cholesky; ``hessian='lissa'`` uses the
+    ``hessian='exact'`` forms H (d x d), adds ``damping`` and inverts it by Cholesky; ``hessian='lissa'`` uses the
     stochastic recursion with ``lissa`` = {damping, scale, steps, repeats, batch_size} (the paper's choice; its
     damping adds scale * damping to H, 0.25 with the reference's 0.01 and 25: a different, much more damped
     answer than the exact path's; ``info`` says which matrix was inverted: ``effective_damping``).
     ``indices`` scores only these samples (rows in this order) against the full data's Hessian and n.
     """
-    u, p = head_inputs(model, train, batch_size, device)
-    n = len(train)
-    rows = slice(None) if indices is None else as_indices(indices, n).to(u.device)
-    scored = u[rows], p[rows], train.y.to(u.device)[rows]  # (m, a+1), (m, C), (m,): views when indices is None
-    m, d = len(scored[0]), p.shape[1] * u.shape[1]
-    if hessian == "exact":
-        if d > max_exact_dim:
-            raise ValueError(
-                f"the head has d = {d} parameters; forming a {d} x {d} Hessian is too large "
-                f"(max_exact_dim = {max_exact_dim}): use hessian: lissa"
-            )
-        factor = hessian_factor(head_hessian(u, p, batch_size), weight_decay + damping)
-        influence = torch.empty(m, d, dtype=torch.float32)
-        batches = influence_rows(*scored, factor, n, batch_size)
-        for i, block in tqdm(batches, total=-(-m // batch_size), desc="influence", disable=not progress, leave=False):
-            influence[i : i + len(block)] = block
-    elif hessian == "lissa":
-        opts = {**LISSA_DEFAULTS, **(lissa or {})}
-        influence = (lissa_inverse_hvp(head_gradients(*scored), u, p, regularization=weight_decay, seed=seed,
-                                       progress=progress, **opts) / n).float().cpu()
-    else:
-        raise ValueError(f"unknown hessian {hessian!r}; known: exact, lissa")
-    info = {
-        "hessian": hessian, "scored_samples": m,
-        "effective_damping": effective_damping(hessian, weight_decay=weight_decay, damping=damping, lissa=lissa),
-        "solves": solved_system(hessian, weight_decay=weight_decay, damping=damping, lissa=lissa),
-    }
+    m, d, batches, info = influence_batches(
+        model, train, hessian=hessian, weight_decay=weight_decay, damping=damping, lissa=lissa,
+        batch_size=batch_size, max_exact_dim=max_exact_dim, indices=indices, device=device, seed=seed,
+        progress=progress,
+    )
+    influence = torch.empty(m, d, dtype=torch.float32)
+    for i, block in batches:
+        influence[i : i + len(block)] = block
     return SampleScores(influence, method="last_layer_influence", info=info)
 
 
@@ -198,13 +252,20 @@ def hessian_factor(hessian: torch.Tensor, shift: float) -> torch.Tensor:
     return torch.linalg.cholesky(hessian + shift * torch.eye(len(hessian), dtype=hessian.dtype, device=hessian.device))
 
 
-def influence_rows(u: torch.Tensor, p: torch.Tensor, y: torch.Tensor, factor: torch.Tensor, n: int,
+def damped_inverse(hessian: torch.Tensor, shift: float) -> torch.Tensor:
+    """(H + shift I)^-1 through its Cholesky factor (``hessian_factor``): symmetric (d, d). Formed once (O(d^3)),
+    it turns each batch's solve into one GEMM."""
+    return torch.cholesky_inverse(hessian_factor(hessian, shift))
+
+
+def influence_rows(u: torch.Tensor, p: torch.Tensor, y: torch.Tensor, inverse: torch.Tensor, n: int,
                    batch_size: int):
-    """(first row, S rows (b, d) float32 on the CPU) per batch of the samples (u, p, y): (1/n) (H + shift I)^-1 g,
-    g formed and solved batch by batch, so the float64 gradients and solutions of all rows never exist at once."""
+    """(first row, S rows (b, d) float32 on the CPU) per batch of the samples (u, p, y): (1/n) g (H + shift I)^-1
+    with ``inverse`` from ``damped_inverse``, g formed and multiplied batch by batch, so the float64 gradients and
+    solutions of all rows never exist at once."""
     for i in range(0, len(u), batch_size):
         b = slice(i, i + batch_size)
-        yield i, (torch.cholesky_solve(head_gradients(u[b], p[b], y[b]).T, factor).T / n).float().cpu()
+        yield i, ((head_gradients(u[b], p[b], y[b]) @ inverse) / n).float().cpu()
 
 
 LISSA_DEFAULTS = {"damping": 0.01, "scale": 25.0, "steps": 1000, "repeats": 1, "batch_size": 16}
@@ -230,6 +291,6 @@ def solved_system(hessian: str = "exact", **options) -> str:
     return f"S_i = (1/n) (H + {total:.4g} I)^-1 grad l_i by {how}"
 
 
-__all__ = ["LISSA_DEFAULTS", "effective_damping", "last_layer_influence", "solved_system", "head_gradients",
-           "head_hessian", "head_hvp", "hessian_block_sums", "hessian_factor", "influence_rows", "mean_hessian",
-           "lissa_inverse_hvp"]
+__all__ = ["LISSA_DEFAULTS", "class_pair_weights", "damped_inverse", "effective_damping", "head_gradients",
+           "head_hessian", "head_hvp", "hessian_block_sums", "hessian_factor", "influence_batches", "influence_info",
+           "influence_rows", "last_layer_influence", "lissa_inverse_hvp", "mean_hessian", "solved_system"]

@@ -4,7 +4,7 @@
 
 Each sample is judged alone: the group effect (two large S_i that cancel) that Eq. 3 / Eq. 4 exploit is ignored.
 The paper's baseline selects the samples of high influence norm: the HIGHEST scores are kept. Cost: that of
-``last_layer_influence`` (same options).
+``last_layer_influence`` (same options), without holding S: each batch of its rows becomes norms.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.scoring.base import SampleScores, scorer
-from dataset_pruning.scoring.influence import last_layer_influence
+from dataset_pruning.scoring.influence import influence_batches
 
 
 @scorer("influence_norm", output="scalar")
@@ -37,14 +37,20 @@ def influence_norm(
 
     The options are those of ``last_layer_influence`` (``indices``: only these samples, full-data Hessian).
     """
-    vectors = last_layer_influence(
+    m, _, batches, info = influence_batches(
         model, train, hessian=hessian, weight_decay=weight_decay, damping=damping, lissa=lissa,
         batch_size=batch_size, max_exact_dim=max_exact_dim, indices=indices, device=device, seed=seed,
         progress=progress,
     )
-    return SampleScores(
-        vectors.values.double().norm(dim=1).float(), method="influence_norm", keep="highest", info=vectors.info
-    )
+    norms = torch.empty(m)
+    for i, block in batches:  # S is never held whole: each batch of rows becomes its norms
+        norms[i : i + len(block)] = row_norms(block)
+    return SampleScores(norms, method="influence_norm", keep="highest", info=info)
 
 
-__all__ = ["influence_norm"]
+def row_norms(rows: torch.Tensor) -> torch.Tensor:
+    """||S_i||_2 of float32 rows of S (b, d), summed in float64: shape (b,), float32."""
+    return rows.double().norm(dim=1).float()
+
+
+__all__ = ["influence_norm", "row_norms"]

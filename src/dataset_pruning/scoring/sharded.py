@@ -2,13 +2,12 @@
 
 Two rounds over contiguous shards of rows. (1) Each worker computes its shard's features and probabilities and the
 head Hessian's unnormalised sums over blocks of ``BLOCK_BATCHES`` batches; the driver adds the blocks in order
-(as ``head_hessian`` does in one process), adds the weight decay and damping and factors H once. (2) Each worker
-solves for its rows and writes them into the shared ``.npy`` (``numpy.lib.format.open_memmap``), so S is never
-gathered in one process; the result is returned memory-mapped. Shards are whole blocks and blocks whole batches,
-so every batch, every block sum and every solve is the one-process computation: with the same number of torch
-and BLAS threads (``runtime.limit_threads``) S is identical bit for bit on thread workers, and the Hessian is on
-process workers too, where MKL's Cholesky solves differ in the last bits (S to float32 rounding; both tested on a
-LocalCluster).
+(as ``head_hessian`` does in one process), adds the weight decay and damping and inverts H once
+(``damped_inverse``). (2) Each worker multiplies its rows' gradients by that inverse and writes them into the shared
+``.npy`` (``numpy.lib.format.open_memmap``), so S is never gathered in one process; the result is returned
+memory-mapped. Shards are whole blocks and blocks whole batches, so every batch, every block sum and every product is
+the one-process computation: with the same number of torch and BLAS threads (``runtime.limit_threads``) S is
+identical bit for bit, on thread and on process workers (tested on a LocalCluster).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from dataset_pruning.scoring.influence import (
     BLOCK_BATCHES,
     head_inputs,
     hessian_block_sums,
-    hessian_factor,
+    damped_inverse,
     influence_rows,
     mean_hessian,
 )
@@ -41,15 +40,15 @@ def shard_bounds(n: int, batch_size: int, blocks_per_shard: int) -> list[tuple[i
 def _hessian_part(saved_model: dict[str, Any], shard: TensorData, batch_size: int, threads: int):
     with limit_threads(threads):
         u, p = head_inputs(load_model(saved_model), shard, batch_size, "cpu")
-        return hessian_block_sums(u, p, batch_size)
+        return list(hessian_block_sums(u, p, batch_size))
 
 
-def _influence_part(saved_model: dict[str, Any], shard: TensorData, factor: torch.Tensor, n: int, out: str,
+def _influence_part(saved_model: dict[str, Any], shard: TensorData, inverse: torch.Tensor, n: int, out: str,
                     start: int, batch_size: int, threads: int) -> int:
     with limit_threads(threads):
         u, p = head_inputs(load_model(saved_model), shard, batch_size, "cpu")
         rows = np.lib.format.open_memmap(out, mode="r+")
-        for i, block in influence_rows(u, p, shard.y, factor, n, batch_size):
+        for i, block in influence_rows(u, p, shard.y, inverse, n, batch_size):
             rows[start + i : start + i + len(block)] = block.numpy()
         rows.flush()
         return len(shard)
@@ -70,7 +69,7 @@ def sharded_last_layer_influence(
     """S of shape (n, d), float32, memory-mapped read-only from ``out`` (written by the workers of ``client``).
 
     ``saved_model``: the catalog form of the ERM model (``training.save_model``). The exact path only (the Hessian
-    is formed and factored once, on the driver); ``threads`` torch and BLAS threads per task.
+    is formed and inverted once, on the driver); ``threads`` torch and BLAS threads per task.
     """
     n = len(train)
     if n == 0:
@@ -81,13 +80,13 @@ def sharded_last_layer_influence(
     parts = client.gather([client.submit(_hessian_part, model, shard, batch_size, threads, pure=False)
                            for shard in shards])
     with limit_threads(threads):
-        factor = hessian_factor(mean_hessian([block for part in parts for block in part], n), weight_decay + damping)
-    d = len(factor)
+        inverse = damped_inverse(mean_hessian([block for part in parts for block in part], n), weight_decay + damping)
+    d = len(inverse)
     out = str(out)
     np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=(n, d)).flush()
-    factor = client.scatter(factor, broadcast=True)
+    inverse = client.scatter(inverse, broadcast=True)
     written = client.gather([
-        client.submit(_influence_part, model, shard, factor, n, out, a, batch_size, threads, pure=False)
+        client.submit(_influence_part, model, shard, inverse, n, out, a, batch_size, threads, pure=False)
         for shard, (a, _) in zip(shards, bounds)
     ])
     assert sum(written) == n
