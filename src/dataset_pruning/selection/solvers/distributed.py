@@ -31,13 +31,13 @@ from dataset_pruning.selection.objective import (
     check_count,
     check_time_budget,
     deadline_after,
-    expired,
     removal_norm,
     row_squares,
     share,
     traced,
 )
-from dataset_pruning.selection.solvers.swap import greedy_prefix_mask, grow_within_eps, swap_refine
+from dataset_pruning.selection.solvers.count_search import count_search
+from dataset_pruning.selection.solvers.swap import greedy_prefix_mask, swap_refine
 
 
 def split_buckets(codes: np.ndarray, quota: np.ndarray, buckets: int, seed: int):
@@ -149,16 +149,9 @@ class BucketedSolver:
         best = greedy_prefix_mask(influence, eps, codes, caps, squares, deadline=prefix_deadline)
         lo, hi = int(best.sum()), int(caps.sum())
         trace.record(-float(lo))
-        while lo < hi and not expired(deadline):
-            t = (lo + hi + 1) // 2
-            mask = self._solve_buckets(influence, codes, apportion(t, caps))
-            mask = swap_refine(influence, mask, codes, time_budget_s=self.refine_s, squares=squares)
-            if removal_norm(influence, np.flatnonzero(mask)) <= eps:
-                lo, best = int(mask.sum()), mask
-                trace.record(-float(lo))
-            else:
-                hi = t - 1
         refine = lambda trial: swap_refine(influence, trial, codes, time_budget_s=self.refine_s, squares=squares)  # noqa: E731
-        best = grow_within_eps(influence, best, codes, caps, eps, deadline=deadline, refine=refine, squares=squares,
-                               trace=trace)
+        best = count_search(
+            influence, eps, codes, caps, lambda quota: refine(self._solve_buckets(influence, codes, quota)), refine,
+            best=best, hi=hi, squares=squares, deadline=deadline, trace=trace,
+        )
         return np.flatnonzero(best)

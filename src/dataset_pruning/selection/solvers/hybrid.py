@@ -35,11 +35,11 @@ import numpy as np
 from dataset_pruning.runtime import numpy_rng
 from dataset_pruning.selection.solvers.bounds import relax_cardinality, whitening
 from dataset_pruning.selection.solvers.core import core_cardinality
+from dataset_pruning.selection.solvers.count_search import count_search
 from dataset_pruning.selection.solvers.exact import solve_small
 from dataset_pruning.selection.solvers.greedy import greedy_cardinality
 from dataset_pruning.selection.objective import (
     SOLVERS,
-    apportion,
     as_caps,
     as_quota,
     check_count,
@@ -54,7 +54,7 @@ from dataset_pruning.selection.objective import (
 )
 from dataset_pruning.selection.solvers.pool import pool_descent
 from dataset_pruning.selection.solvers.relaxation import RelaxationSolver, round_in_order, round_relaxed
-from dataset_pruning.selection.solvers.swap import SwapSolver, grow_within_eps, swap_refine, tabu_search
+from dataset_pruning.selection.solvers.swap import SwapSolver, swap_refine, tabu_search
 
 
 @SOLVERS.register("hybrid")
@@ -233,19 +233,12 @@ class HybridSolver:
         """Eq. 3 for large n: bisection on the count t, each t an Eq. 4 start (``_start``) with the count
         apportioned over the classes' caps, feasible when its norm is <= eps; then growth with swap re-balancing."""
         squares = row_squares(influence)
-        best, lo, hi = np.zeros(len(influence), dtype=bool), 0, int(caps.sum())
-        while lo < hi and not expired(deadline):
-            t = (lo + hi + 1) // 2
-            mask = self._start(influence, codes, apportion(t, caps), squares, deadline)
-            if removal_norm(influence, mask) <= eps:
-                lo, best = t, mask
-                trace.record(-float(t))
-            else:
-                hi = t - 1
         refine = lambda trial: swap_refine(  # noqa: E731
             influence, trial, codes, time_budget_s=time_left(deadline), patience=self.patience, squares=squares
         )
-        best = grow_within_eps(
-            influence, best, codes, caps, eps, deadline=deadline, refine=refine, squares=squares, trace=trace
+        best = count_search(
+            influence, eps, codes, caps, lambda quota: self._start(influence, codes, quota, squares, deadline), refine,
+            best=np.zeros(len(influence), dtype=bool), hi=int(caps.sum()), squares=squares, deadline=deadline,
+            trace=trace,
         )
         return np.flatnonzero(best)

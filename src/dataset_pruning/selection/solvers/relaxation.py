@@ -15,24 +15,22 @@ from __future__ import annotations
 import numpy as np
 
 from dataset_pruning.selection.solvers.bounds import count_upper_bound, relax_cardinality
+from dataset_pruning.selection.solvers.count_search import count_search
 from dataset_pruning.selection.solvers.greedy import greedy_picks
 from dataset_pruning.selection.objective import (
     SOLVERS,
-    apportion,
     as_caps,
     as_quota,
     check_count,
     check_time_budget,
     deadline_after,
-    expired,
-    removal_norm,
     removed_sum,
     row_squares,
     share,
     time_left,
     traced,
 )
-from dataset_pruning.selection.solvers.swap import greedy_prefix_mask, grow_within_eps, swap_refine
+from dataset_pruning.selection.solvers.swap import greedy_prefix_mask, swap_refine
 
 
 def round_relaxed(influence, weights, codes, quota, squares, tolerance: float = 1e-3, deadline=None) -> np.ndarray:
@@ -124,20 +122,15 @@ class RelaxationSolver:
         best = greedy_prefix_mask(influence, eps, codes, caps, squares, deadline=prefix_deadline)
         lo, hi = int(best.sum()), int(count_upper_bound(exact, eps, codes, caps, iterations=50))
         trace.record(-float(lo))
-        while lo < hi and not expired(deadline):
-            t = (lo + hi + 1) // 2
-            quota = apportion(t, caps)
+
+        def solve(quota):
             self.trace = None  # the inner solves' traces are not the Eq. 3 curve
-            mask = self._solve(influence, exact, codes, quota, squares, deadline)
-            if removal_norm(influence, mask) <= eps:
-                lo, best = int(mask.sum()), mask
-                trace.record(-float(lo))
-            else:
-                hi = t - 1
-        self.trace = trace
+            return self._solve(influence, exact, codes, quota, squares, deadline)
+
         refine = lambda trial: swap_refine(  # noqa: E731
             influence, trial, codes, time_budget_s=time_left(deadline), patience=self.patience, squares=squares
         )
-        best = grow_within_eps(influence, best, codes, caps, eps, deadline=deadline, refine=refine, squares=squares,
-                               trace=trace)
+        best = count_search(influence, eps, codes, caps, solve, refine, best=best, hi=hi, squares=squares,
+                            deadline=deadline, trace=trace)
+        self.trace = trace
         return np.flatnonzero(best)
