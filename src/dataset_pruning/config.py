@@ -138,7 +138,8 @@ class DaskParams(_Block):
 
 
 class ShardingParams(DaskParams):
-    """Last-layer influence in shards on Dask workers (scoring/sharded.py): the same S as one process."""
+    """Last-layer influence, and the method's scores when it has a sharded form (``sharded.SHARDED_METHODS``), in
+    shards on Dask workers (scoring/sharded.py): the same S and scores as one process."""
 
     blocks_per_shard: int = Field(1, ge=1)  # a block is 16 batches of influence.batch_size rows
 
@@ -191,6 +192,11 @@ class ScoringParams(_Block):
         if self.sharding is not None and self.influence.get("hessian", "exact") != "exact":
             raise ValueError("influence_scoring.sharding computes the exact Hessian's S: set influence.hessian: exact "
                              "or sharding: null")
+        extrapolated = (self.extrapolation or {}).get("fraction") is not None
+        exact_norms = self.options.get("hessian", "exact") == "exact" and self.options.get("indices") is None
+        if self.sharding is not None and self.method == "influence_norm" and not extrapolated and not exact_norms:
+            raise ValueError("influence_scoring.sharding computes influence_norm with the exact Hessian on every "
+                             "sample: set options.hessian: exact and no options.indices, or sharding: null")
         return self
 
 

@@ -52,6 +52,23 @@ class TrainingTrace:
         }
         return tuple(part for part in PARTS if present[part])
 
+    def sample_rows(self, start: int, stop: int) -> "TrainingTrace":
+        """The trace of samples [start, stop) only (a shard): the per-sample parts (correct, true_probability,
+        probabilities, margins) cut along their sample axis, n_samples = stop - start; spec, recipe, learning rates
+        and checkpoints as they are; the steps part left out (its minibatches index the whole data set)."""
+        if not 0 <= start < stop <= self.n_samples:
+            raise ValueError(f"sample rows must satisfy 0 <= start < stop <= {self.n_samples}, got [{start}, {stop})")
+
+        def cut(part: torch.Tensor | None) -> torch.Tensor | None:
+            return None if part is None else part[:, start:stop].contiguous()
+
+        return TrainingTrace(
+            spec=self.spec, config=self.config, n_samples=stop - start, step_lrs=self.step_lrs,
+            parameter_names=list(self.parameter_names), checkpoints=self.checkpoints, correct=cut(self.correct),
+            true_probability=cut(self.true_probability), probabilities=cut(self.probabilities),
+            margins=cut(self.margins),
+        )
+
     def require(self, part: str, method: str, field: str | None = None) -> None:
         """A clear error when a scorer needs a part (and within it ``field``) that this trace lacks."""
         if part not in self.recorded or (field is not None and getattr(self, field) is None):

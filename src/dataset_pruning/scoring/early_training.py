@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,12 @@ def default_epochs(recipe: TrainingConfig) -> int:
     return max(1, round(0.1 * recipe.epochs))
 
 
+def early_schedule(recipe: TrainingConfig | dict | None, trace: Any, epochs: int | None) -> tuple[TrainingConfig, int]:
+    """The short runs' recipe (``training_recipe``) and epochs (default: ``default_epochs`` of it)."""
+    config = training_recipe(recipe, trace)
+    return config, default_epochs(config) if epochs is None else int(epochs)
+
+
 def _run_file(store: str | Path, fresh: nn.Module, train: TensorData, config: TrainingConfig, epochs: int) -> Path:
     """Where one short run's weights are kept: named by a digest of all that determines them (the initial weights,
     the training data, the recipe with its seed, the epochs), so a file is reused only for the same run."""
@@ -52,6 +58,44 @@ def _run_file(store: str | Path, fresh: nn.Module, train: TensorData, config: Tr
     for tensor in [*fresh.state_dict().values(), train.x, train.y]:
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return Path(store) / f"run-{digest.hexdigest()[:20]}.pt"
+
+
+def check_early_runs(recipe: TrainingConfig, epochs: int, runs: int) -> None:
+    """A ``ValueError`` unless runs >= 1 and 0 <= epochs <= the recipe's epochs."""
+    if runs < 1:
+        raise ValueError(f"runs must be >= 1, got {runs}")
+    if not 0 <= epochs <= recipe.epochs:
+        raise ValueError(f"epochs must lie in [0, {recipe.epochs}] (the recipe's epochs), got {epochs}")
+
+
+def early_model(
+    model: nn.Module,
+    train: TensorData,
+    run: int,
+    *,
+    recipe: TrainingConfig,
+    epochs: int,
+    seed: int,
+    device: str,
+    store: str | Path | None = None,
+) -> tuple[nn.Module, bool]:
+    """Run ``run`` of ``early_models``: (a fresh initialisation (seed ``seed + run``) trained ``epochs`` epochs,
+    whether it was read from ``store``), in eval mode."""
+    from dataset_pruning.tensor_files import load_tensors, save_tensors  # tensor_files imports scoring
+
+    fresh = reinitialised(model, seed + run)
+    read = False
+    if epochs > 0:
+        config = TrainingConfig(**{**asdict(recipe), "seed": recipe.seed + seed + run, "device": device})
+        kept = None if store is None else _run_file(store, fresh, train, config, epochs)
+        read = kept is not None and kept.is_file()
+        if read:
+            fresh.load_state_dict(load_tensors(kept))
+        else:
+            _train_for(fresh, train, config, epochs)
+            if kept is not None:
+                save_tensors({name: value.detach().cpu() for name, value in fresh.state_dict().items()}, kept)
+    return fresh.eval(), read
 
 
 def early_models(
@@ -71,26 +115,9 @@ def early_models(
     store : a folder where each trained run's weights are written and read back instead of retrained: EL2N and
     GraNd with the same runs, recipe and seed train the same models, and share them through the same store.
     """
-    from dataset_pruning.tensor_files import load_tensors, save_tensors  # tensor_files imports scoring
-
-    if runs < 1:
-        raise ValueError(f"runs must be >= 1, got {runs}")
-    if not 0 <= epochs <= recipe.epochs:
-        raise ValueError(f"epochs must lie in [0, {recipe.epochs}] (the recipe's epochs), got {epochs}")
+    check_early_runs(recipe, epochs, runs)
     for k in range(runs):
-        fresh = reinitialised(model, seed + k)
-        read = False
-        if epochs > 0:
-            config = TrainingConfig(**{**asdict(recipe), "seed": recipe.seed + seed + k, "device": device})
-            kept = None if store is None else _run_file(store, fresh, train, config, epochs)
-            read = kept is not None and kept.is_file()
-            if read:
-                fresh.load_state_dict(load_tensors(kept))
-            else:
-                _train_for(fresh, train, config, epochs)
-                if kept is not None:
-                    save_tensors({name: value.detach().cpu() for name, value in fresh.state_dict().items()}, kept)
-        yield fresh.eval(), read
+        yield early_model(model, train, k, recipe=recipe, epochs=epochs, seed=seed, device=device, store=store)
 
 
 def _train_for(model: nn.Module, train: TensorData, config: TrainingConfig, epochs: int) -> None:
@@ -123,16 +150,26 @@ def mean_over_early_runs(
 ) -> tuple[torch.Tensor, dict[str, int]]:
     """The mean over ``runs`` early models of ``score_run(model) -> (n,)``, float64, and the info {runs, epochs,
     runs_read (from the store)}. ``epochs`` defaults to 10% of the recipe's; ``store``: see ``early_models``."""
-    config = training_recipe(recipe, trace)
-    epochs = default_epochs(config) if epochs is None else int(epochs)
-    total = torch.zeros(len(train), dtype=torch.float64)
+    config, epochs = early_schedule(recipe, trace, epochs)
     models = early_models(model, train, recipe=config, epochs=epochs, runs=runs, seed=seed, device=device,
                           store=store)
-    read = 0
-    for run, stored in tqdm(models, total=runs, desc=desc, disable=not progress, leave=False):
-        total += score_run(run)
+    scored = ((score_run(run), stored) for run, stored in tqdm(models, total=runs, desc=desc, disable=not progress,
+                                                                leave=False))
+    return mean_of_runs(scored, len(train), epochs)
+
+
+def mean_of_runs(scored: Iterable[tuple[torch.Tensor, bool]], n: int,
+                 epochs: int) -> tuple[torch.Tensor, dict[str, int]]:
+    """The mean of the runs' scores (each (n,), added in run order into float64) and the info {runs, epochs,
+    runs_read}, from (scores, read from the store) per run: one process or Dask workers (scoring/sharded.py)."""
+    total = torch.zeros(n, dtype=torch.float64)
+    runs = read = 0
+    for scores, stored in scored:
+        total += scores
+        runs += 1
         read += stored
     return total / runs, {"runs": runs, "epochs": epochs, "runs_read": read}
 
 
-__all__ = ["default_epochs", "early_models", "mean_over_early_runs", "training_recipe"]
+__all__ = ["check_early_runs", "default_epochs", "early_model", "early_models", "early_schedule", "mean_of_runs",
+           "mean_over_early_runs", "training_recipe"]

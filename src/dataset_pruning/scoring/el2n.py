@@ -24,6 +24,11 @@ def error_norms(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (probabilities - F.one_hot(labels, logits.shape[1]).double()).norm(dim=1)
 
 
+def run_error_norms(run: torch.nn.Module, train: TensorData, *, batch_size: int, device: str) -> torch.Tensor:
+    """EL2N of one early run: ``error_norms`` of its logits on ``train``, shape (n,), float64."""
+    return error_norms(predict_logits(run, train.x, batch_size, device), train.y)
+
+
 @scorer("el2n", output="scalar")
 def el2n(
     model: torch.nn.Module,
@@ -42,8 +47,11 @@ def el2n(
     """scores : Tensor of shape (n_samples,), keep highest. ``epochs`` defaults to 10% of the recipe's.
     ``store``: a folder that keeps the short runs' weights (``early_training.early_models``; shared with GraNd)."""
     scores, info = mean_over_early_runs(
-        lambda run: error_norms(predict_logits(run, train.x, batch_size, device), train.y),
+        lambda run: run_error_norms(run, train, batch_size=batch_size, device=device),
         model, train, trace=trace, recipe=recipe, epochs=epochs, runs=runs, seed=seed, device=device,
         progress=progress, desc="EL2N runs", store=store,
     )
     return SampleScores(scores.float(), method="el2n", keep="highest", info=info)
+
+
+__all__ = ["el2n", "error_norms", "run_error_norms"]

@@ -52,6 +52,30 @@ def feature_matrix(model: torch.nn.Module, train: TensorData, batch_size: int, d
     )
 
 
+def herding_space(model: torch.nn.Module, train: TensorData, space: str, batch_size: int,
+                  device: torch.device) -> torch.Tensor:
+    """The vectors herded, float64 of shape (n, a): ``features`` (``feature_matrix``) or ``input`` (flattened x)."""
+    if space == "features":
+        return feature_matrix(model, train, batch_size, device)
+    if space == "input":
+        return train.x.flatten(1).double().to(device)
+    raise ValueError(f"unknown space {space!r}; known: features, input")
+
+
+def class_members(y: torch.Tensor, num_classes: int) -> list[torch.Tensor]:
+    """The sample indices of each class that has samples, in index order: int64 tensors of shape (n_c,)."""
+    members = [(y == c).nonzero().flatten() for c in range(num_classes)]
+    return [index for index in members if len(index)]
+
+
+def rank_scores(members: list[torch.Tensor], orders: list[torch.Tensor], n: int) -> torch.Tensor:
+    """1 - rank / n_c of each sample from each class's ``members`` and herding ``orders``: shape (n,), float32."""
+    scores = torch.zeros(n)
+    for index, order in zip(members, orders):
+        scores[index[order]] = 1.0 - torch.arange(len(index), dtype=torch.float32) / len(index)
+    return scores
+
+
 @scorer("herding", output="scalar")
 def herding(
     model: torch.nn.Module,
@@ -64,20 +88,12 @@ def herding(
 ) -> SampleScores:
     """scores : Tensor of shape (n_samples,), 1 - (herding rank within the class) / n_c; keep highest."""
     dev = resolve_device(device)
-    if space == "features":
-        features = feature_matrix(model, train, batch_size, dev)
-    elif space == "input":
-        features = train.x.flatten(1).double().to(dev)
-    else:
-        raise ValueError(f"unknown space {space!r}; known: features, input")
-    scores = torch.zeros(len(train))
-    for c in range(train.num_classes):
-        members = (train.y == c).nonzero().flatten()
-        if len(members) == 0:
-            continue
-        order = herding_order(features[members.to(dev)])
-        scores[members[order]] = 1.0 - torch.arange(len(members), dtype=torch.float32) / len(members)
+    features = herding_space(model, train, space, batch_size, dev)
+    members = class_members(train.y, train.num_classes)
+    orders = [herding_order(features[index.to(dev)]) for index in members]
+    scores = rank_scores(members, orders, len(train))
     return SampleScores(scores, method="herding", keep="highest", info={"space": space})
 
 
-__all__ = ["feature_matrix", "herding", "herding_order"]
+__all__ = ["class_members", "feature_matrix", "herding", "herding_order", "herding_space",
+           "rank_scores"]

@@ -5,6 +5,7 @@ scorer's diagnostics as MLflow metrics (``scoring_metrics``)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import tempfile
 from pathlib import Path
@@ -19,8 +20,10 @@ from dataset_pruning.scoring.extrapolation import ExtrapolationConfig, extrapola
 from dataset_pruning.runtime import dask_client
 from dataset_pruning.scoring.influence import effective_damping, solved_system
 from dataset_pruning.scoring.large_head import large_head_system
-from dataset_pruning.scoring.sharded import sharded_last_layer_influence
+from dataset_pruning.scoring.sharded import SHARDED_METHODS, sharded_last_layer_influence, sharded_scores
 from dataset_pruning.training import load_model
+
+logger = logging.getLogger(__name__)
 
 
 def _common_options(method: str, p: ScoringParams, erm_params: dict) -> dict[str, Any]:
@@ -92,7 +95,9 @@ def score_method(
     the score rule), of shape (n_samples, d) for a vector method, or None for last_layer_influence without
     extrapolation, whose vectors are ``influence_vectors`` (not stored twice). With ``extrapolation.fraction`` set,
     the method scores that fraction and the rest is extrapolated (``info['extrapolation']``; last_layer_influence
-    then stores its extrapolated vectors, and the selection runs on them).
+    then stores its extrapolated vectors, and the selection runs on them). With ``sharding`` (and no extrapolation)
+    a method of ``sharded.SHARDED_METHODS`` is computed on Dask workers, the same scores as one process; another
+    runs in one process, with a warning.
     """
     p = ScoringParams.model_validate(params)
     extrapolation = ExtrapolationConfig.from_options(p.extrapolation)
@@ -114,7 +119,15 @@ def score_method(
             p.method, model, train_set, trace=training_trace, config=extrapolation, options=options,
             seed=_seed(p, erm_params), device=p.device,
         )
+    elif p.sharding is not None and p.method in SHARDED_METHODS:
+        with dask_client(p.sharding.address, p.sharding.n_workers) as client:
+            scores = sharded_scores(p.method, erm_model, train_set, client, trace=training_trace, options=options,
+                                    batch_size=_influence_options(p, erm_params).get("batch_size", 1024),
+                                    blocks_per_shard=p.sharding.blocks_per_shard)
     else:
+        if p.sharding is not None:
+            logger.warning("influence_scoring.sharding: %s has no sharded form (sharded: %s); it runs in one process",
+                           p.method, ", ".join(SHARDED_METHODS))
         scores = score_samples(p.method, model, train_set, trace=training_trace, **options)
     info = {**scores.info, "influence_vectors": influence_info}
     sample_scores = {"method": scores.method, "keep": scores.keep, "values": scores.values.numpy(), "info": info}
