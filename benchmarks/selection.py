@@ -320,9 +320,10 @@ def eq3_scale_section(args):
         print(f"    {title}, n = {len(S)}, d = {S.shape[1]}, eps {eps:g}: " + "; ".join(row))
 
 
-def fashion_influence(seed: int = 0):
+def fashion_influence(seed: int = 0, influence: str | None = None):
     """S (60000, 1290) float32, the training set and the test set: the recipe of conf/fashion_mnist, as the
-    pipeline runs it with ``--env fashion_mnist`` (the scorer's weight decay is the training's)."""
+    pipeline runs it with ``--env fashion_mnist`` (the scorer's weight decay is the training's); ``influence``: the
+    .npy of such a run (data/07_model_output/influence_vectors.npy/<version>/), read instead of training."""
     import torch
     import yaml
 
@@ -335,6 +336,8 @@ def fashion_influence(seed: int = 0):
     config = TrainingConfig(**{**block["training"], "seed": seed})
     train, test = load_dataset("fashion_mnist", seed=seed)
     spec = ModelSpec(block["model"]["name"], train.input_shape, train.num_classes, block["model"].get("options") or {})
+    if influence is not None:
+        return np.load(influence, mmap_mode="r"), train, test, spec, config
     model = spec.build(seed=seed)
     fit(model, train, config, progress=False)
     S = score_samples("last_layer_influence", model, train, device="cpu", weight_decay=config.weight_decay,
@@ -350,9 +353,10 @@ def fashion_section(args):
     from dataset_pruning.training import evaluate, fit
 
     start = time.perf_counter()
-    S, train, test, spec, config = fashion_influence()
+    S, train, test, spec, config = fashion_influence(influence=args.influence)
     n = len(S)
-    print(f"\n(7) real Fashion-MNIST S, n = {n}, d = {S.shape[1]} (ERM + scoring {time.perf_counter() - start:.0f} s): "
+    source = f"read from {args.influence}" if args.influence else f"ERM + scoring {time.perf_counter() - start:.0f} s"
+    print(f"\n(7) real Fashion-MNIST S, n = {n}, d = {S.shape[1]} ({source}): "
           f"{DEFAULT} (default) against {DEFAULT} with pool_n: null (the route before), no time budget")
     kept_sets = {}
     for ratio in args.fashion_ratios:
@@ -388,7 +392,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads for every solver alike")
     parser.add_argument("--sections", default="1,2,3,4,5,6,7", help="which sections to run, e.g. 6 (default: all)")
     parser.add_argument("--retrain-seeds", type=int, default=2, help="seeds of the retraining in section 7")
+    parser.add_argument("--fashion-ratios", type=float, nargs="+", default=None,
+                        help="section 7's ratios (default 0.3 0.5 0.7 0.9; 0.5 with --quick)")
+    parser.add_argument("--influence", default=None, help="section 7: the S .npy of a `kedro run --env fashion_mnist`"
+                        " (data/07_model_output/influence_vectors.npy/<version>/influence_vectors.npy) instead of "
+                        "training and scoring here")
     args = parser.parse_args()
+    parsed_ratios = args.fashion_ratios
     sections = {int(k) for k in args.sections.split(",")}
     if args.quick:
         args.budget, args.small_budget, args.tune_budget, args.ratios = 10.0, 1.0, 3.0, [0.5, 0.9]
@@ -400,6 +410,7 @@ def main() -> None:
         args.mid, args.big, args.exact_seeds, args.bound_iterations = (50_000, 512), (1_000_000, 128), 3, 300
         args.eps_values, args.eq3_n, args.eq3_eps = [0.001, 0.01, 0.1], 200_000, 1600.0
         args.fashion_ratios = [0.3, 0.5, 0.7, 0.9]
+    args.fashion_ratios = parsed_ratios or args.fashion_ratios
     start = time.perf_counter()
     print(f"benchmarks/selection.py {'--quick' if args.quick else ''} (BLAS threads {args.threads})")
     if sections & {1, 2, 3, 4}:

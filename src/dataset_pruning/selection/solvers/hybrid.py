@@ -81,7 +81,7 @@ class HybridSolver:
         core_iterations: int = 50,
         core_band: float = 0.2,
         pool_n: int | None = 20_000,
-        pool_iterations: int = 100,
+        pool_iterations: int = 50,
         pool: int = 128,
         pool_rounds: int | None = None,
         whiten: float = 1e-4,
