@@ -102,7 +102,10 @@ def test_hybrid_takes_the_pooled_route_from_pool_n_rows_on():
     codes, quota = as_quota(500, 250, None)
     squares = row_squares(S)
     weights = relax_cardinality(S, codes, quota, 40, metric=whitening(S, 1e-3))[0]
-    by_hand = pool_descent(S, round_in_order(S, weights, codes, quota, squares), codes, pool=16, squares=squares)
+    rounded = round_in_order(S, weights, codes, quota, squares)
+    smallest = np.isin(np.arange(500), np.argsort(squares, kind="stable")[:250])
+    start = min((rounded, smallest), key=lambda mask: removal_norm(S, mask))
+    by_hand = pool_descent(S, start, codes, pool=16, squares=squares)
     options = {"pool_iterations": 40, "whiten": 1e-3, "pool": 16}
     pooled = SOLVERS.get("hybrid")(pool_n=500, **options).cardinality(S, 250)
     assert np.array_equal(pooled, np.flatnonzero(by_hand))
@@ -116,3 +119,14 @@ def test_hybrid_takes_the_pooled_route_from_pool_n_rows_on():
 def test_hybrid_rejects_bad_pool_options(options):
     with pytest.raises(ValueError, match="hybrid's"):
         SOLVERS.get("hybrid")(**options)
+
+
+@pytest.mark.parametrize("groups", [None, np.arange(600) % 3])
+def test_pooled_route_starts_from_each_class_smallest_rows_when_they_nearly_cancel(groups):
+    rng = np.random.default_rng(5)
+    S = rng.normal(size=(600, 6)) * np.where(np.arange(600) < 300, 1e-6, 1.0)[:, None]  # 300 tiny rows
+    m = 150 if groups is None else [50, 50, 50]
+    removed = SOLVERS.get("hybrid")(pool_n=0, pool_iterations=5).cardinality(S, m, groups)
+    assert removal_norm(S, removed) < 1e-4  # 150 tiny rows: ~1e-5; any large row: ~1
+    codes = np.zeros(600, dtype=np.int64) if groups is None else groups
+    assert np.array_equal(np.bincount(codes[removed]), np.atleast_1d(np.bincount(codes)) * 0 + np.atleast_1d(m))
