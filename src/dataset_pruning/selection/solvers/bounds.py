@@ -90,7 +90,6 @@ def whitening(influence: np.ndarray, relative: float = 1e-4, chunk_rows: int = 8
 def relax_cardinality(
     influence: np.ndarray, codes: np.ndarray, quota: np.ndarray, iterations: int = 200,
     deadline: float | None = None, tolerance: float | None = None, metric: np.ndarray | None = None,
-    start: np.ndarray | None = None,
 ):
     """FISTA on ||S^T W||^2 over P. Returns (W of shape (n,), relaxed objective, lower bound on the Eq. 4 optimum,
     unit direction u of shape (d,) that gave the bound; zeros when no direction gave a positive L(u)).
@@ -117,7 +116,7 @@ def relax_cardinality(
         residual = lambda weights: solve_triangular(metric, rmatvec(influence, weights), lower=True)  # noqa: E731
         project = lambda y: matvec(influence, solve_triangular(metric, y, lower=True, trans="T"))  # noqa: E731
     sizes = np.bincount(codes, minlength=len(quota))
-    w = np.where(sizes[codes] > 0, quota[codes] / np.maximum(sizes[codes], 1), 0.0) if start is None else start
+    w = np.where(sizes[codes] > 0, quota[codes] / np.maximum(sizes[codes], 1), 0.0)
     x_w = residual(w)  # S^T W
     best_w, best_value = w, float(np.linalg.norm(x_w))
     bound, direction = 0.0, np.zeros(influence.shape[1])
