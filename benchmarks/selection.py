@@ -371,7 +371,7 @@ def fashion_section(args):
               f"{before['seconds'] / after['seconds']:.1f}x "
               f"[goal >= 15x], objective ratio {after['value'] / before['value']:.4f} [goal <= 1.01]; removed sets' "
               f"Jaccard {overlap:.3f}", flush=True)
-        if ratio == 0.5:
+        if ratio == 0.5 and args.retrain_seeds > 0:
             kept_sets = {"before": before["removed"], "default": after["removed"]}
     for name, removed in kept_sets.items():
         keep = torch.as_tensor(np.setdiff1d(np.arange(n), removed))
