@@ -253,9 +253,11 @@ def hessian_factor(hessian: torch.Tensor, shift: float) -> torch.Tensor:
 
 
 def damped_inverse(hessian: torch.Tensor, shift: float) -> torch.Tensor:
-    """(H + shift I)^-1 through its Cholesky factor (``hessian_factor``): symmetric (d, d). Formed once (O(d^3)),
-    it turns each batch's solve into one GEMM."""
-    return torch.cholesky_inverse(hessian_factor(hessian, shift))
+    """(H + shift I)^-1 through its Cholesky factor (``hessian_factor``): (d, d). Formed once (O(d^3)), it turns
+    each batch's solve into one GEMM. By solving for the identity: ``torch.cholesky_inverse`` (LAPACK potri) took
+    0.5-10.8 s at d = 1,290 on 2 shared cores, against 0.3 s."""
+    factor = hessian_factor(hessian, shift)
+    return torch.cholesky_solve(torch.eye(len(factor), dtype=factor.dtype, device=factor.device), factor)
 
 
 def influence_rows(u: torch.Tensor, p: torch.Tensor, y: torch.Tensor, inverse: torch.Tensor, n: int,
