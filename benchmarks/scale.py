@@ -4,12 +4,19 @@ conf/fashion_mnist (cnn2d), the pipeline's default scoring (last-layer influence
     python benchmarks/scale.py                               # n = 7,500 / 15,000 / 30,000 / 60,000 (~25 min, 2 cores)
     python benchmarks/scale.py --sizes 2000 4000 --no-retraining   # a quick look
     python benchmarks/scale.py --sizes 60000 --no-retraining --scorers herding   # a scalar scorer against ERM
+    python benchmarks/scale.py --sizes 60000 --no-retraining --scorers all --previous-scoring
 
 Per stage: seconds and the process's peak resident memory during it (VmHWM, reset before each stage through
 /proc/self/clear_refs). Then the log-log slope of each stage's seconds over n, each stage projected to n = 1.28 M
 (ImageNet's size) on one machine and on k Dask workers (shards divide scoring and ERM-free work by k; selection is
 one process), and last `pruning overhead at n=<largest>: (scoring + selection) / ERM = R`. Run it alone: other work
 on the cores changes the seconds, not the ratios' meaning.
+
+``--scorers`` (names, or ``all``: every scalar scorer) times each scorer against ERM. ERM then records the parts of
+the training trace they read (``dynamics``; ``checkpoints`` for MoSo, one per epoch up to 10), and the time spent in
+the recorder's callbacks is printed and taken out of ERM's seconds for every ratio: ERM is the training alone.
+``--previous-scoring`` also times last-layer influence by the route before commit 8c86131 (the einsum Hessian, a
+Cholesky solve per batch) on the same model, with the current route's parts and the largest difference of S.
 """
 
 from __future__ import annotations
@@ -23,8 +30,11 @@ import numpy as np
 import torch
 import yaml
 
-from dataset_pruning.data import load_dataset
-from dataset_pruning.scoring import score_samples
+from dataset_pruning.data import TensorData, load_dataset
+from dataset_pruning.scoring import SCORERS, score_samples, scorer_needs, scorer_options, scorer_output
+from dataset_pruning.scoring.influence import (BLOCK_BATCHES, damped_inverse, head_gradients, head_hessian,
+                                               head_inputs, hessian_factor, influence_rows)
+from dataset_pruning.scoring.trace import TraceRecorder
 from dataset_pruning.selection import select_removed
 from dataset_pruning.training import ModelSpec, TrainingConfig, fit, evaluate
 
@@ -64,21 +74,104 @@ def recipe() -> tuple[dict, TrainingConfig]:
     return block["model"], TrainingConfig(**block["training"])
 
 
-def one_size(n: int, seed: int, retraining: bool, ratio: float, scorers: list[str]) -> dict:
+def scalar_scorers(names: list[str]) -> list[str]:
+    """``names`` checked against the registry's scalar scorers; ``all`` stands for every one of them."""
+    scalar = [name for name in SCORERS if scorer_output(name) == "scalar"]
+    chosen = scalar if names == ["all"] else names
+    unknown = [name for name in chosen if name not in scalar]
+    if unknown:
+        raise SystemExit(f"--scorers: {unknown} are not scalar scorers; known: all, {', '.join(scalar)}")
+    return chosen
+
+
+def recorded(scorers: list[str]) -> list[str]:
+    """The trace parts ``scorers`` read, which ERM records for them."""
+    return sorted({part for name in scorers for part in scorer_needs(name)})
+
+
+def timed_callbacks(callbacks: dict, spent: dict[str, float]) -> dict:
+    """The recorder's callbacks, each adding its seconds to ``spent[its name]``."""
+    def timed(name, fn):
+        def call(*args, **kwargs):
+            start = time.perf_counter()
+            fn(*args, **kwargs)
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+        return call
+    return {name: timed(name, fn) for name, fn in callbacks.items()}
+
+
+def previous_influence(model, train: TensorData, weight_decay: float, damping: float = 1e-3,
+                       batch_size: int = 1024) -> tuple[torch.Tensor, dict[str, float]]:
+    """Last-layer S (n, d) by the route before commit 8c86131: the head Hessian as a (b, C, C) x u x u einsum per
+    batch, a Cholesky solve per batch; with the seconds of its parts (the forward pass, the Hessian, the solves)."""
+    parts, start = {}, time.perf_counter()
+    u, p = head_inputs(model, train, batch_size, "cpu")
+    parts["forward"], start = time.perf_counter() - start, time.perf_counter()
+    n, a1 = u.shape
+    c = p.shape[1]
+    hessian = torch.zeros(c * a1, c * a1, dtype=u.dtype)
+    for block_start in range(0, n, BLOCK_BATCHES * batch_size):
+        block = torch.zeros(c, a1, c, a1, dtype=u.dtype)
+        for i in range(block_start, min(block_start + BLOCK_BATCHES * batch_size, n), batch_size):
+            pb, ub = p[i : i + batch_size], u[i : i + batch_size]
+            block += torch.einsum("ncd,na,nb->cadb", torch.diag_embed(pb) - pb[:, :, None] * pb[:, None, :], ub, ub)
+        hessian += block.reshape(c * a1, c * a1)
+    factor = hessian_factor(hessian / n, weight_decay + damping)
+    parts["hessian"], start = time.perf_counter() - start, time.perf_counter()
+    influence = torch.empty(n, c * a1)
+    for i in range(0, n, batch_size):
+        b = slice(i, i + batch_size)
+        influence[b] = (torch.cholesky_solve(head_gradients(u[b], p[b], train.y[b]).T, factor).T / n).float()
+    parts["solves"] = time.perf_counter() - start
+    return influence, parts
+
+
+def current_parts(model, train: TensorData, weight_decay: float, damping: float = 1e-3,
+                  batch_size: int = 1024) -> dict[str, float]:
+    """The seconds of the current route's parts (``last_layer_influence``: forward pass, Hessian and its inverse,
+    products), computed the way the scorer composes them."""
+    parts, start = {}, time.perf_counter()
+    u, p = head_inputs(model, train, batch_size, "cpu")
+    parts["forward"], start = time.perf_counter() - start, time.perf_counter()
+    inverse = damped_inverse(head_hessian(u, p, batch_size), weight_decay + damping)
+    parts["hessian"], start = time.perf_counter() - start, time.perf_counter()
+    influence = torch.empty(len(u), inverse.shape[0])
+    for i, block in influence_rows(u, p, train.y, inverse, len(u), batch_size):
+        influence[i : i + len(block)] = block
+    parts["solves"] = time.perf_counter() - start
+    return parts
+
+
+def one_size(n: int, seed: int, retraining: bool, ratio: float, scorers: list[str], previous: bool) -> dict:
     record: dict = {}
     model_block, config = recipe()
     train, test = measure("ingest", record, lambda: load_dataset("fashion_mnist", seed=seed,
                                                                  samples_per_class=n // 10))
     spec = ModelSpec(model_block["name"], train.input_shape, train.num_classes, model_block.get("options") or {})
     model = spec.build(seed=config.seed)
-    measure("erm", record, lambda: fit(model, train, config, progress=False))
+    needs = recorded(scorers)
+    recorder = TraceRecorder(model, train, config, spec, dynamics="dynamics" in needs,
+                             checkpoints=min(10, config.epochs) if "checkpoints" in needs else 0)
+    spent: dict[str, float] = {}
+    callbacks = timed_callbacks(recorder.callbacks(), spent) if needs else {}
+    measure("erm", record, lambda: fit(model, train, config, progress=False, **callbacks))
+    record["recording"] = spent
+    trace = recorder.finish()
     S = measure("scoring", record, lambda: score_samples("last_layer_influence", model, train, device="cpu",
                                                          weight_decay=config.weight_decay, progress=False)).values
+    if previous:
+        record["current_parts"] = current_parts(model, train, config.weight_decay)
+        before, record["previous_parts"] = previous_influence(model, train, config.weight_decay)
+        record["previous_difference"] = float((before - S).abs().max() / S.abs().max())
+        del before
     removed = measure("selection", record, lambda: select_removed(S.numpy(), problem="cardinality",
                                                                        solver=default_solver(), ratio=ratio))
+    del S
     record["full_accuracy"] = evaluate(model, test)["accuracy"]
-    for name in scorers:  # scalar scorers that read only the trained model
-        measure(name, record, lambda: score_samples(name, model, train, device="cpu"))
+    for name in scorers:
+        options = {"device": "cpu", "progress": False, "weight_decay": config.weight_decay, "seed": seed}
+        options = {key: value for key, value in options.items() if key in scorer_options(name)}
+        measure(name, record, lambda: score_samples(name, model, train, trace=trace, **options))
     if retraining:
         keep = np.setdiff1d(np.arange(len(train)), removed)
         fresh = spec.build(seed=config.seed)
@@ -99,13 +192,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-retraining", dest="retraining", action="store_false")
     parser.add_argument("--workers", type=int, default=8, help="k of the Dask projection")
-    parser.add_argument("--scorers", nargs="*", default=[], help="scalar scorers timed against ERM, e.g. herding")
+    parser.add_argument("--scorers", nargs="*", default=[],
+                        help="scalar scorers timed against ERM, e.g. herding; all: every scalar scorer")
+    parser.add_argument("--previous-scoring", action="store_true",
+                        help="also time last-layer influence by the route before commit 8c86131")
     args = parser.parse_args()
+    scorers = scalar_scorers(args.scorers)
     torch.manual_seed(args.seed)
     records = {}
     print(f"{'n':>7} | " + " | ".join(f"{s:>17}" for s in STAGES) + " | accuracy full / pruned")
     for n in args.sizes:
-        records[n] = r = one_size(n, args.seed, args.retraining, args.ratio, args.scorers)
+        records[n] = r = one_size(n, args.seed, args.retraining, args.ratio, scorers, args.previous_scoring)
         cells = [f"{r[s][0]:7.1f} s {r[s][1]:5.0f} MB" if s in r else f"{'-':>17}" for s in STAGES]
         accuracy = f"{r['full_accuracy']:.4f} / {r.get('pruned_accuracy', float('nan')):.4f}"
         print(f"{n:>7} | " + " | ".join(cells) + f" | {accuracy}", flush=True)
@@ -128,9 +225,21 @@ def main() -> None:
                   f"{shared / 3600:8.2f} h on {args.workers} workers; "
                   f"peak memory ~{memory / 1024:6.1f} GB (linear fit)")
     r = records[largest]
-    for name in args.scorers:
-        print(f"{name} at n={largest}: {r[name][0]:.1f} s, {r[name][0] / r['erm'][0]:.3f}x ERM ({r['erm'][0]:.1f} s)")
-    ratio = (r["scoring"][0] + r["selection"][0]) / r["erm"][0]
+    erm = r["erm"][0] - sum(r["recording"].values())  # the training alone
+    if r["recording"]:
+        print(f"trace recording at n={largest} ({', '.join(recorded(scorers))}): "
+              + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in r["recording"].items())
+              + f" of ERM's {r['erm'][0]:.1f} s; ERM without it: {erm:.1f} s (the ratios below)")
+    if "previous_parts" in r:
+        now, before = r["current_parts"], r["previous_parts"]
+        print(f"last-layer influence at n={largest}, parts (s)  " + "  ".join(f"{k}: {now[k]:.1f} / {before[k]:.1f}"
+                                                                          for k in now)
+              + f"  total: {sum(now.values()):.1f} / {sum(before.values()):.1f}  (current / before 8c86131); "
+              f"S max |diff| / max |S| = {r['previous_difference']:.1e}")
+    for name in scorers:
+        print(f"{name} at n={largest}: {r[name][0]:.1f} s, {r[name][0] / erm:.3f}x ERM ({erm:.1f} s), "
+              f"peak {r[name][1]:.0f} MB")
+    ratio = (r["scoring"][0] + r["selection"][0]) / erm
     print(f"pruning overhead at n={largest}: (scoring + selection) / ERM = {ratio:.3f}")
 
 
