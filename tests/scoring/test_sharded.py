@@ -69,7 +69,8 @@ def test_the_scoring_node_shards_on_request(tiny_spec):
 
 # small options so that every method cuts 1,100 samples into several shards (batches of 16, shards of 512 rows) or runs
 SMALL = {"el2n": {"runs": 3, "epochs": 1, "batch_size": 16}, "grand": {"runs": 3, "epochs": 1, "batch_size": 16},
-         "herding": {"batch_size": 16}, "influence_norm": {"batch_size": 16, "weight_decay": 1e-3}}
+         "herding": {"batch_size": 16}, "influence_norm": {"batch_size": 16, "weight_decay": 1e-3},
+         "moso": {"batch_size": 64}}
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def trained():
     spec = ModelSpec("mlp", train.input_shape, train.num_classes, {"hidden": 8, "depth": 1})
     model = spec.build(seed=0)
     config = TrainingConfig(epochs=3, lr=0.1, device="cpu")
-    recorder = TraceRecorder(model, train, config, spec, dynamics=True)
+    recorder = TraceRecorder(model, train, config, spec, dynamics=True, checkpoints=3)
     with limit_threads(1):
         fit(model, train, config, progress=False, **recorder.callbacks())
     return train, model, save_model(model, spec), recorder.finish()
@@ -100,15 +101,20 @@ def test_sharded_scalar_scores_are_the_one_process_scores(trained, processes):
                                          blocks_per_shard=2)
                 assert torch.equal(sharded.values, one.values), method
                 assert sharded.keep == one.keep and sharded.info.items() >= one.info.items(), method
-                assert sharded.info["shards"] == 3, method  # 3 shards of rows, or 3 runs
+                assert sharded.info["shards"] == 3, method  # 3 shards of rows, 3 runs or 3 checkpoints
+            surrogates = {"surrogates": 3, "checkpoints": 2, "batch_size": 64, "device": "cpu"}
+            with limit_threads(1):
+                one = score_samples("moso", model, train, trace=trace, **surrogates)
+            sharded = sharded_scores("moso", saved, train, client, trace=trace, options=surrogates)
+            assert torch.equal(sharded.values, one.values) and sharded.info["shards"] == 3
     assert SHARDED_METHODS == ("aum", "dynamic_uncertainty", "el2n", "forgetting", "grand", "herding", "influence_norm",
-                               "tdds")
+                               "moso", "tdds")
 
 
 def test_sharded_scores_refuse_what_they_cannot_shard(trained):
     train, _, saved, trace = trained
     with pytest.raises(ValueError, match="has no sharded form"):
-        sharded_scores("moso", saved, train, client=None, trace=trace)
+        sharded_scores("random", saved, train, client=None, trace=trace)
     with pytest.raises(ValueError, match="takes no option"):
         sharded_scores("aum", saved, train, client=None, trace=trace, options={"window": 3})
     with pytest.raises(ValueError, match="influence_norm with the exact Hessian"):  # the block's check, before ERM

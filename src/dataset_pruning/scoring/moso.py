@@ -28,6 +28,7 @@ Reference: hrtan/MoSo, scoring.py (MoSo_scoring_exact), surrogate_training.py.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import asdict
 
 import torch
@@ -69,20 +70,57 @@ def moso_checkpoint_scores(fm: FunctionalModel, train: TensorData, *, form: str,
     raise ValueError(f"unknown form {form!r}; known: first_order, exact")
 
 
+def checkpoint_scores(checkpoint: dict, *, model: torch.nn.Module, train: TensorData, form: str, batch_size: int,
+                      device: str) -> torch.Tensor:
+    """lr_k * M_i(theta_k) at one checkpoint ({lr, state_dict}) of ``model``'s architecture: shape (n,), float64."""
+    at_checkpoint = copy.deepcopy(model).cpu()
+    at_checkpoint.load_state_dict(checkpoint["state_dict"])
+    fm = FunctionalModel(at_checkpoint, device=device)
+    return checkpoint["lr"] * moso_checkpoint_scores(fm, train, form=form, batch_size=batch_size)
+
+
 def checkpoint_sum(
     model: torch.nn.Module, train: TensorData, checkpoints: list[dict], *, form: str, batch_size: int, device: str,
     progress: bool = False,
 ) -> tuple[torch.Tensor, list[float]]:
     """sum_k lr_k * M_i(theta_k) over ``checkpoints`` ({lr, state_dict}) on ``train``, shape (n,), float64."""
-    total = torch.zeros(len(train), dtype=torch.float64)
-    weights = []
-    for checkpoint in tqdm(checkpoints, desc="MoSo checkpoints", disable=not progress, leave=False):
-        at_checkpoint = copy.deepcopy(model).cpu()
-        at_checkpoint.load_state_dict(checkpoint["state_dict"])
-        fm = FunctionalModel(at_checkpoint, device=device)
-        total += checkpoint["lr"] * moso_checkpoint_scores(fm, train, form=form, batch_size=batch_size)
-        weights.append(checkpoint["lr"])
-    return total, weights
+    parts = one_process(checkpoint_scores, checkpoints, progress=progress, desc="MoSo checkpoints", model=model,
+                        train=train, form=form, batch_size=batch_size, device=device)
+    return sum_in_order(parts, len(train)), [checkpoint["lr"] for checkpoint in checkpoints]
+
+
+def sum_in_order(parts: list[torch.Tensor], n: int) -> torch.Tensor:
+    """The parts (each (n,)) added in order into float64 zeros: (n,)."""
+    total = torch.zeros(n, dtype=torch.float64)
+    for part in parts:
+        total += part
+    return total
+
+
+def one_process(fn: Callable, units: list, *, progress: bool = False, desc: str = "", **shared) -> list:
+    """``[fn(unit, **shared) for unit in units]``: the one-process mapper of ``moso_scores`` (scoring/sharded.py
+    maps the same units on Dask workers)."""
+    return [fn(unit, **shared) for unit in tqdm(units, desc=desc, disable=not progress, leave=False)]
+
+
+def surrogate_parts(n: int, surrogates: int, seed: int) -> list[torch.Tensor]:
+    """The k disjoint parts of a seeded permutation of the n samples, each sorted: int64 tensors."""
+    order = torch.randperm(n, generator=torch_generator(seed))
+    return [torch.sort(part).values for part in torch.tensor_split(order, surrogates)]
+
+
+def surrogate_part_scores(unit: tuple[int, torch.Tensor], *, model: torch.nn.Module, train: TensorData,
+                          recipe: TrainingConfig, checkpoints: int, form: str, batch_size: int, seed: int,
+                          device: str) -> tuple[torch.Tensor, list[float]]:
+    """Surrogate k = unit[0] on part unit[1]: a fresh initialisation trained on the part, its samples scored at
+    ``checkpoints`` epoch ends against the part: (scores of shape (len(part),), float64; the checkpoints' lrs)."""
+    k, part = unit
+    data = train.subset(part)
+    fresh = reinitialised(model, seed + k)
+    config = TrainingConfig(**{**asdict(recipe), "seed": recipe.seed + seed + k, "device": device, "steps": None})
+    recorder = TraceRecorder(fresh, data, config, {}, checkpoints=checkpoints)
+    fit(fresh, data, config, progress=False, **recorder.callbacks())
+    return checkpoint_sum(fresh, data, recorder.finish().checkpoints, form=form, batch_size=batch_size, device=device)
 
 
 def surrogate_scores(
@@ -97,8 +135,10 @@ def surrogate_scores(
     seed: int,
     device: str,
     progress: bool = False,
+    mapper: Callable = one_process,
 ) -> tuple[torch.Tensor, dict]:
-    """The reference's protocol (module docstring): (scores of shape (n,), float64; info)."""
+    """The reference's protocol (module docstring): (scores of shape (n,), float64; info). ``mapper`` computes
+    the surrogates (``one_process``, or on Dask workers)."""
     n = len(train)
     if not 1 <= surrogates <= n // 3:
         raise ValueError(
@@ -106,24 +146,51 @@ def surrogate_scores(
         )
     if not 1 <= checkpoints <= recipe.epochs:
         raise ValueError(f"checkpoints must lie in [1, {recipe.epochs}] (the recipe's epochs), got {checkpoints}")
-    order = torch.randperm(n, generator=torch_generator(seed))
+    parts = surrogate_parts(n, surrogates, seed)
+    results = mapper(surrogate_part_scores, list(enumerate(parts)), progress=progress, desc="MoSo surrogates",
+                     model=model, train=train, recipe=recipe, checkpoints=checkpoints, form=form,
+                     batch_size=batch_size, seed=seed, device=device)
     total = torch.zeros(n, dtype=torch.float64)
-    weights: list[float] = []
-    parts = torch.tensor_split(order, surrogates)
-    for k, part in enumerate(tqdm(parts, desc="MoSo surrogates", disable=not progress, leave=False)):
-        part = torch.sort(part).values
-        data = train.subset(part)
-        fresh = reinitialised(model, seed + k)
-        config = TrainingConfig(**{**asdict(recipe), "seed": recipe.seed + seed + k, "device": device, "steps": None})
-        recorder = TraceRecorder(fresh, data, config, {}, checkpoints=checkpoints)
-        fit(fresh, data, config, progress=False, **recorder.callbacks())
-        scores, lrs = checkpoint_sum(
-            fresh, data, recorder.finish().checkpoints, form=form, batch_size=batch_size, device=device
-        )
+    for part, (scores, weights) in zip(parts, results):
         total[part] = scores
-        weights = lrs
     info = {"surrogates": surrogates, "checkpoints": checkpoints, "epochs": recipe.epochs, "lr_weights": weights}
     return total, info
+
+
+def moso_scores(
+    model: torch.nn.Module,
+    train: TensorData,
+    *,
+    trace=None,
+    form: str = "first_order",
+    surrogates: int = 0,
+    checkpoints: int = 10,
+    recipe: dict | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    device: str = "auto",
+    progress: bool = True,
+    mapper: Callable = one_process,
+) -> SampleScores:
+    """The ``moso`` scorer with its units of work (ERM checkpoints, or surrogates) computed by ``mapper``:
+    ``one_process``, or Dask workers (scoring/sharded.py); the units are summed (or placed) in order."""
+    if form not in ("first_order", "exact"):
+        raise ValueError(f"unknown form {form!r}; known: first_order, exact")
+    if surrogates:
+        config = training_recipe(recipe, trace)
+        total, info = surrogate_scores(
+            model, train, recipe=config, surrogates=int(surrogates), checkpoints=int(checkpoints), form=form,
+            batch_size=batch_size, seed=seed, device=device, progress=progress, mapper=mapper,
+        )
+        return SampleScores(total.float(), method="moso", keep="highest", info={**info, "form": form})
+    trace = require_trace(trace, "checkpoints", "moso")
+    weights = [checkpoint["lr"] for checkpoint in trace.checkpoints]
+    if sum(weights) <= 0:
+        raise ValueError("every MoSo checkpoint has learning rate 0: record checkpoints before the end of a decayed schedule")
+    parts = mapper(checkpoint_scores, trace.checkpoints, progress=progress, desc="MoSo checkpoints", model=model,
+                   train=train, form=form, batch_size=batch_size, device=device)
+    info = {"checkpoints": [c["epoch"] for c in trace.checkpoints], "lr_weights": weights, "form": form}
+    return SampleScores(sum_in_order(parts, len(train)).float(), method="moso", keep="highest", info=info)
 
 
 @scorer("moso", output="scalar", needs=("checkpoints",))
@@ -146,23 +213,9 @@ def moso(
     ``surrogates: 0``: the ERM trace's checkpoints; ``surrogates: k``: k surrogate runs on disjoint parts, each
     scored at ``checkpoints`` epoch ends (``recipe``: their training recipe, default the ERM run's).
     """
-    if form not in ("first_order", "exact"):
-        raise ValueError(f"unknown form {form!r}; known: first_order, exact")
-    if surrogates:
-        config = training_recipe(recipe, trace)
-        total, info = surrogate_scores(
-            model, train, recipe=config, surrogates=int(surrogates), checkpoints=int(checkpoints), form=form,
-            batch_size=batch_size, seed=seed, device=device, progress=progress,
-        )
-        return SampleScores(total.float(), method="moso", keep="highest", info={**info, "form": form})
-    trace = require_trace(trace, "checkpoints", "moso")
-    total, weights = checkpoint_sum(
-        model, train, trace.checkpoints, form=form, batch_size=batch_size, device=device, progress=progress
-    )
-    if sum(weights) <= 0:
-        raise ValueError("every MoSo checkpoint has learning rate 0: record checkpoints before the end of a decayed schedule")
-    info = {"checkpoints": [c["epoch"] for c in trace.checkpoints], "lr_weights": weights, "form": form}
-    return SampleScores(total.float(), method="moso", keep="highest", info=info)
+    return moso_scores(model, train, trace=trace, form=form, surrogates=surrogates, checkpoints=checkpoints,
+                       recipe=recipe, seed=seed, batch_size=batch_size, device=device, progress=progress)
 
 
-__all__ = ["checkpoint_sum", "moso", "moso_checkpoint_scores", "surrogate_scores"]
+__all__ = ["checkpoint_scores", "checkpoint_sum", "moso", "moso_checkpoint_scores", "moso_scores", "one_process",
+           "sum_in_order", "surrogate_part_scores", "surrogate_parts", "surrogate_scores"]

@@ -19,7 +19,9 @@ it is independent:
 - rows after the shared Hessian for ``influence_norm``: round (2) above returns each row's norm instead of writing
   it, so S is never formed;
 - runs for ``el2n`` and ``grand``: each task trains one early run (``early_training.early_model``) and scores every
-  sample; the driver adds the runs in run order (``early_training.mean_of_runs``).
+  sample; the driver adds the runs in run order (``early_training.mean_of_runs``);
+- checkpoints for ``moso`` (one task per ERM checkpoint, added in order), or surrogates (one task per part):
+  ``moso.moso_scores`` with a Dask mapper.
 
 Workers compute on their CPUs with ``threads`` torch and BLAS threads each.
 """
@@ -51,11 +53,12 @@ from dataset_pruning.scoring.influence import (
     mean_hessian,
 )
 from dataset_pruning.scoring.influence_norm import row_norms
+from dataset_pruning.scoring.moso import moso_scores
 from dataset_pruning.training import load_model
 
 ROW_METHODS = ("aum", "dynamic_uncertainty", "forgetting", "tdds")  # one sample's score reads its own trace columns
 RUN_SCORERS = {"el2n": run_error_norms, "grand": gradient_norms}  # one early run's scores of every sample
-SHARDED_METHODS = tuple(sorted((*ROW_METHODS, *RUN_SCORERS, "herding", "influence_norm")))
+SHARDED_METHODS = tuple(sorted((*ROW_METHODS, *RUN_SCORERS, "herding", "influence_norm", "moso")))
 
 
 def shard_bounds(n: int, batch_size: int, blocks_per_shard: int) -> list[tuple[int, int]]:
@@ -173,6 +176,20 @@ def _early_run_part(method: str, saved_model: dict[str, Any], train: TensorData,
         return RUN_SCORERS[method](model, train, batch_size=batch_size, device="cpu"), read
 
 
+def _limited(fn, threads: int, *args, **kwargs):
+    with limit_threads(threads):
+        return fn(*args, **kwargs)
+
+
+def dask_mapper(client, threads: int = 1):
+    """A mapper for ``moso.moso_scores``: ``fn(unit, **shared)`` for each unit as one task on ``client``'s workers
+    (the shared arguments scattered once), the results in unit order."""
+    def mapper(fn, units: list, *, progress: bool = False, desc: str = "", **shared) -> list:
+        futures = {name: client.scatter([value], broadcast=True, hash=False)[0] for name, value in shared.items()}
+        return client.gather([client.submit(_limited, fn, threads, unit, pure=False, **futures) for unit in units])
+    return mapper
+
+
 def method_options(method: str, options: dict[str, Any] | None) -> dict[str, Any]:
     """Every keyword option of ``method``: its signature's defaults updated by ``options`` (an unknown one is an
     error listing those it takes, as in ``score_samples``)."""
@@ -242,6 +259,11 @@ def sharded_scores(
                                for shard in shards])
         exact = influence_info("exact", n, weight_decay=opts["weight_decay"], damping=opts["damping"])
         return SampleScores(torch.cat(parts), method=method, keep="highest", info={**exact, **info})
+    if method == "moso":
+        opts = {**opts, "device": "cpu", "progress": False}
+        scores = moso_scores(load_model(saved_model), train, trace=trace, mapper=dask_mapper(client, threads), **opts)
+        units = int(opts["surrogates"]) or len(trace.checkpoints)  # one task per surrogate or per checkpoint
+        return SampleScores(scores.values, method=method, keep="highest", info={**scores.info, "shards": units})
     config, epochs = early_schedule(opts["recipe"], trace, opts["epochs"])  # el2n, grand: one task per run
     check_early_runs(config, epochs, int(opts["runs"]))
     schedule = {"recipe": config, "epochs": epochs, "seed": opts["seed"], "store": opts["store"]}
@@ -252,5 +274,5 @@ def sharded_scores(
     return SampleScores(scores.float(), method=method, keep="highest", info={**run_info, "shards": len(runs)})
 
 
-__all__ = ["ROW_METHODS", "SHARDED_METHODS", "method_options", "shard_bounds", "sharded_last_layer_influence",
+__all__ = ["ROW_METHODS", "SHARDED_METHODS", "dask_mapper", "method_options", "shard_bounds", "sharded_last_layer_influence",
            "sharded_scores"]
