@@ -158,6 +158,115 @@ def _in_chunks(product, vectors: torch.Tensor, chunk: int | None) -> torch.Tenso
     return torch.cat([vmap(product)(vectors[k]) for k in batch_slices(len(vectors), chunk or len(vectors))])
 
 
+LAYER_GRADIENTS = (nn.Linear, nn.Conv1d, nn.Conv2d)  # layers whose per-sample gradients come from their inputs
+
+
+def layerwise(model: nn.Module) -> bool:
+    """Whether every parameter of ``model`` belongs to a Linear, Conv1d or Conv2d layer (zero padding, one group),
+    so that ``per_sample_gradient_norms`` can take per-sample gradients layer by layer."""
+    for module in model.modules():
+        if not any(p.requires_grad for p in module.parameters(recurse=False)):
+            continue
+        if not isinstance(module, LAYER_GRADIENTS):
+            return False
+        if isinstance(module, (nn.Conv1d, nn.Conv2d)) and (module.groups != 1 or module.padding_mode != "zeros"
+                                                           or isinstance(module.padding, str)):
+            return False
+    return True
+
+
+def _sample_gradient_parts(module: nn.Module, inputs: torch.Tensor, delta: torch.Tensor):
+    """The per-sample gradients of ``module``'s parameters from its input and the loss's gradient at its output, in
+    parts that cover each parameter once: (parameter, index into it, entries (b, m)); a Linear with one position
+    per sample yields (weight, None, (delta (b, out), input (b, in))), the gradient being their outer product.
+    A convolution's weight comes one kernel position at a time, a batched product over the shifted input (never
+    the unfolded patches, which F.unfold took 5x longer to form on the CPU, nor (b, C_out, C_in, k) at once)."""
+    b = len(inputs)
+    if isinstance(module, nn.Linear):
+        if inputs.ndim == 2:
+            yield module.weight, None, (delta, inputs)
+        else:  # positions in the middle dimensions: sum of outer products over them
+            yield module.weight, (), torch.bmm(delta.reshape(b, -1, delta.shape[-1]).transpose(1, 2),
+                                               inputs.reshape(b, -1, inputs.shape[-1])).reshape(b, -1)
+        bias = delta.reshape(b, -1, delta.shape[-1]).sum(1)
+    else:
+        if isinstance(module, nn.Conv1d):  # as a Conv2d of height 1
+            inputs, delta = inputs[:, :, None], delta[:, :, None]
+            kernel, dilation = (1, module.kernel_size[0]), (1, module.dilation[0])
+            padding, stride = (0, module.padding[0]), (1, module.stride[0])
+        else:
+            kernel, dilation, padding, stride = module.kernel_size, module.dilation, module.padding, module.stride
+        h_out, w_out = delta.shape[2:]
+        x = F.pad(inputs, (padding[1], padding[1], padding[0], padding[0]))
+        d = delta.reshape(b, delta.shape[1], -1)  # (b, C_out, T)
+        for i in range(kernel[0]):
+            for j in range(kernel[1]):
+                top, left = i * dilation[0], j * dilation[1]
+                shifted = x[:, :, top : top + stride[0] * (h_out - 1) + 1 : stride[0],
+                            left : left + stride[1] * (w_out - 1) + 1 : stride[1]]  # (b, C_in, H', W')
+                part = torch.bmm(d, shifted.reshape(b, x.shape[1], -1).transpose(1, 2))  # (b, C_out, C_in)
+                index = (slice(None), slice(None), j) if isinstance(module, nn.Conv1d) else \
+                    (slice(None), slice(None), i, j)
+                yield module.weight, index, part.reshape(b, -1)
+        bias = d.sum(2)
+    if module.bias is not None and module.bias.requires_grad:
+        yield module.bias, (), bias
+
+
+def per_sample_gradient_norms(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, along: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """||grad l(z_i)||^2 over every parameter, and <grad l(z_i), along> when ``along`` (P,) is given (flat, in
+    ``named_parameters`` order, as ``FunctionalModel.theta``): two float64 tensors of shape (b,) (or None).
+
+    For a ``layerwise`` model in eval mode: one forward and one backward pass of the batch's summed loss
+    (``cross_entropy``), then each layer's per-sample gradients from its inputs and output gradients (Linear:
+    ||d||^2 ||a||^2 and d^T V a, never the (b, out, in) gradients; convolutions: unfolded patches times output
+    gradients, one kernel position at a time). The same numbers as ``FunctionalModel.per_sample_gradients`` to
+    float32 rounding, without vmapping the backward pass over the batch: 256 Fashion-MNIST samples through cnn2d
+    took 1.2 s against vmap's 6.6 s on one thread (MNIST-1D's small cnn1d: 0.13 s against 0.09 s).
+    """
+    if not layerwise(model) or model.training:
+        raise ValueError("per_sample_gradient_norms needs a model in eval mode with Linear / Conv1d / Conv2d "
+                         "parameters only; use FunctionalModel.per_sample_gradients")
+    layers = [module for module in model.modules() if isinstance(module, LAYER_GRADIENTS)
+              and any(p.requires_grad for p in module.parameters(recurse=False))]
+    seen: dict[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]] = {layer: [] for layer in layers}
+    handles = [layer.register_forward_hook(lambda m, inp, out: seen[m].append((inp[0].detach(), out)))
+               for layer in layers]
+    try:
+        with torch.enable_grad():
+            loss = cross_entropy(model(x), y) * len(x)  # the sum of the per-sample losses
+            if any(len(calls) != 1 for calls in seen.values()):
+                raise ValueError("per_sample_gradient_norms: a layer ran more or less than once in the forward pass")
+            deltas = torch.autograd.grad(loss, [seen[layer][0][1] for layer in layers])
+    finally:
+        for handle in handles:
+            handle.remove()
+    offsets, start = {}, 0
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            offsets[p] = (start, start + p.numel())
+            start += p.numel()
+    squares = torch.zeros(len(x), dtype=torch.float64, device=x.device)
+    dots = None if along is None else torch.zeros_like(squares)
+    for layer, delta in zip(layers, deltas):
+        for parameter, index, part in _sample_gradient_parts(layer, seen[layer][0][0], delta.detach()):
+            a, b = offsets[parameter]
+            v = None if along is None else along[a:b].view_as(parameter).double()
+            if index is None:  # Linear, one position: the gradient is d a^T
+                d, inputs = part[0].double(), part[1].double()
+                squares += d.pow(2).sum(1) * inputs.pow(2).sum(1)
+                if v is not None:
+                    dots += ((inputs @ v.T) * d).sum(1)
+                continue
+            g = part.double()
+            squares += g.pow(2).sum(1)
+            if v is not None:
+                dots += g @ v[index].reshape(-1)
+    return squares, dots
+
+
 def per_sample_gradients(
     fm: FunctionalModel,
     data: TensorData,
@@ -234,6 +343,8 @@ __all__ = [
     "batch_slices",
     "gaussian_projection",
     "mean_hvp",
+    "layerwise",
+    "per_sample_gradient_norms",
     "per_sample_gradients",
     "reinitialised",
     "resolve_dtype",

@@ -39,7 +39,8 @@ from dataset_pruning.data.base import TensorData
 from dataset_pruning.scoring.base import SampleScores, scorer
 from dataset_pruning.runtime import torch_generator
 from dataset_pruning.scoring.early_training import training_recipe
-from dataset_pruning.scoring.gradients import FunctionalModel, batch_slices, reinitialised
+from dataset_pruning.scoring.gradients import (FunctionalModel, batch_slices, layerwise,
+                                               per_sample_gradient_norms, reinitialised)
 from dataset_pruning.scoring.trace import TraceRecorder, require_trace
 from dataset_pruning.training import TrainingConfig, fit
 
@@ -55,9 +56,14 @@ def moso_checkpoint_scores(fm: FunctionalModel, train: TensorData, *, form: str,
         mean_gradient += g / n
     dots, squares = [], []
     for index in batch_slices(n, batch_size):
-        g = fm.per_sample_gradients(fm.theta, *fm.to_device(train, index)).double()
-        dots.append((g @ mean_gradient.double()).cpu())
-        squares.append((g * g).sum(1).cpu())
+        x, y = fm.to_device(train, index)
+        if layerwise(fm.module):  # layer by layer from one backward pass (gradients.per_sample_gradient_norms)
+            square, dot = per_sample_gradient_norms(fm.module, x, y, along=mean_gradient)
+        else:
+            g = fm.per_sample_gradients(fm.theta, x, y).double()
+            square, dot = (g * g).sum(1), g @ mean_gradient.double()
+        dots.append(dot.cpu())
+        squares.append(square.cpu())
     dot, square = torch.cat(dots), torch.cat(squares)
     first_order = dot - square / n
     if form == "first_order":
@@ -186,7 +192,8 @@ def moso_scores(
     trace = require_trace(trace, "checkpoints", "moso")
     weights = [checkpoint["lr"] for checkpoint in trace.checkpoints]
     if sum(weights) <= 0:
-        raise ValueError("every MoSo checkpoint has learning rate 0: record checkpoints before the end of a decayed schedule")
+        raise ValueError("every MoSo checkpoint has learning rate 0: record checkpoints before the end of a decayed "
+                         "schedule")
     parts = mapper(checkpoint_scores, trace.checkpoints, progress=progress, desc="MoSo checkpoints", model=model,
                    train=train, form=form, batch_size=batch_size, device=device)
     info = {"checkpoints": [c["epoch"] for c in trace.checkpoints], "lr_weights": weights, "form": form}

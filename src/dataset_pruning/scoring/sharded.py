@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import inspect
 import operator
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -176,17 +177,18 @@ def _early_run_part(method: str, saved_model: dict[str, Any], train: TensorData,
         return RUN_SCORERS[method](model, train, batch_size=batch_size, device="cpu"), read
 
 
-def _limited(fn, threads: int, *args, **kwargs):
+def _unit(fn, threads: int, unit, shared: bytes):
     with limit_threads(threads):
-        return fn(*args, **kwargs)
+        return fn(unit, **pickle.loads(shared))
 
 
 def dask_mapper(client, threads: int = 1):
-    """A mapper for ``moso.moso_scores``: ``fn(unit, **shared)`` for each unit as one task on ``client``'s workers
-    (the shared arguments scattered once), the results in unit order."""
+    """A mapper for ``moso.moso_scores``: ``fn(unit, **shared)`` for each unit as one task on ``client``'s workers,
+    the results in unit order. The shared arguments travel pickled, scattered once (Dask's own serialisation of a
+    torch module gives it hook registries that refuse new hooks)."""
     def mapper(fn, units: list, *, progress: bool = False, desc: str = "", **shared) -> list:
-        futures = {name: client.scatter([value], broadcast=True, hash=False)[0] for name, value in shared.items()}
-        return client.gather([client.submit(_limited, fn, threads, unit, pure=False, **futures) for unit in units])
+        packed = client.scatter([pickle.dumps(shared)], broadcast=True, hash=False)[0]
+        return client.gather([client.submit(_unit, fn, threads, unit, packed, pure=False) for unit in units])
     return mapper
 
 
@@ -274,5 +276,5 @@ def sharded_scores(
     return SampleScores(scores.float(), method=method, keep="highest", info={**run_info, "shards": len(runs)})
 
 
-__all__ = ["ROW_METHODS", "SHARDED_METHODS", "dask_mapper", "method_options", "shard_bounds", "sharded_last_layer_influence",
-           "sharded_scores"]
+__all__ = ["ROW_METHODS", "SHARDED_METHODS", "dask_mapper", "method_options", "shard_bounds",
+           "sharded_last_layer_influence", "sharded_scores"]
