@@ -157,7 +157,7 @@ class ScoringParams(_Block):
     # fraction null (the default) is off
     extrapolation: dict[str, Any] | None = Field(default_factory=dict)
     sharding: ShardingParams | None = None  # null: one process; {n_workers: 2}: shards on a Dask LocalCluster
-    # null: the exact path; {projection_dim: 1024, ...}: influence_vectors = S P (n, k), never d x d nor n x d
+    # null: the exact path; {} or large_head_influence's options: influence_vectors = S P (n, k), no d x d, n x d
     large_head: dict[str, Any] | None = None  # (scoring/large_head.py; damping, batch_size from influence)
 
     _device = field_validator("device")(classmethod(lambda cls, v: check_device(v)))

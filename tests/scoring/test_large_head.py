@@ -26,6 +26,7 @@ from dataset_pruning.scoring.large_head import (
     kronecker_factors,
     large_head_influence,
     projected_influence,
+    removal_norms,
 )
 from dataset_pruning.selection import solve_selection
 from dataset_pruning.training import ModelSpec, TrainingConfig, fit, save_model
@@ -66,7 +67,7 @@ def test_exact_and_cg_agree_with_the_exact_path(trained, curvature):
     model, data = trained
     s = _exact(model, data)
     reference = s @ _sketch(s.shape[1], 64, seed=3)
-    projected = _large(model, data, curvature=curvature, projection_dim=64, seed=3)
+    projected = _large(model, data, curvature=curvature, projection_dim=64, sketch="gaussian", seed=3)
     assert projected.shape == (len(data), 64)
     assert torch.allclose(projected, reference, rtol=1e-4, atol=1e-5 * reference.abs().max())
 
@@ -108,7 +109,7 @@ def test_kfac_on_a_trained_head_selects_nearly_the_same_set(trained):
     reference = s @ _sketch(s.shape[1], 64, seed=0)
     exact_removed = _removed(s)
     for curvature, error_bound in (("kfac", 0.9), ("ekfac", 0.85), ("exact", 1e-5)):
-        projected = _large(model, data, curvature=curvature, projection_dim=64, seed=0)
+        projected = _large(model, data, curvature=curvature, projection_dim=64, sketch="gaussian", seed=0)
         assert float((projected - reference).norm() / reference.norm()) < error_bound
         removed = _removed(projected)
         assert len(np.intersect1d(removed, exact_removed)) / len(np.union1d(removed, exact_removed)) > 0.9
@@ -122,6 +123,21 @@ def _removed(values: torch.Tensor) -> np.ndarray:
 
 def _norm(s: torch.Tensor, removed: np.ndarray) -> float:
     return float(s[torch.as_tensor(removed)].sum(0).norm())
+
+
+def test_removal_norms_are_eps_without_s(trained):
+    """||sum of removed S_i|| from one solve against the removed gradients' sums: the exact S's (exact H, by
+    Cholesky or CG), and EK-FAC's S's under EK-FAC."""
+    model, data = trained
+    s = _exact(model, data)
+    u, p = head_inputs(model, data, device="cpu")
+    removals = [np.arange(0, len(data), 3), np.arange(7, 200)]
+    eps = [float(s[torch.as_tensor(removed)].sum(0).norm()) for removed in removals]
+    for curvature in ("exact", "cg"):
+        assert removal_norms(u, p, data.y, removals, curvature=curvature, shift=SHIFT) == pytest.approx(eps, rel=1e-5)
+    rows = kronecker_eigen(u, p, SHIFT, corrected=True).apply(head_gradients(u, p, data.y)) / len(data)
+    ekfac = [float(rows[torch.as_tensor(removed)].sum(0).norm()) for removed in removals]
+    assert removal_norms(u, p, data.y, removals, curvature="ekfac", shift=SHIFT) == pytest.approx(ekfac, rel=1e-9)
 
 
 def test_projection_is_deterministic_for_a_seed(trained):

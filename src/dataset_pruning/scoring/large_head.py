@@ -101,12 +101,9 @@ def gaussian_rows(d: int, start: int, stop: int, seed: int) -> torch.Tensor:
 
 
 def kronecker_shape(k: int, c: int, a1: int) -> tuple[int, int]:
-    """(k1, k2) with k1 k2 = k, k1 <= C, k2 <= a+1, k1 the divisor of k nearest sqrt(k) (in ratio)."""
-    pairs = [(k1, k // k1) for k1 in range(1, c + 1) if k % k1 == 0 and k // k1 <= a1]
-    if not pairs:
-        raise ValueError(f"sketch: kronecker needs projection_dim = k1 k2 with k1 <= C = {c} and k2 <= a+1 = {a1}; "
-                         f"{k} has no such split: choose e.g. {min(c, a1) ** 2 if k > c * a1 else 2 ** int(math.log2(k))}")
-    return min(pairs, key=lambda pair: abs(math.log(pair[0] / math.sqrt(k))))
+    """(k1, k2) with k1 k2 = k: the divisor k1 of k nearest sqrt(k) (in ratio), preferring k1 <= C and k2 <= a+1."""
+    return min(((k1, k // k1) for k1 in range(1, k + 1) if k % k1 == 0),
+               key=lambda pair: (pair[0] > c or pair[1] > a1, abs(math.log(pair[0] / math.sqrt(k)))))
 
 
 def kronecker_factors(k: int, c: int, a1: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,16 +114,46 @@ def kronecker_factors(k: int, c: int, a1: int, seed: int) -> tuple[torch.Tensor,
     return p_g / math.sqrt(k), torch.randn(a1, k2, generator=generator, dtype=torch.float64)
 
 
-def _inverse_rows(rows: torch.Tensor, curvature: str, eigen: KroneckerEigen | None, factor: torch.Tensor | None,
-                  operator, cg_steps: int, cg_tol: float) -> tuple[torch.Tensor, dict]:
-    """(H + shift I)^-1 (or its K-FAC / EK-FAC form) times each row of ``rows`` (k, d): (k, d) and CG's info."""
+def inverse_operator(u: torch.Tensor, p: torch.Tensor, curvature: str, shift: float, *, batch_size: int = 1024,
+                     cg_steps: int = 100, cg_tol: float = 1e-6):
+    """(solve, eigen): ``solve(rows)`` gives (H + shift I)^-1 (K-FAC / EK-FAC: its approximation) times each row of
+    ``rows`` (k, d) as rows (k, d), with CG's info; ``eigen`` the Kronecker eigenbasis (None for ``exact``)."""
+    n = len(u)
     if curvature == "exact":
-        return torch.cholesky_solve(rows.T, factor).T, {}
+        factor = hessian_factor(head_hessian(u, p, batch_size), shift)
+        return (lambda rows: (torch.cholesky_solve(rows.T, factor).T, {})), None
+    if curvature not in ("kfac", "ekfac", "cg"):
+        raise ValueError(f"unknown curvature {curvature!r}; known: kfac, ekfac, cg, exact")
+    eigen = kronecker_eigen(u, p, shift, corrected=curvature != "kfac", batch_size=batch_size)
     if curvature != "cg":
-        return eigen.apply(rows), {}
-    z, info = block_conjugate_gradient(lambda v: eigen.apply(operator(eigen.apply(v, -0.5)), -0.5),
-                                       eigen.apply(rows, -0.5), steps=cg_steps, tol=cg_tol)
-    return eigen.apply(z, -0.5), info
+        return (lambda rows: (eigen.apply(rows), {})), eigen
+
+    def hessian(v: torch.Tensor) -> torch.Tensor:  # M^-1/2 (H + shift I) M^-1/2 v, M the EK-FAC matrix
+        v = eigen.apply(v, -0.5)
+        out = shift * v
+        for i in range(0, n, batch_size):
+            out += head_hvp(v, u[i : i + batch_size], p[i : i + batch_size]) * (len(u[i : i + batch_size]) / n)
+        return eigen.apply(out, -0.5)
+
+    def solve(rows: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        z, info = block_conjugate_gradient(hessian, eigen.apply(rows, -0.5), steps=cg_steps, tol=cg_tol)
+        return eigen.apply(z, -0.5), info
+
+    return solve, eigen
+
+
+def removal_norms(u: torch.Tensor, p: torch.Tensor, y: torch.Tensor, removals, *, curvature: str = "cg",
+                  shift: float = 1.5e-3, batch_size: int = 1024, cg_steps: int = 100, cg_tol: float = 1e-6) -> list:
+    """eps = ||sum of the removed S_i||_2 of each index set in ``removals``, without S: (1/n) ||(H + shift I)^-1
+    sum_i g_i||, each gradients' sum being the (C, a+1) matrix sum_i r_i u_i^T; one solve of all (``cg``: exact H)."""
+    sums = torch.zeros(len(removals), p.shape[1], u.shape[1], dtype=u.dtype, device=u.device)
+    for j, removed in enumerate(removals):
+        removed = torch.as_tensor(np.asarray(removed), dtype=torch.long, device=u.device)
+        for i in range(0, len(removed), batch_size):
+            b = removed[i : i + batch_size]
+            sums[j] += head_gradients(torch.ones_like(u[b, :1]), p[b], y[b]).T @ u[b]  # residuals r (b, C) times u
+    solve, _ = inverse_operator(u, p, curvature, shift, batch_size=batch_size, cg_steps=cg_steps, cg_tol=cg_tol)
+    return (solve(sums.flatten(1))[0].norm(dim=1) / len(u)).tolist()
 
 
 def projected_influence(
@@ -135,8 +162,8 @@ def projected_influence(
     y: torch.Tensor,
     *,
     curvature: str = "ekfac",
-    projection_dim: int = 1024,
-    sketch: str = "gaussian",
+    projection_dim: int = 256,
+    sketch: str = "kronecker",
     shift: float = 1.5e-3,
     rows: torch.Tensor | None = None,
     cg_steps: int = 100,
@@ -156,20 +183,7 @@ def projected_influence(
     d, k = c * a1, int(projection_dim)
     rows = torch.arange(n, device=u.device) if rows is None else rows.to(u.device)
     m = len(rows)
-    eigen = factor = operator = None
-    if curvature in ("kfac", "ekfac", "cg"):
-        eigen = kronecker_eigen(u, p, shift, corrected=curvature != "kfac", batch_size=batch_size)
-    elif curvature == "exact":
-        factor = hessian_factor(head_hessian(u, p, batch_size), shift)
-    else:
-        raise ValueError(f"unknown curvature {curvature!r}; known: kfac, ekfac, cg, exact")
-    if curvature == "cg":
-        def operator(v: torch.Tensor) -> torch.Tensor:
-            out = shift * v
-            for i in range(0, n, batch_size):
-                out += head_hvp(v, u[i : i + batch_size], p[i : i + batch_size]) * (len(u[i : i + batch_size]) / n)
-            return out
-
+    solve, eigen = inverse_operator(u, p, curvature, shift, batch_size=batch_size, cg_steps=cg_steps, cg_tol=cg_tol)
     out = torch.empty(m, k, dtype=torch.float32)
     info: dict = {"curvature": curvature, "projection_dim": k, "sketch": sketch, "scored_samples": m}
     bar = tqdm(total=m, desc="projected influence", disable=not progress, leave=False)
@@ -200,8 +214,7 @@ def projected_influence(
         hi = min(k, lo + per_pass)
         solved = []
         for j in range(lo, hi, COLUMN_BLOCK):
-            x, cg_info = _inverse_rows(sketch_rows(j, min(hi, j + COLUMN_BLOCK)), curvature, eigen, factor, operator,
-                                       cg_steps, cg_tol)
+            x, cg_info = solve(sketch_rows(j, min(hi, j + COLUMN_BLOCK)))
             solved.append(x.float())
             for key, value in cg_info.items():  # operator vectors summed over the blocks, the worst of the rest
                 info[key] = info.get(key, 0) + value if key == "cg_operator_vectors" else max(info.get(key, value), value)
@@ -222,8 +235,8 @@ def large_head_influence(
     *,
     trace=None,
     curvature: Curvature = "ekfac",
-    projection_dim: int = 1024,
-    sketch: Sketch = "gaussian",
+    projection_dim: int = 256,
+    sketch: Sketch = "kronecker",
     weight_decay: float = 5e-4,
     damping: float = 0.001,
     cg_steps: int = 100,
@@ -268,4 +281,4 @@ def large_head_system(**options) -> str:
 
 
 __all__ = ["KroneckerEigen", "gaussian_rows", "kronecker_eigen", "kronecker_factors", "kronecker_shape",
-           "large_head_influence", "large_head_system", "projected_influence"]
+           "inverse_operator", "large_head_influence", "large_head_system", "projected_influence", "removal_norms"]
