@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -61,6 +62,7 @@ def measure(stage: str, record: dict, fn):
     start = time.perf_counter()
     out = fn()
     record[stage] = (time.perf_counter() - start, _peak_mb())
+    print(f"  {stage}: {record[stage][0]:.1f} s, peak {record[stage][1]:.0f} MB", file=sys.stderr, flush=True)
     return out
 
 
