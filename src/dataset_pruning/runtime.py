@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from typing import Iterator
 
 import numpy as np
@@ -35,6 +36,19 @@ def resolve_device(device: str = "auto") -> torch.device:
     if check_device(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+_GLOBAL_SEED_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int, devices: list | None = None) -> Iterator[None]:
+    """torch's global generator seeded with ``seed`` inside the block and restored after it, one thread at a time:
+    layer initialisers draw from the global generator, and two threads (Dask thread workers) seeding it at once
+    would interleave their draws."""
+    with _GLOBAL_SEED_LOCK, torch.random.fork_rng(devices=devices or []):
+        torch.manual_seed(int(seed))
+        yield
 
 
 def torch_generator(seed: int) -> torch.Generator:

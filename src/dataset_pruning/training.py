@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.models.base import Classifier, build_model
-from dataset_pruning.runtime import resolve_device, torch_generator
+from dataset_pruning.runtime import resolve_device, seeded_global_rng, torch_generator
 
 
 @dataclass
@@ -60,8 +60,7 @@ class ModelSpec:
 
     def build(self, seed: int) -> Classifier:
         """A freshly initialised model; the same seed gives the same weights."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
+        with seeded_global_rng(seed):
             return build_model(self.name, self.input_shape, self.num_classes, **self.options)
 
 

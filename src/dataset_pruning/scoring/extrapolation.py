@@ -49,7 +49,7 @@ import torch
 from scipy.stats import spearmanr
 
 from dataset_pruning.data.base import TensorData
-from dataset_pruning.runtime import numpy_rng, resolve_device, torch_generator
+from dataset_pruning.runtime import numpy_rng, resolve_device, seeded_global_rng, torch_generator
 from dataset_pruning.scoring.base import SampleScores, score_samples, scorer_options
 
 METHODS = ("knn", "gnn")
@@ -526,8 +526,7 @@ def gnn_regress(
     nodes = fit_index.long().to(dev)
     target = target.to(dev)
 
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        torch.manual_seed(int(seed))
+    with seeded_global_rng(seed, devices=[dev] if dev.type == "cuda" else []):
         model = _gnn_model(x.shape[1], target.shape[1], options.hidden, options.dropout).to(dev)
         optimizer = torch.optim.Adam(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
         generator = torch_generator(seed)

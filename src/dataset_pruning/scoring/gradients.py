@@ -20,7 +20,7 @@ from torch.func import functional_call, grad, jvp, vjp, vmap
 from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
-from dataset_pruning.runtime import resolve_device, torch_generator
+from dataset_pruning.runtime import resolve_device, seeded_global_rng, torch_generator
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -330,8 +330,7 @@ def gaussian_projection(num_parameters: int, dim: int, *, seed: int, device, dty
 def reinitialised(model: nn.Module, seed: int) -> nn.Module:
     """A CPU copy of ``model`` with fresh weights from its layers' own initialisers, seeded (no global seeding)."""
     fresh = copy.deepcopy(model).cpu()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+    with seeded_global_rng(seed):
         for module in fresh.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
