@@ -7,7 +7,8 @@ conf/fashion_mnist (cnn2d), the pipeline's default scoring (last-layer influence
     python benchmarks/scale.py --sizes 60000 --no-retraining --scorers all --previous-scoring
 
 Per stage: seconds and the process's peak resident memory during it (VmHWM, reset before each stage through
-/proc/self/clear_refs). Then the log-log slope of each stage's seconds over n, each stage projected to n = 1.28 M
+/proc/self/clear_refs); on stderr as each stage ends, with the process's CPU seconds (on a shared machine the wall
+seconds count the waiting too, the CPU seconds the work: the scorers' and R's ratios are printed in both). Then the log-log slope of each stage's seconds over n, each stage projected to n = 1.28 M
 (ImageNet's size) on one machine and on k Dask workers (shards divide scoring and ERM-free work by k; selection is
 one process), and last `pruning overhead at n=<largest>: (scoring + selection) / ERM = R`. Run it alone: other work
 on the cores changes the seconds, not the ratios' meaning.
@@ -58,11 +59,15 @@ def _peak_mb() -> float:
 
 
 def measure(stage: str, record: dict, fn):
+    """Runs ``fn``; record[stage] = (wall seconds, peak MB), record['cpu'][stage] = the process's CPU seconds (all
+    threads: on a shared machine they count the work done, the wall seconds also the waiting)."""
     _reset_peak()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     out = fn()
     record[stage] = (time.perf_counter() - start, _peak_mb())
-    print(f"  {stage}: {record[stage][0]:.1f} s, peak {record[stage][1]:.0f} MB", file=sys.stderr, flush=True)
+    record.setdefault("cpu", {})[stage] = time.process_time() - cpu
+    print(f"  {stage}: {record[stage][0]:.1f} s (CPU {record['cpu'][stage]:.1f} s), peak {record[stage][1]:.0f} MB",
+          file=sys.stderr, flush=True)
     return out
 
 
@@ -91,13 +96,15 @@ def recorded(scorers: list[str]) -> list[str]:
     return sorted({part for name in scorers for part in scorer_needs(name)})
 
 
-def timed_callbacks(callbacks: dict, spent: dict[str, float]) -> dict:
-    """The recorder's callbacks, each adding its seconds to ``spent[its name]``."""
+def timed_callbacks(callbacks: dict, spent: dict[str, list[float]]) -> dict:
+    """The recorder's callbacks, each adding its [wall, CPU] seconds to ``spent[its name]``."""
     def timed(name, fn):
         def call(*args, **kwargs):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             fn(*args, **kwargs)
-            spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+            total = spent.setdefault(name, [0.0, 0.0])
+            total[0] += time.perf_counter() - start
+            total[1] += time.process_time() - cpu
         return call
     return {name: timed(name, fn) for name, fn in callbacks.items()}
 
@@ -154,7 +161,7 @@ def one_size(n: int, seed: int, retraining: bool, ratio: float, scorers: list[st
     needs = recorded(scorers)
     recorder = TraceRecorder(model, train, config, spec, dynamics="dynamics" in needs,
                              checkpoints=min(10, config.epochs) if "checkpoints" in needs else 0)
-    spent: dict[str, float] = {}
+    spent: dict[str, list[float]] = {}
     callbacks = timed_callbacks(recorder.callbacks(), spent) if needs else {}
     measure("erm", record, lambda: fit(model, train, config, progress=False, **callbacks))
     record["recording"] = spent
@@ -227,11 +234,13 @@ def main() -> None:
                   f"{shared / 3600:8.2f} h on {args.workers} workers; "
                   f"peak memory ~{memory / 1024:6.1f} GB (linear fit)")
     r = records[largest]
-    erm = r["erm"][0] - sum(r["recording"].values())  # the training alone
+    erm = r["erm"][0] - sum(wall for wall, _ in r["recording"].values())  # the training alone
+    erm_cpu = r["cpu"]["erm"] - sum(cpu for _, cpu in r["recording"].values())
     if r["recording"]:
         print(f"trace recording at n={largest} ({', '.join(recorded(scorers))}): "
-              + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in r["recording"].items())
-              + f" of ERM's {r['erm'][0]:.1f} s; ERM without it: {erm:.1f} s (the ratios below)")
+              + ", ".join(f"{name} {wall:.1f} s (CPU {cpu:.1f} s)" for name, (wall, cpu) in r["recording"].items())
+              + f" of ERM's {r['erm'][0]:.1f} s (CPU {r['cpu']['erm']:.1f} s); ERM without it: {erm:.1f} s "
+              f"(CPU {erm_cpu:.1f} s), the ERM of the ratios below")
     if "previous_parts" in r:
         now, before = r["current_parts"], r["previous_parts"]
         print(f"last-layer influence at n={largest}, parts (s)  " + "  ".join(f"{k}: {now[k]:.1f} / {before[k]:.1f}"
@@ -239,9 +248,13 @@ def main() -> None:
               + f"  total: {sum(now.values()):.1f} / {sum(before.values()):.1f}  (current / before 8c86131); "
               f"S max |diff| / max |S| = {r['previous_difference']:.1e}")
     for name in scorers:
-        print(f"{name} at n={largest}: {r[name][0]:.1f} s, {r[name][0] / erm:.3f}x ERM ({erm:.1f} s), "
+        print(f"{name} at n={largest}: {r[name][0]:.1f} s, {r[name][0] / erm:.3f}x ERM ({erm:.1f} s); "
+              f"CPU {r['cpu'][name]:.1f} s, {r['cpu'][name] / erm_cpu:.3f}x ERM's ({erm_cpu:.1f} s); "
               f"peak {r[name][1]:.0f} MB")
     ratio = (r["scoring"][0] + r["selection"][0]) / erm
+    print(f"in CPU seconds at n={largest}: scoring {r['cpu']['scoring']:.1f}, selection {r['cpu']['selection']:.1f}, "
+          f"ERM {erm_cpu:.1f}: (scoring + selection) / ERM = "
+          f"{(r['cpu']['scoring'] + r['cpu']['selection']) / erm_cpu:.3f}")
     print(f"pruning overhead at n={largest}: (scoring + selection) / ERM = {ratio:.3f}")
 
 
