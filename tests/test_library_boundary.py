@@ -28,3 +28,18 @@ def test_library_imports_neither_kedro_nor_mlflow():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_lower_layers_do_not_import_upper_ones():
+    """No upward arrow (issue 25): ``models`` knows ``nas_convnet`` without importing ``nas``, and ``tensor_files``
+    stores the training trace without importing ``scoring`` (which imported ``tensor_files``: a circle)."""
+    code = (
+        "import sys\n"
+        "import dataset_pruning.tensor_files, dataset_pruning.models\n"
+        "from dataset_pruning.models import MODELS\n"
+        "assert 'nas_convnet' in MODELS\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(('dataset_pruning.nas', 'dataset_pruning.scoring')))\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
