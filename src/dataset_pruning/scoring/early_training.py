@@ -20,6 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
+from dataset_pruning.scoring.base import SampleScores, Scorer, scorer
 from dataset_pruning.scoring.gradients import reinitialised
 from dataset_pruning.training import TrainingConfig, fit
 
@@ -158,6 +159,43 @@ def mean_over_early_runs(
     return mean_of_runs(scored, len(train), epochs)
 
 
+RunScore = Callable[..., torch.Tensor]  # (run, train, *, batch_size, device) -> (n,) float64
+
+
+def early_run_scorer(name: str, score_run: RunScore, *, batch_size: int, desc: str) -> Scorer:
+    """Register the scalar scorer ``name``: the mean over ``runs`` early runs of ``score_run(run, train,
+    batch_size=..., device=...) -> (n,)``, the HIGHEST kept. EL2N and GraNd differ only in ``score_run`` (and the
+    default batch size), so their options are declared once, here."""
+
+    def score(
+        model: torch.nn.Module,
+        train: TensorData,
+        *,
+        trace=None,
+        runs: int = 10,
+        epochs: int | None = None,
+        recipe: TrainingConfig | dict | None = None,
+        batch_size: int = batch_size,
+        device: str = "auto",
+        seed: int = 0,
+        progress: bool = True,
+        store: str | None = None,
+    ) -> SampleScores:
+        """scores : Tensor of shape (n_samples,), keep highest. ``epochs`` defaults to 10% of the recipe's.
+        ``store``: a folder that keeps the short runs' weights (``early_models``; shared by EL2N and GraNd)."""
+        scores, info = mean_over_early_runs(
+            lambda run: score_run(run, train, batch_size=batch_size, device=device),
+            model, train, trace=trace, recipe=recipe, epochs=epochs, runs=runs, seed=seed, device=device,
+            progress=progress, desc=desc, store=store,
+        )
+        return SampleScores(scores.float(), method=name, keep="highest", info=info)
+
+    # named as the module attribute it is bound to, so that it pickles by reference like a plain function
+    score.__name__ = score.__qualname__ = name
+    score.__module__ = score_run.__module__
+    return scorer(name, output="scalar")(score)
+
+
 def mean_of_runs(scored: Iterable[tuple[torch.Tensor, bool]], n: int,
                  epochs: int) -> tuple[torch.Tensor, dict[str, int]]:
     """The mean of the runs' scores (each (n,), added in run order into float64) and the info {runs, epochs,
@@ -171,5 +209,6 @@ def mean_of_runs(scored: Iterable[tuple[torch.Tensor, bool]], n: int,
     return total / runs, {"runs": runs, "epochs": epochs, "runs_read": read}
 
 
-__all__ = ["check_early_runs", "default_epochs", "early_model", "early_models", "early_schedule", "mean_of_runs",
+__all__ = ["check_early_runs", "default_epochs", "early_model", "early_models", "early_run_scorer", "early_schedule",
+           "mean_of_runs",
            "mean_over_early_runs", "training_recipe"]

@@ -13,9 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from dataset_pruning.data.base import TensorData
-from dataset_pruning.scoring.base import SampleScores, scorer
-from dataset_pruning.scoring.early_training import mean_over_early_runs
-from dataset_pruning.training import TrainingConfig, predict_logits
+from dataset_pruning.scoring.early_training import early_run_scorer
+from dataset_pruning.training import predict_logits
 
 
 def error_norms(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -29,29 +28,7 @@ def run_error_norms(run: torch.nn.Module, train: TensorData, *, batch_size: int,
     return error_norms(predict_logits(run, train.x, batch_size, device), train.y)
 
 
-@scorer("el2n", output="scalar")
-def el2n(
-    model: torch.nn.Module,
-    train: TensorData,
-    *,
-    trace=None,
-    runs: int = 10,
-    epochs: int | None = None,
-    recipe: TrainingConfig | dict | None = None,
-    batch_size: int = 1024,
-    device: str = "auto",
-    seed: int = 0,
-    progress: bool = True,
-    store: str | None = None,
-) -> SampleScores:
-    """scores : Tensor of shape (n_samples,), keep highest. ``epochs`` defaults to 10% of the recipe's.
-    ``store``: a folder that keeps the short runs' weights (``early_training.early_models``; shared with GraNd)."""
-    scores, info = mean_over_early_runs(
-        lambda run: run_error_norms(run, train, batch_size=batch_size, device=device),
-        model, train, trace=trace, recipe=recipe, epochs=epochs, runs=runs, seed=seed, device=device,
-        progress=progress, desc="EL2N runs", store=store,
-    )
-    return SampleScores(scores.float(), method="el2n", keep="highest", info=info)
+el2n = early_run_scorer("el2n", run_error_norms, batch_size=1024, desc="EL2N runs")
 
 
 __all__ = ["el2n", "error_norms", "run_error_norms"]

@@ -14,10 +14,8 @@ from __future__ import annotations
 import torch
 
 from dataset_pruning.data.base import TensorData
-from dataset_pruning.scoring.base import SampleScores, scorer
-from dataset_pruning.scoring.early_training import mean_over_early_runs
+from dataset_pruning.scoring.early_training import early_run_scorer
 from dataset_pruning.scoring.gradients import FunctionalModel, batch_slices, layerwise, per_sample_gradient_norms
-from dataset_pruning.training import TrainingConfig
 
 
 def gradient_norms(model: torch.nn.Module, train: TensorData, *, batch_size: int, device: str) -> torch.Tensor:
@@ -32,26 +30,6 @@ def gradient_norms(model: torch.nn.Module, train: TensorData, *, batch_size: int
                       for index in batches])
 
 
-@scorer("grand", output="scalar")
-def grand(
-    model: torch.nn.Module,
-    train: TensorData,
-    *,
-    trace=None,
-    runs: int = 10,
-    epochs: int | None = None,
-    recipe: TrainingConfig | dict | None = None,
-    batch_size: int = 256,
-    device: str = "auto",
-    seed: int = 0,
-    progress: bool = True,
-    store: str | None = None,
-) -> SampleScores:
-    """scores : Tensor of shape (n_samples,), keep highest. ``epochs`` defaults to 10% of the recipe's.
-    ``store``: a folder that keeps the short runs' weights (``early_training.early_models``; shared with EL2N)."""
-    scores, info = mean_over_early_runs(
-        lambda run: gradient_norms(run, train, batch_size=batch_size, device=device),
-        model, train, trace=trace, recipe=recipe, epochs=epochs, runs=runs, seed=seed, device=device,
-        progress=progress, desc="GraNd runs", store=store,
-    )
-    return SampleScores(scores.float(), method="grand", keep="highest", info=info)
+grand = early_run_scorer("grand", gradient_norms, batch_size=256, desc="GraNd runs")
+
+__all__ = ["grand", "gradient_norms"]
