@@ -75,6 +75,19 @@ def test_last_layer_subset_equals_full_rows(trained):
     assert torch.allclose(norms, full[SUBSET].double().norm(dim=1).float(), rtol=1e-5)
 
 
+def test_influence_norm_is_the_row_norm_of_s_bit_for_bit(trained):
+    """One computation behind both scorers (influence.last_layer_scorer): the norms equal row_norms of S exactly,
+    whole and on a subset."""
+    from dataset_pruning.scoring.influence_norm import row_norms
+
+    model, data, _ = trained
+    for indices in (None, SUBSET):
+        options = {"indices": indices, "device": "cpu", "progress": False, "batch_size": 16}
+        s = score_samples("last_layer_influence", model, data, **options).values
+        norms = score_samples("influence_norm", model, data, **options)
+        assert torch.equal(norms.values, row_norms(s)) and norms.keep == "highest"
+
+
 @pytest.mark.parametrize("bad, message", [([0, 0], "repeated"), ([60], r"\[0, 59\]"), ([], "empty")])
 def test_bad_indices_are_refused(trained, bad, message):
     model, data, _ = trained

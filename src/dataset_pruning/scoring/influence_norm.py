@@ -9,43 +9,11 @@ The paper's baseline selects the samples of high influence norm: the HIGHEST sco
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
-from dataset_pruning.data.base import TensorData
-from dataset_pruning.scoring.base import SampleScores, scorer
-from dataset_pruning.scoring.influence import influence_batches
-
-
-@scorer("influence_norm", output="scalar")
-def influence_norm(
-    model: torch.nn.Module,
-    train: TensorData,
-    *,
-    trace=None,
-    hessian: str = "exact",
-    weight_decay: float = 5e-4,
-    damping: float = 0.001,
-    lissa: dict | None = None,
-    batch_size: int = 1024,
-    max_exact_dim: int = 20000,
-    indices=None,
-    device: str = "auto",
-    seed: int = 0,
-    progress: bool = True,
-) -> SampleScores:
-    """scores : Tensor of shape (n_samples,), ||S_i||_2 of the last-layer influence; keep highest.
-
-    The options are those of ``last_layer_influence`` (``indices``: only these samples, full-data Hessian).
-    """
-    m, _, batches, info = influence_batches(
-        model, train, hessian=hessian, weight_decay=weight_decay, damping=damping, lissa=lissa,
-        batch_size=batch_size, max_exact_dim=max_exact_dim, indices=indices, device=device, seed=seed,
-        progress=progress,
-    )
-    norms = torch.empty(m)
-    for i, block in batches:  # S is never held whole: each batch of rows becomes its norms
-        norms[i : i + len(block)] = row_norms(block)
-    return SampleScores(norms, method="influence_norm", keep="highest", info=info)
+from dataset_pruning.scoring.influence import last_layer_scorer
 
 
 def row_norms(rows: torch.Tensor) -> torch.Tensor:
@@ -53,4 +21,19 @@ def row_norms(rows: torch.Tensor) -> torch.Tensor:
     return rows.double().norm(dim=1).float()
 
 
-__all__ = ["influence_norm", "row_norms"]
+def norms_of_rows(m: int, d: int, batches: Iterator[tuple[int, torch.Tensor]]) -> torch.Tensor:
+    """||S_i||_2 of the m rows, shape (m,), float32: S is never held whole, each batch of rows becomes its norms."""
+    norms = torch.empty(m)
+    for i, block in batches:
+        norms[i : i + len(block)] = row_norms(block)
+    return norms
+
+
+influence_norm = last_layer_scorer(
+    "influence_norm", output="scalar", keep="highest", rows_of=norms_of_rows,
+    summary="scores : Tensor of shape (n_samples,), ||S_i||_2 of the last-layer influence; keep highest. The options "
+            "are those of ``last_layer_influence``.",
+)
+
+
+__all__ = ["influence_norm", "norms_of_rows", "row_norms"]
