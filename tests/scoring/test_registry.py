@@ -82,3 +82,12 @@ def test_unknown_options_list_the_accepted_ones(trained):
     model, data, _ = trained
     with pytest.raises(ValueError, match="takes: runs, epochs"):
         score_samples("el2n", model, data, run=3)
+
+
+def test_runner_arguments_are_not_options(trained):
+    """``trace`` and ``mapper`` come from whoever runs a scorer (base.RUNNER_ARGUMENTS): never listed or accepted
+    as options, so a parameter file cannot set moso's mapper."""
+    model, data, _ = trained
+    assert "mapper" not in scorer_options("moso") and "trace" not in scorer_options("moso")
+    with pytest.raises(ValueError, match=r"takes no option\(s\) \['mapper'\]"):
+        score_samples("moso", model, data, mapper=list)

@@ -69,6 +69,9 @@ def as_indices(indices: Any, n: int) -> torch.Tensor:
 Scorer = Callable[..., SampleScores]
 SCORERS: Registry[Scorer] = Registry("scoring method")
 TRACE_PARTS = ("steps", "checkpoints", "dynamics")
+# Keyword arguments a scorer takes from whoever runs it, never options: the ERM trace, and how independent units of
+# work are mapped (``moso``'s ``mapper``: one process, or Dask workers in scoring/sharded.py).
+RUNNER_ARGUMENTS = ("trace", "mapper")
 
 
 def scorer(name: str, *, output: Literal["scalar", "vector"], needs: tuple[str, ...] = ()):
@@ -87,9 +90,10 @@ def scorer(name: str, *, output: Literal["scalar", "vector"], needs: tuple[str, 
 
 
 def scorer_options(method: str) -> tuple[str, ...]:
-    """The keyword options ``method`` accepts (besides model, train and trace), from its signature."""
+    """The keyword options ``method`` accepts (besides model, train and the ``RUNNER_ARGUMENTS``), from its
+    signature."""
     parameters = inspect.signature(SCORERS.get(method)).parameters
-    return tuple(name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY and name != "trace")
+    return tuple(name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY and name not in RUNNER_ARGUMENTS)
 
 
 def scorer_output(method: str) -> str:

@@ -104,7 +104,7 @@ def sum_in_order(parts: list[torch.Tensor], n: int) -> torch.Tensor:
 
 
 def one_process(fn: Callable, units: list, *, progress: bool = False, desc: str = "", **shared) -> list:
-    """``[fn(unit, **shared) for unit in units]``: the one-process mapper of ``moso_scores`` (scoring/sharded.py
+    """``[fn(unit, **shared) for unit in units]``: the one-process mapper of ``moso`` (scoring/sharded.py
     maps the same units on Dask workers)."""
     return [fn(unit, **shared) for unit in tqdm(units, desc=desc, disable=not progress, leave=False)]
 
@@ -163,7 +163,8 @@ def surrogate_scores(
     return total, info
 
 
-def moso_scores(
+@scorer("moso", output="scalar", needs=("checkpoints",))
+def moso(
     model: torch.nn.Module,
     train: TensorData,
     *,
@@ -178,8 +179,14 @@ def moso_scores(
     progress: bool = True,
     mapper: Callable = one_process,
 ) -> SampleScores:
-    """The ``moso`` scorer with its units of work (ERM checkpoints, or surrogates) computed by ``mapper``:
-    ``one_process``, or Dask workers (scoring/sharded.py); the units are summed (or placed) in order."""
+    """scores : Tensor of shape (n_samples,), sum over checkpoints of lr_k * M_i(theta_k); keep highest.
+
+    ``surrogates: 0``: the ERM trace's checkpoints; ``surrogates: k``: k surrogate runs on disjoint parts, each
+    scored at ``checkpoints`` epoch ends (``recipe``: their training recipe, default the ERM run's). The units of
+    work (ERM checkpoints, or surrogates) are computed by ``mapper``, a runner argument, not an option
+    (``base.RUNNER_ARGUMENTS``): ``one_process``, or Dask workers (scoring/sharded.py); they are summed (or
+    placed) in order.
+    """
     if form not in ("first_order", "exact"):
         raise ValueError(f"unknown form {form!r}; known: first_order, exact")
     if surrogates:
@@ -200,29 +207,5 @@ def moso_scores(
     return SampleScores(sum_in_order(parts, len(train)).float(), method="moso", keep="highest", info=info)
 
 
-@scorer("moso", output="scalar", needs=("checkpoints",))
-def moso(
-    model: torch.nn.Module,
-    train: TensorData,
-    *,
-    trace=None,
-    form: str = "first_order",
-    surrogates: int = 0,
-    checkpoints: int = 10,
-    recipe: dict | None = None,
-    seed: int = 0,
-    batch_size: int = 256,
-    device: str = "auto",
-    progress: bool = True,
-) -> SampleScores:
-    """scores : Tensor of shape (n_samples,), sum over checkpoints of lr_k * M_i(theta_k); keep highest.
-
-    ``surrogates: 0``: the ERM trace's checkpoints; ``surrogates: k``: k surrogate runs on disjoint parts, each
-    scored at ``checkpoints`` epoch ends (``recipe``: their training recipe, default the ERM run's).
-    """
-    return moso_scores(model, train, trace=trace, form=form, surrogates=surrogates, checkpoints=checkpoints,
-                       recipe=recipe, seed=seed, batch_size=batch_size, device=device, progress=progress)
-
-
-__all__ = ["checkpoint_scores", "checkpoint_sum", "moso", "moso_checkpoint_scores", "moso_scores", "one_process",
+__all__ = ["checkpoint_scores", "checkpoint_sum", "moso", "moso_checkpoint_scores", "one_process",
            "sum_in_order", "surrogate_part_scores", "surrogate_parts", "surrogate_scores"]

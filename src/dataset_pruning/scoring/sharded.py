@@ -21,7 +21,7 @@ it is independent:
 - runs for ``el2n`` and ``grand``: each task trains one early run (``early_training.early_model``) and scores every
   sample; the driver adds the runs in run order (``early_training.mean_of_runs``);
 - checkpoints for ``moso`` (one task per ERM checkpoint, added in order), or surrogates (one task per part):
-  ``moso.moso_scores`` with a Dask mapper.
+  ``moso.moso`` with a Dask mapper.
 
 Workers compute on their CPUs with ``threads`` torch and BLAS threads each.
 """
@@ -54,7 +54,7 @@ from dataset_pruning.scoring.influence import (
     mean_hessian,
 )
 from dataset_pruning.scoring.influence_norm import row_norms
-from dataset_pruning.scoring.moso import moso_scores
+from dataset_pruning.scoring.moso import moso
 from dataset_pruning.training import load_model
 
 ROW_METHODS = ("aum", "dynamic_uncertainty", "forgetting", "tdds")  # one sample's score reads its own trace columns
@@ -183,7 +183,7 @@ def _unit(fn, threads: int, unit, shared: bytes):
 
 
 def dask_mapper(client, threads: int = 1):
-    """A mapper for ``moso.moso_scores``: ``fn(unit, **shared)`` for each unit as one task on ``client``'s workers,
+    """A mapper for ``moso.moso``: ``fn(unit, **shared)`` for each unit as one task on ``client``'s workers,
     the results in unit order. The shared arguments travel pickled, scattered once (Dask's own serialisation of a
     torch module gives it hook registries that refuse new hooks)."""
     def mapper(fn, units: list, *, progress: bool = False, desc: str = "", **shared) -> list:
@@ -263,7 +263,7 @@ def sharded_scores(
         return SampleScores(torch.cat(parts), method=method, keep="highest", info={**exact, **info})
     if method == "moso":
         opts = {**opts, "device": "cpu", "progress": False}
-        scores = moso_scores(load_model(saved_model), train, trace=trace, mapper=dask_mapper(client, threads), **opts)
+        scores = moso(load_model(saved_model), train, trace=trace, mapper=dask_mapper(client, threads), **opts)
         units = int(opts["surrogates"]) or len(trace.checkpoints)  # one task per surrogate or per checkpoint
         return SampleScores(scores.values, method=method, keep="highest", info={**scores.info, "shards": units})
     config, epochs = early_schedule(opts["recipe"], trace, opts["epochs"])  # el2n, grand: one task per run
