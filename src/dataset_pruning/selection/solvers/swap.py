@@ -19,23 +19,9 @@ import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
 from dataset_pruning.selection.solvers.greedy import greedy_cardinality, greedy_picks
-from dataset_pruning.selection.objective import (
-    SOLVERS,
-    as_caps,
-    as_quota,
-    check_count,
-    check_time_budget,
-    deadline_after,
-    expired,
-    longest_feasible_prefix,
-    matvec,
-    removal_norm,
-    removed_sum,
-    row_squares,
-    share,
-    time_left,
-    traced,
-)
+from dataset_pruning.selection.objective import (SOLVERS, as_caps, as_quota, check_count, check_time_budget,
+                                                 deadline_after, expired, longest_feasible_prefix, matvec, removal_norm,
+                                                 removed_sum, row_squares, share, time_left, traced)
 
 
 def residual_state(influence: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
