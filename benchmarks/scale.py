@@ -38,6 +38,7 @@ from dataset_pruning.scoring.influence import (BLOCK_BATCHES, damped_inverse, he
                                                head_inputs, hessian_factor, influence_rows)
 from dataset_pruning.scoring.trace import TraceRecorder
 from dataset_pruning.selection import select_removed
+from dataset_pruning.startup import steady_allocator
 from dataset_pruning.training import ModelSpec, TrainingConfig, fit, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,6 +196,7 @@ def slope(sizes: list[int], seconds: list[float]) -> float:
 
 
 def main() -> None:
+    steady_allocator()  # as `kedro run` does (startup.py): the peaks are the pipeline's
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[7500, 15000, 30000, 60000])
     parser.add_argument("--ratio", type=float, default=0.5)

@@ -5,11 +5,11 @@ from pathlib import Path
 from kedro.framework.cli.utils import find_run_command
 from kedro.framework.project import configure_project
 
-from dataset_pruning.startup import quiet_start
+from dataset_pruning.startup import start
 
 
 def main(*args, **kwargs):
-    quiet_start()
+    start()
     package_name = Path(__file__).parent.name
     configure_project(package_name)
     run = find_run_command(package_name)

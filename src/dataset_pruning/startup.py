@@ -1,10 +1,14 @@
 """Run as ``kedro`` starts (the ``kedro.init`` entry point in pyproject.toml) and by ``python -m dataset_pruning``:
 third-party warnings a user cannot act on are silenced, so the first screen of a run, and its ``Error:`` line, are
 the project's. ``--pipeline`` (the README's flag) keeps working; only Kedro's notice that it is deprecated goes.
+And glibc's threshold for serving allocations by mmap is fixed (``steady_allocator``), which keeps the run's peak
+memory to what it holds.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import re
 import warnings
@@ -32,3 +36,28 @@ def quiet_start() -> None:
     for name in LOGGERS:
         if _not_third_party not in logging.getLogger(name).filters:
             logging.getLogger(name).addFilter(_not_third_party)
+
+
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number (glibc malloc.h)
+MMAP_THRESHOLD = 4 * 2**20  # bytes: blocks from this size up are mapped on their own and unmapped when freed
+
+
+def steady_allocator(threshold: int = MMAP_THRESHOLD) -> bool:
+    """Fix glibc's mmap threshold at ``threshold`` bytes; False where the C library is not glibc (nothing done).
+
+    glibc raises the threshold to the size of each mapped block freed, up to 32 MB: torch's CPU tensors below it
+    then come from the heap, and freed ones stay resident. At n = 60,000 Fashion-MNIST the feature pass of scoring
+    (conv activations, 1,024 images a batch) left 1.1 GB resident that way and raised the run's peak from 1.2 to
+    2.8 GB (docs/scale.md, "Memory"). A fixed threshold turns the adjustment off. Call it before the work starts."""
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, int(threshold)))
+
+
+def start() -> None:
+    """What runs as ``kedro`` starts: ``quiet_start`` and ``steady_allocator``."""
+    quiet_start()
+    steady_allocator()
