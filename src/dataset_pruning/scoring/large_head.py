@@ -22,6 +22,10 @@ Sketch (``sketch``): ``gaussian``, P i.i.d. N(0, 1/k), drawn in blocks of ``COLU
 own seeded generator (so P never exists beyond the columns being solved); ``kronecker``, P = P_G (x) P_U with
 P_G (C, k1) and P_U (a+1, k2) Gaussian, k = k1 k2: with kfac/ekfac, S_i P is then computed in the eigenbasis from
 r_i and u_i alone, k1 C (a+1) + k1 (a+1) k2 operations per sample instead of d k.
+
+``removal_norms`` gives the eps of removed sets without S: the removed gradients' sum is a C x (a+1) matrix, so
+||sum of removed S_i|| is one solve. The defaults (ekfac, kronecker, k = 64) and their figures: docs/scoring.md,
+"Large heads" (benchmarks/large_head.py).
 """
 
 from __future__ import annotations
@@ -162,7 +166,7 @@ def projected_influence(
     y: torch.Tensor,
     *,
     curvature: str = "ekfac",
-    projection_dim: int = 256,
+    projection_dim: int = 64,
     sketch: str = "kronecker",
     shift: float = 1.5e-3,
     rows: torch.Tensor | None = None,
@@ -235,7 +239,7 @@ def large_head_influence(
     *,
     trace=None,
     curvature: Curvature = "ekfac",
-    projection_dim: int = 256,
+    projection_dim: int = 64,
     sketch: Sketch = "kronecker",
     weight_decay: float = 5e-4,
     damping: float = 0.001,
