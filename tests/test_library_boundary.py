@@ -13,6 +13,7 @@ LIBRARY = [
     "dataset_pruning.reporting",
     "dataset_pruning.experiments",
     "dataset_pruning.experiments.report",
+    "dataset_pruning.steps",
     "dataset_pruning.provenance",
     "dataset_pruning.tensor_files",
     "dataset_pruning.errors",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -468,4 +469,21 @@ def validate_parameters(parameters: dict[str, Any], write_to: list[Path] = ()) -
     problems += check_writable(list(write_to))
     if problems:
         raise ValueError("invalid parameters, nothing was run:\n" + "\n".join(problems))
+    _VALIDATED.clear()
+    _VALIDATED.update({(key, _text(parameters[key])): value for key, value in parsed.items()})
     return parsed
+
+
+_VALIDATED: dict[tuple[str, str], _Block] = {}  # the blocks of the last ``validate_parameters`` that passed
+
+
+def _text(values: dict[str, Any] | None) -> str:
+    return json.dumps(values or {}, sort_keys=True, default=str)
+
+
+def block(name: str, values: dict[str, Any] | None) -> Any:
+    """Parameter block ``name`` (a key of ``PARAMETER_BLOCKS``) with ``values``, typed: the model that
+    ``validate_parameters`` built for these values (the hook validates every block before any node runs, so a node
+    trusts it instead of validating again), else validated now (a node called outside a run)."""
+    found = _VALIDATED.get((name, _text(values)))
+    return found if found is not None else PARAMETER_BLOCKS[name].model_validate(values or {})

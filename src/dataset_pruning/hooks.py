@@ -28,7 +28,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset, DataCatalog
 
 from dataset_pruning import errors
-from dataset_pruning.config import (RUNTIME_PARAMETERS, SelectionParams, check_selection_budget, check_writable,
+from dataset_pruning.config import (RUNTIME_PARAMETERS, block, check_selection_budget, check_writable,
                                     validate_parameters)
 from dataset_pruning.pipelines.storage import damaged_file
 from dataset_pruning.provenance import describe, fingerprint
@@ -221,7 +221,7 @@ class RunIsolation:
         active = mlflow.active_run()
         self.save_version, self.run_id, self.catalog = run_params["run_id"], active and active.info.run_id, catalog
         self.fingerprint, self.inputs_read = None, {}
-        self.selection = SelectionParams.model_validate(self.params["optimization_selection"]) if any(
+        self.selection = block("optimization_selection", self.params["optimization_selection"]) if any(
             n.name == "optimization_selection.select_samples" for n in pipeline.nodes) else None
         pins, source_run = run_params.get("load_versions") or {}, (run_params.get("runtime_params") or {}).get(
             "source_run")

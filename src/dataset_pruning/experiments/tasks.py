@@ -14,24 +14,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from dataset_pruning import steps
 from dataset_pruning.data import kept_indices, load_dataset
 from dataset_pruning.data.base import check_prunable
 from dataset_pruning.experiments.grid import CellSpec, ErmSpec, ScoreSpec, SelectionSpec
 from dataset_pruning.runtime import limit_threads
-from dataset_pruning.scoring import SampleScores, TraceRecorder, score_samples, scorer_options
+from dataset_pruning.scoring import SampleScores, score_samples
 from dataset_pruning.scoring.influence_norm import influence_norm
 from dataset_pruning.selection.choose import select_for_method
 from dataset_pruning.selection.tuning import validation_split
 from dataset_pruning.tensor_files import load_tensors, save_array, save_tensors, write_atomically
-from dataset_pruning.training import (
-    ModelSpec,
-    TrainingConfig,
-    evaluate,
-    fit,
-    load_model,
-    retraining_recipe,
-    save_model,
-)
+from dataset_pruning.training import ModelSpec, TrainingConfig, evaluate, load_model, retraining_recipe, save_model
 
 DONE = "result.json"
 
@@ -97,25 +90,15 @@ def run_erm(spec: ErmSpec, cache: str, threads: int = 1, force: bool = False) ->
         train, test = _data(spec)
         model_spec = ModelSpec(spec.model["name"], train.input_shape, train.num_classes, spec.model.get("options", {}))
         recipe = TrainingConfig(**spec.recipe)
-        model = model_spec.build(seed=recipe.seed)
-        recorder = TraceRecorder(model, train, recipe, model_spec, **spec.trace)
-        callbacks = recorder.callbacks()
         curve = AccuracyCurve(test, recipe.device)
-        if spec.track_accuracy:
-            traced = callbacks["on_epoch_end"]
-
-            def on_epoch_end(epoch: int, trained) -> None:
-                traced(epoch, trained)
-                curve(epoch, trained)
-
-            callbacks["on_epoch_end"] = on_epoch_end
-        fit(model, train, recipe, progress=False, **callbacks)
+        model, trace = steps.train_erm(train, model_spec, recipe, spec.trace, progress=False,
+                                       on_epoch_end=curve if spec.track_accuracy else None)
         seconds = curve.training_seconds()
-        influence = score_samples("last_layer_influence", model, train, progress=False, seed=recipe.seed,
-                                  weight_decay=recipe.weight_decay, device=recipe.device, **spec.influence)
+        influence = score_samples("last_layer_influence", model, train,
+                                  **steps.run_options("last_layer_influence", spec.influence, recipe, progress=False))
         full = evaluate(model, test, device=recipe.device)
     save_tensors(save_model(model, model_spec), folder / "model.pt")
-    save_tensors(recorder.finish(), folder / "trace.pt")
+    save_tensors(trace, folder / "trace.pt")
     save_array(influence.values.numpy(), folder / "influence.npy")
     return _finish(folder, {"key": spec.key, "n": len(train), "full_test_loss": full["loss"],
                             "full_test_accuracy": full["accuracy"], "erm_seconds": seconds,
@@ -145,10 +128,8 @@ def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1
         with limit_threads(threads):
             train, _ = _data(spec.erm)
             model, trace = load_model(load_tensors(erm_folder / "model.pt")), load_tensors(erm_folder / "trace.pt")
-            common = {"seed": spec.erm.recipe["seed"], "progress": False, "device": spec.erm.recipe["device"],
-                      "weight_decay": spec.erm.recipe["weight_decay"],
-                      "store": str(early_runs_folder(cache, spec.erm))}
-            options = {**{k: v for k, v in common.items() if k in scorer_options(spec.scorer)}, **spec.options}
+            options = steps.run_options(spec.scorer, spec.options, TrainingConfig(**spec.erm.recipe), progress=False,
+                                        store=str(early_runs_folder(cache, spec.erm)))
             start = time.perf_counter()
             scores = score_samples(spec.scorer, model, train, trace=trace, **options)
     seconds = time.perf_counter() - start
@@ -212,21 +193,19 @@ def run_cell(spec: CellSpec, erm: dict, score: dict, selected: dict, cache: str,
         recipe = retraining_recipe(TrainingConfig(**spec.score.erm.recipe), len(train), spec.budget)
         model_spec = ModelSpec(spec.retrain_model["name"], train.input_shape, train.num_classes,
                                spec.retrain_model.get("options", {}))
-        model = model_spec.build(seed=recipe.seed)
         curve = AccuracyCurve(test, recipe.device)
-        history = fit(model, train.subset(torch.as_tensor(keep)), recipe, progress=False,
-                      on_epoch_end=curve if spec.track_accuracy else None)
+        model, history = steps.retrain(train, removed, model_spec, recipe, progress=False,
+                                       on_epoch_end=curve if spec.track_accuracy else None)
         retrain_seconds = curve.training_seconds()
         pruned = evaluate(model, test, device=recipe.device)
     kept_per_class = np.bincount(labels[keep], minlength=train.num_classes)
     sizes = np.bincount(labels, minlength=train.num_classes)
+    full = {"loss": erm["full_test_loss"], "accuracy": erm["full_test_accuracy"]}
+    metrics = steps.pruning_metrics(len(train), removed, full, pruned,
+                                    {k: selected[k] for k in ("eps", "eps_over_n", "m_over_n2")})
     row = {
         "cell_key": spec.key, **{k: v for k, v in spec.tags.items()},
-        "n": len(train), "removed": int(len(removed)), "ratio_removed": len(removed) / len(train),
-        **{k: selected[k] for k in ("eps", "eps_over_n", "m_over_n2")},
-        "full_test_loss": erm["full_test_loss"], "full_test_accuracy": erm["full_test_accuracy"],
-        "pruned_test_loss": pruned["loss"], "pruned_test_accuracy": pruned["accuracy"],
-        "generalization_gap": pruned["loss"] - erm["full_test_loss"],
+        "n": len(train), "removed": int(len(removed)), "ratio_removed": metrics.pop("ratio"), **metrics,
         "retrain_steps": recipe.steps or recipe.epochs * -(-len(keep) // recipe.batch_size),
         "retrain_seconds": retrain_seconds, "selection_seconds": selected["selection_seconds"],
         "score_seconds": score["score_seconds"], "erm_seconds": erm["erm_seconds"],

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from dataset_pruning.config import ErmTrainingParams
+from dataset_pruning import steps
+from dataset_pruning.config import ErmTrainingParams, block
 from dataset_pruning.data import TensorData
-from dataset_pruning.scoring import TraceRecorder, TrainingTrace
-from dataset_pruning.training import ModelSpec, fit, save_model
+from dataset_pruning.scoring import TrainingTrace
+from dataset_pruning.training import ModelSpec, save_model
 
 
 def train_erm(train_set: TensorData, params: dict) -> tuple[dict[str, Any], TrainingTrace]:
     """erm_model (spec + state_dict) and training_trace (scoring.trace.TrainingTrace)."""
-    p = ErmTrainingParams.model_validate(params)
+    p: ErmTrainingParams = block("erm_training", params)
     spec = ModelSpec(p.model.name, train_set.input_shape, train_set.num_classes, p.model.options)
-    recipe = p.training.recipe()
-    model = spec.build(seed=recipe.seed)
-    recorder = TraceRecorder(model, train_set, recipe, spec, **p.trace.model_dump())
-    fit(model, train_set, recipe, desc="ERM training", **recorder.callbacks())
-    return save_model(model, spec), recorder.finish()
+    model, trace = steps.train_erm(train_set, spec, p.training.recipe(), p.trace.model_dump())
+    return save_model(model, spec), trace

@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from dataset_pruning.config import ErmTrainingParams, ScoringParams
+from dataset_pruning import steps
+from dataset_pruning.config import ErmTrainingParams, ScoringParams, block
 from dataset_pruning.data import TensorData
+from dataset_pruning.pipelines import tracked
 from dataset_pruning.scoring import TrainingTrace, score_samples, scorer_options
 from dataset_pruning.scoring.extrapolation import ExtrapolationConfig, extrapolate_scores
 from dataset_pruning.runtime import dask_client
@@ -26,32 +28,17 @@ from dataset_pruning.training import load_model
 logger = logging.getLogger(__name__)
 
 
-def _common_options(method: str, p: ScoringParams, erm_params: dict) -> dict[str, Any]:
-    """Options every scorer that takes them gets from the pipeline: device, seed (the ERM seed unless set), progress bars, and the ERM
-    weight decay as the Hessian's L2 term."""
-    erm = ErmTrainingParams.model_validate(erm_params).training
-    common = {
-        "device": p.device,
-        "seed": _seed(p, erm_params),
-        "progress": True,
-        "weight_decay": erm.weight_decay,
-    }
-    return {key: value for key, value in common.items() if key in scorer_options(method)}
-
-
-def _seed(p: ScoringParams, erm_params: dict) -> int:
-    return ErmTrainingParams.model_validate(erm_params).training.seed if p.seed is None else p.seed
-
-
-def _influence_options(p: ScoringParams, erm_params: dict) -> dict[str, Any]:
-    return {**_common_options("last_layer_influence", p, erm_params), **p.influence}
+def _options(method: str, own: dict[str, Any], p: ScoringParams, erm: ErmTrainingParams) -> dict[str, Any]:
+    """``own`` over what the run gives the scorer (``steps.run_options``): influence_scoring's device, its seed
+    (the ERM seed unless set), progress bars, and the ERM weight decay as the Hessian's L2 term."""
+    return steps.run_options(method, own, erm.training, device=p.device, seed=p.seed)
 
 
 def score_influence(erm_model: dict[str, Any], train_set: TensorData, params: dict, erm_params: dict) -> np.ndarray:
     """influence_vectors : ndarray of shape (n_samples, d), float32: last-layer S with ``influence`` options; with
     ``sharding`` computed in shards on Dask workers into a temporary ``.npy`` and returned memory-mapped."""
-    p = ScoringParams.model_validate(params)
-    options = _influence_options(p, erm_params)
+    p: ScoringParams = block("influence_scoring", params)
+    options = _options("last_layer_influence", p.influence, p, block("erm_training", erm_params))
     if p.large_head is not None:  # S P of shape (n, k): heads too large for the exact path (scoring/large_head.py)
         shared = {key: value for key, value in options.items() if key in scorer_options("large_head_influence")}
         return score_samples("large_head_influence", load_model(erm_model), train_set,
@@ -99,10 +86,11 @@ def score_method(
     a method of ``sharded.SHARDED_METHODS`` is computed on Dask workers, the same scores as one process; another
     runs in one process, with a warning.
     """
-    p = ScoringParams.model_validate(params)
+    p: ScoringParams = block("influence_scoring", params)
+    erm: ErmTrainingParams = block("erm_training", erm_params)
     extrapolation = ExtrapolationConfig.from_options(p.extrapolation)
-    influence = {k: v for k, v in _influence_options(p, erm_params).items()
-                 if k in ("hessian", "weight_decay", "damping", "lissa")}
+    influence_options = _options("last_layer_influence", p.influence, p, erm)
+    influence = {k: v for k, v in influence_options.items() if k in ("hessian", "weight_decay", "damping", "lissa")}
     influence_info = {
         "effective_damping": effective_damping(**influence), "solves": solved_system(**influence),
     }
@@ -110,19 +98,19 @@ def score_method(
         influence_info["solves"] = large_head_system(**{**influence, **p.large_head})
     if p.method == "last_layer_influence" and not extrapolation.enabled:
         info = {"same_as": "influence_vectors", "influence_vectors": influence_info}
-        return {"method": p.method, "keep": None, "values": None, "info": info}, _tracked(info)
+        return {"method": p.method, "keep": None, "values": None, "info": info}, tracked(numeric_metrics(info))
     own = p.influence if p.method == "last_layer_influence" else p.options  # last_layer's live under influence
-    options = {**_common_options(p.method, p, erm_params), **own}
+    options = _options(p.method, own, p, erm)
     model = load_model(erm_model)
     if extrapolation.enabled:
         scores = extrapolate_scores(
             p.method, model, train_set, trace=training_trace, config=extrapolation, options=options,
-            seed=_seed(p, erm_params), device=p.device,
+            seed=erm.training.seed if p.seed is None else p.seed, device=p.device,
         )
     elif p.sharding is not None and p.method in SHARDED_METHODS:
         with dask_client(p.sharding.address, p.sharding.n_workers) as client:
             scores = sharded_scores(p.method, erm_model, train_set, client, trace=training_trace, options=options,
-                                    batch_size=_influence_options(p, erm_params).get("batch_size", 1024),
+                                    batch_size=influence_options.get("batch_size", 1024),
                                     blocks_per_shard=p.sharding.blocks_per_shard)
     else:
         if p.sharding is not None:
@@ -131,8 +119,4 @@ def score_method(
         scores = score_samples(p.method, model, train_set, trace=training_trace, **options)
     info = {**scores.info, "influence_vectors": influence_info}
     sample_scores = {"method": scores.method, "keep": scores.keep, "values": scores.values.numpy(), "info": info}
-    return sample_scores, _tracked(info)
-
-
-def _tracked(info: dict[str, Any]) -> dict[str, dict[str, float]]:
-    return {key: {"value": value, "step": 0} for key, value in numeric_metrics(info).items()}
+    return sample_scores, tracked(numeric_metrics(info))

@@ -8,18 +8,19 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from dataset_pruning.config import NasParams
+from dataset_pruning.config import NasParams, block
 from dataset_pruning.data import TensorData
 from dataset_pruning.nas import sample_architectures
 from dataset_pruning.nas.figure import proxy_accuracy_figure
 from dataset_pruning.nas.proxy import run_search, summarise
+from dataset_pruning.pipelines import tracked
 
 
 def search_architectures(
     train_set: TensorData, test_set: TensorData, removed_indices: list[int], params: dict
 ) -> pd.DataFrame:
     """nas_results: one row per architecture, ``<proxy>_<metric>`` columns (``nas.proxy.wide_table``)."""
-    p = NasParams.model_validate(params)
+    p: NasParams = block("nas_proxy_eval", params)
     return run_search(
         sample_architectures(p.sample_size, p.seed),
         train_set,
@@ -37,7 +38,6 @@ def search_architectures(
 
 def summarise_search(nas_results: pd.DataFrame, params: dict) -> tuple[dict[str, float], dict[str, Any], Figure]:
     """nas_summary (plain dict), the same as MLflow metrics (prefix ``nas``), and the proxy-vs-full figure."""
-    p = NasParams.model_validate(params)
+    p: NasParams = block("nas_proxy_eval", params)
     summary = summarise(nas_results, top_k=p.top_k)
-    tracked = {key: {"value": value, "step": 0} for key, value in summary.items()}
-    return summary, tracked, proxy_accuracy_figure(nas_results, summary, top_k=p.top_k)
+    return summary, tracked(summary), proxy_accuracy_figure(nas_results, summary, top_k=p.top_k)

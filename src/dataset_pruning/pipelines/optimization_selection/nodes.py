@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from dataset_pruning.config import SelectionParams, scalar_scores_need_cardinality
+from dataset_pruning.config import SelectionParams, block, scalar_scores_need_cardinality
 from dataset_pruning.data import TensorData
+from dataset_pruning.pipelines import tracked
 from dataset_pruning.provenance import check_rows
 from dataset_pruning.selection.choose import select_for_method
 
@@ -24,7 +25,7 @@ def select_samples(
     by a rule, on ``vector_score``), and none (last_layer_influence) ``influence_vectors``. eps is always
     measured on ``influence_vectors``.
     """
-    p = SelectionParams.model_validate(params)
+    p: SelectionParams = block("optimization_selection", params)
     labels = train_set.y.numpy()
     scores = None if sample_scores is None else sample_scores.get("values")
     check_rows(len(labels), "optimization_selection", influence_vectors=influence_vectors, sample_scores=scores)
@@ -35,4 +36,4 @@ def select_samples(
         influence_vectors, scores, None if sample_scores is None else sample_scores.get("keep"), labels=labels,
         hard=info.get("hard"), **p.model_dump(),
     )
-    return removed.tolist(), {key: {"value": float(value), "step": 0} for key, value in metrics.items()}
+    return removed.tolist(), tracked(metrics)

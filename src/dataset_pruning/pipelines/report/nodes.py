@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from dataset_pruning.config import ReportParams
+from dataset_pruning.config import ReportParams, block
 from dataset_pruning.experiments.report import build_report
 
 TAGS = ("cell_key", "preset", "dataset", "model", "retrain_model", "method", "scorer", "solver", "budget",
@@ -35,7 +35,7 @@ def cells_from_runs(runs: pd.DataFrame, sweep_run: str | None = None) -> pd.Data
 
 def write_report(sweep_runs: pd.DataFrame, params: dict) -> tuple[str, dict[str, Any]]:
     """results_page (markdown) and results_figures ({name: figure})."""
-    p = ReportParams.model_validate(params)
+    p: ReportParams = block("report", params)
     cells = cells_from_runs(sweep_runs, p.sweep_run)
     presets = ", ".join(sorted(cells["preset"].dropna().unique()))
     return build_report(cells, baseline=p.baseline, target_accuracy=p.target_accuracy,

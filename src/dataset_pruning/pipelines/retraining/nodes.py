@@ -5,28 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
-from dataset_pruning.config import ErmTrainingParams, RetrainingParams
+from dataset_pruning import steps
+from dataset_pruning.config import ErmTrainingParams, RetrainingParams, block
 from dataset_pruning.data import TensorData, kept_indices
+from dataset_pruning.pipelines import tracked
 from dataset_pruning.provenance import check_indices
 from dataset_pruning.reporting import pruning_figure, run_label
 from dataset_pruning.selection import theorem_quantities
-from dataset_pruning.training import ModelSpec, evaluate, fit, load_model, retraining_recipe, save_model
+from dataset_pruning.training import ModelSpec, evaluate, load_model, retraining_recipe, save_model
 
 
 def retrain(train_set: TensorData, removed_indices: list[int], params: dict, erm_params: dict) -> dict[str, Any]:
     """A freshly initialised model (same seed as ERM unless configured), same recipe, on the kept samples; with
     ``budget: steps`` as many optimizer steps as ERM took on the full set."""
     check_indices(len(train_set), removed_indices, "retraining")
-    p, erm = RetrainingParams.model_validate(params), ErmTrainingParams.model_validate(erm_params)
+    p: RetrainingParams = block("retraining", params)
+    erm: ErmTrainingParams = block("erm_training", erm_params)
     model_params = p.model or erm.model
     recipe = retraining_recipe((p.training or erm.training).recipe(), len(train_set), p.budget)
     spec = ModelSpec(model_params.name, train_set.input_shape, train_set.num_classes, model_params.options)
-    model = spec.build(seed=recipe.seed)
-    kept = kept_indices(len(train_set), removed_indices)
-    kept = train_set.subset(torch.as_tensor(kept), name=f"{train_set.name}-pruned")
-    fit(model, kept, recipe, desc="retraining")
+    model, _ = steps.retrain(train_set, removed_indices, spec, recipe)
     return save_model(model, spec)
 
 
@@ -44,16 +43,8 @@ def measure_pruning(
     check_indices(len(influence_vectors), removed_indices, "retraining.measure_pruning")
     removed = np.asarray(removed_indices, dtype=np.int64)
     full, pruned = evaluate(load_model(erm_model), test_set), evaluate(load_model(retrained_model), test_set)
-    metrics = {
-        **theorem_quantities(influence_vectors, removed),
-        "ratio": len(removed) / len(influence_vectors),
-        "full_test_loss": full["loss"],
-        "full_test_accuracy": full["accuracy"],
-        "pruned_test_loss": pruned["loss"],
-        "pruned_test_accuracy": pruned["accuracy"],
-        "generalization_gap": pruned["loss"] - full["loss"],
-    }
-    tracked = {key: {"value": value, "step": 0} for key, value in metrics.items()}
+    metrics = steps.pruning_metrics(len(influence_vectors), removed, full, pruned,
+                                    theorem_quantities(influence_vectors, removed))
     figure = pruning_figure(influence_vectors, removed, metrics, train_set.y.numpy(), run_label(parameters))
     exports = {"kept_indices": kept_indices(len(train_set), removed), "removed_indices": removed}
-    return metrics, tracked, figure, exports
+    return metrics, tracked(metrics), figure, exports

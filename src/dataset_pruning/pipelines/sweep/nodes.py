@@ -9,15 +9,10 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from dataset_pruning.config import (
-    ErmTrainingParams,
-    IngestParams,
-    ScoringParams,
-    SelectionParams,
-    SweepParams,
-)
+from dataset_pruning.config import SweepParams, block
 from dataset_pruning.data import load_dataset
 from dataset_pruning.experiments import expand_grid, run_sweep
+from dataset_pruning.pipelines import tracked
 from dataset_pruning.selection import removal_count
 
 LIST_COLUMNS = ("kept_per_class", "accuracy_curve", "full_accuracy_curve")
@@ -63,14 +58,10 @@ def sweep_cells(params: dict, ingest: dict, erm: dict, scoring: dict, selection:
     ``log_cell`` (the catalog's ``sweep_progress``) receives each cell's row as soon as it is known, so the
     tracking shows a long sweep's cells while it runs."""
     started = time.perf_counter()
-    p = SweepParams.model_validate(params)
+    p: SweepParams = block("sweep", params)
     preset = p.chosen()
-    base = {
-        "ingest": IngestParams.model_validate(ingest).model_dump(),
-        "erm_training": ErmTrainingParams.model_validate(erm).model_dump(),
-        "influence_scoring": ScoringParams.model_validate(scoring).model_dump(),
-        "optimization_selection": SelectionParams.model_validate(selection).model_dump(),
-    }
+    blocks = {"ingest": ingest, "erm_training": erm, "influence_scoring": scoring, "optimization_selection": selection}
+    base = {name: block(name, values).model_dump() for name, values in blocks.items()}
     methods = {name: method.model_dump() for name, method in p.methods.items()}
     cells = expand_grid(preset.model_dump(), methods, base)
     problems: list[str] = []
@@ -88,4 +79,4 @@ def sweep_cells(params: dict, ingest: dict, erm: dict, scoring: dict, selection:
         "node_seconds": time.perf_counter() - started,
         "retrain_floor_seconds": float(computed["retrain_seconds"].sum()) / workers,
     }
-    return table, {key: {"value": float(value), "step": 0} for key, value in totals.items()}
+    return table, tracked(totals)
