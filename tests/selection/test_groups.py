@@ -8,7 +8,7 @@ import pytest
 
 from dataset_pruning.selection import SOLVERS, cell_quotas, class_quotas, make_groups, removal_norm, solve_selection
 from dataset_pruning.selection.groups import equal_width_strata, kmeans_clusters
-from dataset_pruning.selection.objective import apportion_exactly, cell_codes
+from dataset_pruning.selection.objective import apportion, cell_codes
 
 FAST = {
     "annealing": {"steps": 3000},
@@ -83,7 +83,8 @@ def test_strata_are_equal_width_and_clusters_are_seeded():
 
 def test_budgets_add_up():
     sizes = np.array([7, 1, 0, 12])
-    assert apportion_exactly(9, sizes).sum() == 9 and (apportion_exactly(9, sizes) <= sizes).all()
+    assert apportion(9, sizes).sum() == 9 and (apportion(9, sizes) <= sizes).all()
+    assert apportion(30, sizes).tolist() == sizes.tolist()  # more than fits: every group full
     labels = np.repeat([0, 1], [30, 10])
     groups = np.concatenate([np.repeat([0, 1, 2], [25, 4, 1]), np.repeat([0, 1], [5, 5])])
     codes, quota = cell_quotas(40, 0.5, labels=labels, groups=groups, budget="coverage")

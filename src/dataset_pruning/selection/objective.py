@@ -114,21 +114,30 @@ def class_quotas(labels: np.ndarray, ratio: float) -> np.ndarray:
     """
     codes, g = group_codes(len(labels), labels)
     sizes = np.bincount(codes, minlength=g)
-    exact = ratio * sizes
-    quota = np.floor(exact).astype(np.int64)
-    short = removal_count(len(labels), ratio) - int(quota.sum())
-    order = np.argsort(-(exact - quota), kind="stable")
-    quota[order[: max(short, 0)]] += 1
-    return np.minimum(quota, sizes)
+    return apportion(removal_count(len(labels), ratio), sizes, shares=ratio * sizes)
 
 
-def apportion(total: int, caps: np.ndarray) -> np.ndarray:
-    """Split ``total`` removals over groups in proportion to their caps (G,), by largest remainder: int64 (G,)
-    summing to ``total`` (<= caps.sum()), never above a cap. Eq. 3 solvers that bisect on the count use it."""
-    share = total * caps / max(caps.sum(), 1)
-    quota = np.floor(share).astype(np.int64)
-    quota[np.argsort(-(share - quota), kind="stable")[: total - quota.sum()]] += 1
-    return np.minimum(quota, caps)
+def apportion(total: int, sizes: np.ndarray, shares: np.ndarray | None = None) -> np.ndarray:
+    """``total`` units split over groups of ``sizes`` (G,) by largest remainder, never above a size: int64 (G,)
+    summing to min(total, sizes.sum()). ``shares`` (G,): each group's exact share (default: in proportion to the
+    sizes, total * sizes / sizes.sum()); each group gets its share's floor, then one more unit goes to the largest
+    remainders (ties in group order), and any unit left over to the groups with the most room. The one rounding
+    of every budget: class quotas, cell quotas, Eq. 3's count over the class caps, a bucket's share of a class."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    total = int(min(max(total, 0), sizes.sum()))
+    share = total * sizes / max(int(sizes.sum()), 1) if shares is None else np.asarray(shares, dtype=np.float64)
+    quota = np.minimum(np.floor(share).astype(np.int64), sizes)
+    for g in np.argsort(-(share - quota), kind="stable"):
+        if quota.sum() >= total:
+            break
+        if quota[g] < sizes[g]:
+            quota[g] += 1
+    for g in np.argsort(-(sizes - quota), kind="stable"):  # rounding left units over: fill where room is left
+        short = total - int(quota.sum())
+        if short <= 0:
+            break
+        quota[g] += min(short, int(sizes[g] - quota[g]))
+    return quota
 
 
 def class_caps(labels: np.ndarray, floor: float) -> np.ndarray:
@@ -161,26 +170,6 @@ def allocate_from_sparsest(sizes: np.ndarray, budget: int) -> np.ndarray:
         allocation[g] += extra
         left -= extra
     return allocation
-
-
-def apportion_exactly(total: int, sizes: np.ndarray) -> np.ndarray:
-    """``total`` split over groups in proportion to ``sizes`` (G,) by largest remainder, never above a size:
-    int64 (G,) summing to min(total, sizes.sum())."""
-    sizes = np.asarray(sizes, dtype=np.int64)
-    total = int(min(max(total, 0), sizes.sum()))
-    share = total * sizes / max(int(sizes.sum()), 1)
-    quota = np.minimum(np.floor(share).astype(np.int64), sizes)
-    for g in np.argsort(-(share - quota), kind="stable"):
-        if quota.sum() >= total:
-            break
-        if quota[g] < sizes[g]:
-            quota[g] += 1
-    for g in np.argsort(-(sizes - quota), kind="stable"):  # rounding left units over: fill where room is left
-        short = total - int(quota.sum())
-        if short <= 0:
-            break
-        quota[g] += min(short, int(sizes[g] - quota[g]))
-    return quota
 
 
 def cell_codes(n: int, labels: np.ndarray | None, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -216,7 +205,7 @@ def cell_quotas(
     for c, removed in enumerate(outer_quota):
         cells = np.flatnonzero(class_of_cell == c)
         if budget == "proportional":
-            quota[cells] = apportion_exactly(int(removed), sizes[cells])
+            quota[cells] = apportion(int(removed), sizes[cells])
         else:
             quota[cells] = sizes[cells] - allocate_from_sparsest(sizes[cells], int(sizes[cells].sum() - removed))
     return codes, quota
