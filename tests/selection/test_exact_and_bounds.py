@@ -131,7 +131,7 @@ def test_relaxation_closes_its_duality_gap(seed, dtype):
     meet (heavy-tailed rows with a common mean, n < d, so the relaxed optimum is positive). In float32 the
     sufficient-decrease test can fail by rounding alone at tiny steps; the step size must not shrink for it."""
     from dataset_pruning.selection.solvers.bounds import relax_cardinality
-    from dataset_pruning.selection.objective import as_quota
+    from dataset_pruning.selection.budgets import as_quota
 
     rng = np.random.default_rng(seed)
     S = (rng.normal(size=(30, 50)) + 0.3 * rng.normal(size=50)) * rng.lognormal(0.0, 1.0, size=(30, 1))

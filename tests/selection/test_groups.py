@@ -8,7 +8,7 @@ import pytest
 
 from dataset_pruning.selection import SOLVERS, cell_quotas, class_quotas, make_groups, removal_norm, solve_selection
 from dataset_pruning.selection.groups import equal_width_strata, kmeans_clusters
-from dataset_pruning.selection.objective import apportion, cell_codes
+from dataset_pruning.selection.budgets import apportion, cell_codes
 
 FAST = {
     "annealing": {"steps": 3000},

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from dataset_pruning.selection import SOLVERS, removal_norm
-from dataset_pruning.selection.objective import as_quota, row_squares
+from dataset_pruning.selection.budgets import as_quota
+from dataset_pruning.selection.products import row_squares
 from dataset_pruning.selection.solvers.bounds import relax_cardinality, whitening
 from dataset_pruning.selection.solvers.pool import pool_descent
 from dataset_pruning.selection.solvers.relaxation import round_in_order

@@ -17,7 +17,7 @@ from dataset_pruning.selection import (
     select_for_method,
 )
 from dataset_pruning.selection.groups import equal_width_strata
-from dataset_pruning.selection.objective import allocate_from_sparsest
+from dataset_pruning.selection.budgets import allocate_from_sparsest
 
 RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9)
 

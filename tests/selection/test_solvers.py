@@ -171,7 +171,7 @@ def test_solve_selection_reports_figures_and_projection_error():
 def test_chunked_greedy_meets_class_quotas_and_stays_close_to_greedy(ratio):
     """Beyond chunk_rows rows greedy runs chunk after chunk: every class's quota is still met exactly."""
     from dataset_pruning.selection.solvers.greedy import greedy_cardinality
-    from dataset_pruning.selection.objective import as_quota
+    from dataset_pruning.selection.budgets import as_quota
 
     rng = np.random.default_rng(3)
     S = rng.normal(size=(3000, 8)) + 0.2
@@ -193,7 +193,7 @@ def test_core_route_meets_quotas_and_beats_greedy_when_the_bound_is_informative(
     135, random 3,275, lower bound 57; without the fixed samples' sum as the band's start it gets 126)."""
     from dataset_pruning.selection.solvers.core import core_cardinality
     from dataset_pruning.selection.solvers.greedy import greedy_cardinality
-    from dataset_pruning.selection.objective import as_quota
+    from dataset_pruning.selection.budgets import as_quota
 
     rng = np.random.default_rng(4)
     S = (rng.normal(size=(4000, 16)) + 0.3) * rng.lognormal(size=(4000, 1))
@@ -209,7 +209,7 @@ def test_core_route_meets_quotas_and_beats_greedy_when_the_bound_is_informative(
 
 def test_core_route_steps_aside_when_the_bound_certifies_nothing():
     from dataset_pruning.selection.solvers.core import core_cardinality
-    from dataset_pruning.selection.objective import as_quota
+    from dataset_pruning.selection.budgets import as_quota
 
     codes, quota = as_quota(50, 20, None)
     assert core_cardinality(np.zeros((50, 4)), codes, quota) is None  # no direction: hybrid falls back to greedy
@@ -223,7 +223,7 @@ def test_tabu_search_leaves_certified_swap_optima_and_keeps_class_counts(groups)
     low-dimensional instances, where swap moves alone get stuck (measured: 0.24-0.55 of the local optimum's norm;
     with no tabu tenure, (0, 0), 0.72-1.0, so the test fails), and every class keeps its count."""
     from dataset_pruning.selection.solvers.greedy import greedy_cardinality
-    from dataset_pruning.selection.objective import as_quota
+    from dataset_pruning.selection.budgets import as_quota
     from dataset_pruning.selection.solvers.swap import swap_refine, tabu_search
 
     for seed in range(3):

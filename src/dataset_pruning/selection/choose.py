@@ -20,7 +20,9 @@ from typing import Any, Literal
 import numpy as np
 
 from dataset_pruning.selection.groups import make_groups
-from dataset_pruning.selection.objective import cell_quotas, check_influence, removal_norm, theorem_quantities
+from dataset_pruning.selection.budgets import cell_quotas
+from dataset_pruning.selection.objective import removal_norm, theorem_quantities
+from dataset_pruning.selection.products import check_influence
 from dataset_pruning.selection.rules import select_by_rule
 from dataset_pruning.selection.solve import solve_selection
 from dataset_pruning.selection.solvers.bounds import relax_cardinality

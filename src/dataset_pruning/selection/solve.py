@@ -1,9 +1,9 @@
 """The solver entry points: ``solve_selection`` (removed indices plus objective, bound, time, trace) and
-``select_removed`` (indices only). They build the budgets (``objective``, ``groups``), run a solver of
+``select_removed`` (indices only). They build the budgets (``budgets``, ``groups``), run a solver of
 ``SOLVERS`` and certify the answer with the relaxation bound (``solvers.bounds``).
 
-Import order, bottom up: ``objective`` (the objective, budgets, registry) <- ``solvers/*`` <- ``solve`` <-
-``choose`` (``select_for_method``, which also runs the rules of ``rules/``).
+Import order, bottom up: ``objective``, ``budgets``, ``products``, ``clock``, ``solver_registry`` <- ``solvers/*``
+<- ``solve`` <- ``choose`` (``select_for_method``, which also runs the rules of ``rules/``).
 """
 
 from __future__ import annotations
@@ -17,16 +17,10 @@ import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
 from dataset_pruning.selection.groups import make_groups
-from dataset_pruning.selection.objective import (
-    Problem,
-    build_solver,
-    cell_codes,
-    cell_quotas,
-    check_influence,
-    class_caps,
-    removal_count,
-    removal_norm,
-)
+from dataset_pruning.selection.solver_registry import build_solver
+from dataset_pruning.selection.budgets import cell_codes, cell_quotas, class_caps, removal_count
+from dataset_pruning.selection.objective import Problem, removal_norm
+from dataset_pruning.selection.products import check_influence
 from dataset_pruning.selection.solvers.bounds import relaxation_bound
 
 

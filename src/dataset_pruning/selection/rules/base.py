@@ -8,7 +8,7 @@ A rule is a function registered with ``@rule(name)``:
 or the whole set); ``count`` : how many of them to keep; ``context`` : a ``RuleContext`` (the score's kept and
 hard ends, the removal ratio, the seeded generator). The keyword-only arguments are the rule's options
 (``rule_options`` in the parameters), validated against this signature. ``select_by_rule`` does the rest once
-for every rule: checks, budgets (``objective.cell_quotas``: class-balanced and per group), one seeded generator
+for every rule: checks, budgets (``budgets.cell_quotas``: class-balanced and per group), one seeded generator
 for the whole selection (cells in code order, so a seed gives one answer), and the count check.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from dataset_pruning.registry import Registry
 from dataset_pruning.runtime import numpy_rng
-from dataset_pruning.selection.objective import cell_quotas
+from dataset_pruning.selection.budgets import cell_quotas
 
 End = Literal["highest", "lowest"]
 
@@ -102,8 +102,8 @@ def select_by_rule(
 
     scores : ndarray of shape (n_samples,); keep : the end the scorer keeps; hard : the end of the hard samples
     (default: ``keep``). labels : ndarray of shape (n_samples,), needed when ``class_balanced`` (each class c
-    loses m_c, ``objective.class_quotas``). groups : int codes of shape (n_samples,): the budget is split over
-    them too (within each class), by ``group_budget`` (``objective.cell_quotas``), and the rule runs per cell.
+    loses m_c, ``budgets.class_quotas``). groups : int codes of shape (n_samples,): the budget is split over
+    them too (within each class), by ``group_budget`` (``budgets.cell_quotas``), and the rule runs per cell.
     """
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 1:

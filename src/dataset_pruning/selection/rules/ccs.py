@@ -4,7 +4,7 @@
    AUM lowest: likely mislabelled). The cut shrinks when it would leave fewer samples than the kept budget.
 2. Split the remaining score range into ``strata`` equal-width strata (``groups.equal_width_strata``).
 3. Allocate the kept budget from the sparsest stratum up: each stratum in turn gets min(its size, remaining
-   budget // remaining strata) (``objective.allocate_from_sparsest``).
+   budget // remaining strata) (``budgets.allocate_from_sparsest``).
 4. Sample uniformly inside each stratum with the selection's seeded generator.
 
 Kept end: neither; the kept set covers the whole score range below the cut, denser where the data is sparse
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from dataset_pruning.selection.groups import equal_width_strata
-from dataset_pruning.selection.objective import allocate_from_sparsest
+from dataset_pruning.selection.budgets import allocate_from_sparsest
 from dataset_pruning.selection.rules.base import RuleContext, rule
 
 

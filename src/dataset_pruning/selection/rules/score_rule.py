@@ -3,7 +3,7 @@
 Every scalar scorer says which end it keeps (``SampleScores.keep``: ``highest`` or ``lowest``); the rule removes
 the m = round(ratio * n) samples at the other end. Ties are broken by sample index (stable), so the result is
 deterministic. ``class_balanced`` removes m_c from every class c instead, m_c = ratio * n_c rounded by largest
-remainder so that the m_c sum to m (MoSo's and Data Diet's equal budget per class; ``objective.class_quotas``).
+remainder so that the m_c sum to m (MoSo's and Data Diet's equal budget per class; ``budgets.class_quotas``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Solvers of Eq. 4 / Eq. 3 over the influence vectors, one module each behind ``SOLVERS`` (``objective.py``),
+"""Solvers of Eq. 4 / Eq. 3 over the influence vectors, one module each behind ``SOLVERS`` (``solver_registry.py``),
 and the relaxation bounds (``bounds.py``) and the core route (``core.py``) they share. A new solver is one module
 here and one import line below."""
 

@@ -24,8 +24,10 @@ import time
 import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
-from dataset_pruning.selection.objective import (SOLVERS, as_caps, as_quota, check_count, check_time_budget,
-                                                 deadline_after, expired, removal_norm, removed_sum, traced)
+from dataset_pruning.selection.solver_registry import SOLVERS, check_count, check_time_budget
+from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.objective import removal_norm, removed_sum
+from dataset_pruning.selection.clock import deadline_after, expired, traced
 
 # Proposed moves of the default schedule. Measured on the MNIST-1D S (n = 4,000, d = 1,260) and a Gaussian
 # (4,000, 330) at ratio 0.5 against the 60 s time schedule it replaced (docs/selection.md, "Reproducibility").

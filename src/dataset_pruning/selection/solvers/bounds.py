@@ -19,15 +19,8 @@ import math
 
 import numpy as np
 
-from dataset_pruning.selection.objective import (
-    as_caps,
-    as_quota,
-    check_influence,
-    exact_matvec,
-    matvec,
-    rmatvec,
-    row_squares,
-)
+from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.products import check_influence, exact_matvec, matvec, rmatvec, row_squares
 
 # Products run in S's dtype. ``relaxation_bound`` iterates on a float64 copy of S while that copy stays within
 # ``max_copy_gb`` (more accurate iterates: at ratios 0.7 / 0.9 of the MNIST-1D S, float32 iterates give 0.03-0.06 %

@@ -18,7 +18,8 @@ import numpy as np
 
 from dataset_pruning.selection.solvers.bounds import relax_cardinality
 from dataset_pruning.selection.solvers.greedy import greedy_cardinality
-from dataset_pruning.selection.objective import matvec, removed_sum, row_squares
+from dataset_pruning.selection.objective import removed_sum
+from dataset_pruning.selection.products import matvec, row_squares
 
 
 def core_cardinality(

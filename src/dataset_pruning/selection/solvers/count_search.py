@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dataset_pruning.selection.objective import apportion, expired, removal_norm
+from dataset_pruning.selection.budgets import apportion
+from dataset_pruning.selection.objective import removal_norm
+from dataset_pruning.selection.clock import expired
 from dataset_pruning.selection.solvers.swap import grow_within_eps
 
 

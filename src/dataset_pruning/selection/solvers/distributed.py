@@ -22,20 +22,11 @@ from typing import Any
 import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
-from dataset_pruning.selection.objective import (
-    SOLVERS,
-    apportion,
-    as_caps,
-    as_quota,
-    build_solver,
-    check_count,
-    check_time_budget,
-    deadline_after,
-    removal_norm,
-    row_squares,
-    share,
-    traced,
-)
+from dataset_pruning.selection.solver_registry import SOLVERS, build_solver, check_count, check_time_budget
+from dataset_pruning.selection.budgets import apportion, as_caps, as_quota
+from dataset_pruning.selection.objective import removal_norm
+from dataset_pruning.selection.products import row_squares
+from dataset_pruning.selection.clock import deadline_after, share, traced
 from dataset_pruning.selection.solvers.count_search import count_search
 from dataset_pruning.selection.solvers.swap import greedy_prefix_mask, swap_refine
 

@@ -20,16 +20,10 @@ import math
 
 import numpy as np
 
-from dataset_pruning.selection.objective import (
-    SOLVERS,
-    as_caps,
-    as_quota,
-    check_count,
-    check_time_budget,
-    expired,
-    removal_norm,
-    traced,
-)
+from dataset_pruning.selection.solver_registry import SOLVERS, check_count, check_time_budget
+from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.objective import removal_norm
+from dataset_pruning.selection.clock import expired, traced
 
 
 def _subsets(codes: np.ndarray, counts: np.ndarray):

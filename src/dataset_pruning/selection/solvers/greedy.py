@@ -14,16 +14,11 @@ import time
 
 import numpy as np
 
-from dataset_pruning.selection.objective import (
-    SOLVERS,
-    as_caps,
-    as_quota,
-    longest_feasible_prefix,
-    matvec,
-    removal_norm,
-    row_squares,
-    traced,
-)
+from dataset_pruning.selection.solver_registry import SOLVERS
+from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.objective import longest_feasible_prefix, removal_norm
+from dataset_pruning.selection.products import matvec, row_squares
+from dataset_pruning.selection.clock import traced
 
 
 def auto_batch(picks: int) -> int:

@@ -38,9 +38,11 @@ from dataset_pruning.selection.solvers.core import core_cardinality
 from dataset_pruning.selection.solvers.count_search import count_search
 from dataset_pruning.selection.solvers.exact import solve_small
 from dataset_pruning.selection.solvers.greedy import greedy_cardinality
-from dataset_pruning.selection.objective import (SOLVERS, as_caps, as_quota, check_count, check_time_budget,
-                                                 deadline_after, expired, removal_norm, row_squares, share, time_left,
-                                                 traced)
+from dataset_pruning.selection.solver_registry import SOLVERS, check_count, check_time_budget
+from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.objective import removal_norm
+from dataset_pruning.selection.products import row_squares
+from dataset_pruning.selection.clock import deadline_after, expired, share, time_left, traced
 from dataset_pruning.selection.solvers.pool import pool_descent
 from dataset_pruning.selection.solvers.relaxation import RelaxationSolver, round_in_order, round_relaxed
 from dataset_pruning.selection.solvers.swap import SwapSolver, swap_refine, tabu_search

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dataset_pruning.selection.objective import expired, matvec, removed_sum, row_squares
+from dataset_pruning.selection.objective import removed_sum
+from dataset_pruning.selection.products import matvec, row_squares
+from dataset_pruning.selection.clock import expired
 
 
 def _top(gain: np.ndarray, members: np.ndarray, size: int) -> np.ndarray:

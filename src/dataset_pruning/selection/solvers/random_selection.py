@@ -6,7 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
-from dataset_pruning.selection.objective import SOLVERS, as_caps, as_quota, longest_feasible_prefix, removal_norm, traced
+from dataset_pruning.selection.solver_registry import SOLVERS
+from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.objective import longest_feasible_prefix, removal_norm
+from dataset_pruning.selection.clock import traced
 
 
 @SOLVERS.register("random")

@@ -17,8 +17,11 @@ import numpy as np
 from dataset_pruning.selection.solvers.bounds import count_upper_bound, relax_cardinality
 from dataset_pruning.selection.solvers.count_search import count_search
 from dataset_pruning.selection.solvers.greedy import greedy_picks
-from dataset_pruning.selection.objective import (SOLVERS, as_caps, as_quota, check_count, check_time_budget,
-                                                 deadline_after, removed_sum, row_squares, share, time_left, traced)
+from dataset_pruning.selection.solver_registry import SOLVERS, check_count, check_time_budget
+from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.objective import removed_sum
+from dataset_pruning.selection.products import row_squares
+from dataset_pruning.selection.clock import deadline_after, share, time_left, traced
 from dataset_pruning.selection.solvers.swap import greedy_prefix_mask, swap_refine
 
 

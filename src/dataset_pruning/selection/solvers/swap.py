@@ -19,9 +19,11 @@ import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
 from dataset_pruning.selection.solvers.greedy import greedy_cardinality, greedy_picks
-from dataset_pruning.selection.objective import (SOLVERS, as_caps, as_quota, check_count, check_time_budget,
-                                                 deadline_after, expired, longest_feasible_prefix, matvec, removal_norm,
-                                                 removed_sum, row_squares, share, time_left, traced)
+from dataset_pruning.selection.solver_registry import SOLVERS, check_count, check_time_budget
+from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.objective import longest_feasible_prefix, removal_norm, removed_sum
+from dataset_pruning.selection.products import matvec, row_squares
+from dataset_pruning.selection.clock import deadline_after, expired, share, time_left, traced
 
 
 def residual_state(influence: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
