@@ -224,7 +224,7 @@ def test_tabu_search_leaves_certified_swap_optima_and_keeps_class_counts(groups)
     with no tabu tenure, (0, 0), 0.72-1.0, so the test fails), and every class keeps its count."""
     from dataset_pruning.selection.solvers.greedy import greedy_cardinality
     from dataset_pruning.selection.budgets import as_quota
-    from dataset_pruning.selection.solvers.swap import swap_refine, tabu_search
+    from dataset_pruning.selection.solvers.moves import swap_refine, tabu_search
 
     for seed in range(3):
         rng = np.random.default_rng(seed)
@@ -238,10 +238,10 @@ def test_tabu_search_leaves_certified_swap_optima_and_keeps_class_counts(groups)
 
 
 def test_tabu_candidates_per_class_are_the_k_smallest_gains_in_class_gain_index_order():
-    """tabu search's candidates (swap._best_per_class, one partition of a padded class table) equal sorting the
+    """tabu search's candidates (moves._best_per_class, one partition of a padded class table) equal sorting the
     members by (class, gain, index) and keeping the first k of each class, with ties at the k-th gain, classes
     smaller than k, classes without members and k above every class size; their order decides argmin ties."""
-    from dataset_pruning.selection.solvers.swap import _best_per_class, _class_table
+    from dataset_pruning.selection.solvers.moves import _best_per_class, _class_table
 
     rng = np.random.default_rng(0)
     for trial in range(200):
@@ -260,7 +260,7 @@ def test_tabu_candidates_per_class_are_the_k_smallest_gains_in_class_gain_index_
 
 def test_tabu_gram_rows_match_and_survive_a_full_cache():
     """The on-demand Gram rows equal S S^T, also after the cache fills and starts over."""
-    from dataset_pruning.selection.solvers.swap import _GramRows
+    from dataset_pruning.selection.solvers.moves import _GramRows
 
     S = np.random.default_rng(0).normal(size=(300, 5)).astype(np.float32)
     gram = _GramRows(S, cache_mb=300 * 4 * 10 / 2**20)  # room for 10 rows

@@ -10,7 +10,7 @@ import numpy as np
 from dataset_pruning.selection.budgets import apportion
 from dataset_pruning.selection.objective import removal_norm
 from dataset_pruning.selection.clock import expired
-from dataset_pruning.selection.solvers.swap import grow_within_eps
+from dataset_pruning.selection.solvers.moves import grow_within_eps
 
 
 def count_search(

@@ -28,7 +28,7 @@ from dataset_pruning.selection.objective import removal_norm
 from dataset_pruning.selection.products import row_squares
 from dataset_pruning.selection.clock import deadline_after, share, traced
 from dataset_pruning.selection.solvers.count_search import count_search
-from dataset_pruning.selection.solvers.swap import greedy_prefix_mask, swap_refine
+from dataset_pruning.selection.solvers.moves import greedy_prefix_mask, swap_refine
 
 
 def split_buckets(codes: np.ndarray, quota: np.ndarray, buckets: int, seed: int):

@@ -9,7 +9,7 @@ the convex relaxation (FISTA) is rounded and repaired by swaps, which wins where
 paint it into a corner; small instances (n <= ``exact_n``) are instead solved exactly when that fits the budget
 (enumeration, or meet in the middle for one group and d <= 16): there local search is weak (low-dimensional
 instances are number-partitioning-like: swap and annealing stay 20-190 % above the optimum at n = 40, d = 8),
-while the exact search takes seconds; (3) tabu search over swaps (swap.tabu_search) polishes the better set until
+while the exact search takes seconds; (3) tabu search over swaps (moves.tabu_search) polishes the better set until
 ``stall`` steps bring no new best or ``tabu_steps`` steps are done: it walks out of the 2-swap local optima where random kicks and
 swap repair (iterated local search, the polish before) stayed. Eq. 3: the swap route (greedy prefix, growth with swap
 re-balancing) and, with the time left, the relaxation route (bisection on the count); the larger set wins. From
@@ -45,7 +45,8 @@ from dataset_pruning.selection.products import row_squares
 from dataset_pruning.selection.clock import deadline_after, expired, share, time_left, traced
 from dataset_pruning.selection.solvers.pool import pool_descent
 from dataset_pruning.selection.solvers.relaxation import RelaxationSolver, round_in_order, round_relaxed
-from dataset_pruning.selection.solvers.swap import SwapSolver, swap_refine, tabu_search
+from dataset_pruning.selection.solvers.moves import swap_refine, tabu_search
+from dataset_pruning.selection.solvers.swap import SwapSolver
 
 
 @SOLVERS.register("hybrid")

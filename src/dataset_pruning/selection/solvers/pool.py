@@ -5,7 +5,7 @@ Each round takes the ``pool`` removed samples with the largest one-sided gain 2<
 kept ones with the largest -|S_j|^2 - 2<r,S_j>, forms their Gram matrix once, and applies best-improvement swaps
 among them (a sample may swap back) while one lowers the norm, updating <r, S_k> of the pool from Gram columns;
 one product S r then refreshes every sample's projection for the next round. It stops when a fresh pool holds no
-improving swap, after ``max_rounds`` rounds, or at the optional deadline. ``swap.swap_refine`` instead pays a pass
+improving swap, after ``max_rounds`` rounds, or at the optional deadline. ``moves.swap_refine`` instead pays a pass
 over S for every swap (about 4,000 swaps, 181 s, on the real Fashion-MNIST S); here the same depth costs a pass per
 round of up to a few hundred swaps.
 """

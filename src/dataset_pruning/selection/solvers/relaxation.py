@@ -22,7 +22,7 @@ from dataset_pruning.selection.budgets import as_caps, as_quota
 from dataset_pruning.selection.objective import removed_sum
 from dataset_pruning.selection.products import row_squares
 from dataset_pruning.selection.clock import deadline_after, share, time_left, traced
-from dataset_pruning.selection.solvers.swap import greedy_prefix_mask, swap_refine
+from dataset_pruning.selection.solvers.moves import greedy_prefix_mask, swap_refine
 
 
 def round_relaxed(influence, weights, codes, quota, squares, tolerance: float = 1e-3, deadline=None) -> np.ndarray:
