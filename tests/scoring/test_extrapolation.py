@@ -17,6 +17,7 @@ from dataset_pruning.pipelines import erm_training, influence_scoring
 from dataset_pruning.scoring import score_samples
 from dataset_pruning.scoring.extrapolation import (
     ExtrapolationConfig,
+    check_extrapolation,
     choose_subset,
     embed,
     extrapolate,
@@ -174,22 +175,26 @@ def test_choose_subset_is_stratified_and_seeded():
     [
         ({"fraction": 0.1, "methd": "knn"}, r"extrapolation: unknown option\(s\) 'methd' \(did you mean 'method'\?\); valid: fraction"),
         ({"fraction": 0.1, "method": "svm"}, r"extrapolation.method must be one of knn, gnn"),
-        ({"fraction": 1.5}, r"extrapolation.fraction must lie in \(0, 1\)"),
+        ({"fraction": 1.5}, r"extrapolation.fraction must be a number in \(0, 1\), or null; got 1.5"),
         ({"fraction": 0.1, "weights": "gauss"}, r"extrapolation.weights must be one of distance, uniform"),
         ({"fraction": 0.1, "gnn": {"hiden": [8]}}, r"extrapolation.gnn: unknown option\(s\) 'hiden'.*valid: hidden"),
-        ({"fraction": 0.1, "gnn": {"epochs": 0}}, r"extrapolation.gnn.epochs must be >= 1"),
+        ({"fraction": 0.1, "gnn": {"epochs": 0}}, r"extrapolation.gnn.epochs must be an integer >= 1; got 0"),
         ({"fraction": 0.1, "k": 0}, r"extrapolation.k must be an integer >= 1, or a non-empty list"),
         ({"fraction": 0.1, "k": [5, 0]}, r"extrapolation.k must be an integer >= 1.*got 0"),
         ({"fraction": 0.1, "by_class": []}, r"extrapolation.by_class must be true or false, or a non-empty list"),
-        ({"fraction": 0.1, "selection_samples": 2}, r"extrapolation.selection_samples must be >= 3 \(or null: all\)"),
+        ({"fraction": 0.1, "selection_samples": 2}, r"extrapolation.selection_samples must be an integer >= 3, or null; got 2 \(null: all"),
         ({"fraction": 0.1, "target": "log"}, r"extrapolation.target must be one of rank, value"),
         ({"fraction": 0.1, "embedding": "pixels"}, r"extrapolation.embedding must be one of features, logits, input"),
         ({"fraction": 0.1, "embedding": ["logits", "pixel"]}, r"extrapolation.embedding must be one of .*got 'pixel'"),
+        ({"fraction": "0.1"}, r"extrapolation.fraction must be a number in \(0, 1\), or null; got '0.1'"),  # no coercion
+        ({"fraction": 0.1, "by_class": 1}, r"extrapolation.by_class must be true or false.*got 1"),
+        ({"fraction": 0.1, "gnn": {"hidden": []}}, r"extrapolation.gnn.hidden must be an integer >= 1, or a non-empty"),
+        ({"fraction": 0.1, "gnn": 8}, r"extrapolation.gnn must be a mapping of options; got 8"),
     ],
 )
 def test_bad_extrapolation_options_are_refused_up_front(options, message):
     with pytest.raises(ValueError, match=message):
-        ExtrapolationConfig.from_options(options)
+        check_extrapolation(options)
     with pytest.raises(ValueError, match=r"influence_scoring: " + message):
         validate_parameters({"erm_training": {}, "influence_scoring": {"extrapolation": options}})
 
@@ -203,12 +208,13 @@ def test_the_library_defaults_are_the_pipelines():
     conf = Path(__file__).resolve().parents[2] / "conf/base/parameters_influence_scoring.yml"
     pipeline = yaml.safe_load(conf.read_text())["influence_scoring"]["extrapolation"]
     assert ExtrapolationConfig().as_dict() == pipeline
-    assert ExtrapolationConfig.from_options(pipeline) == ExtrapolationConfig()
+    assert check_extrapolation(pipeline) == ExtrapolationConfig()
 
 
 def test_off_by_default():
-    assert not ExtrapolationConfig.from_options({}).enabled
-    assert not ExtrapolationConfig.from_options({"fraction": None, "method": "gnn"}).enabled
+    assert not check_extrapolation({}).enabled
+    assert not check_extrapolation({"fraction": None, "method": "gnn"}).enabled
+    assert ExtrapolationConfig.from_options is check_extrapolation  # one validator (older callers' name)
     validate_parameters({"erm_training": {}, "influence_scoring": {"extrapolation": {"fraction": None}}})
 
 
