@@ -20,6 +20,12 @@ LIBRARY = [
 ]
 
 
+def assert_runs_clean(code: str) -> None:
+    """Runs ``code`` in a fresh interpreter (nothing imported yet) and fails with its stderr if it fails."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def test_library_imports_neither_kedro_nor_mlflow():
     code = (
         "import sys\n"
@@ -27,8 +33,7 @@ def test_library_imports_neither_kedro_nor_mlflow():
         + "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('kedro', 'kedro_mlflow', 'mlflow'))\n"
         + "assert not bad, bad\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    assert_runs_clean(code)
 
 
 def test_lower_layers_do_not_import_upper_ones():
@@ -42,5 +47,17 @@ def test_lower_layers_do_not_import_upper_ones():
         "loaded = sorted(m for m in sys.modules if m.startswith(('dataset_pruning.nas', 'dataset_pruning.scoring')))\n"
         "assert not loaded, loaded\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    assert_runs_clean(code)
+
+
+def test_catalog_datasets_do_not_import_pipelines():
+    """The catalog's dataset classes (``dataset_pruning.catalog``) sit below the pipelines and conf that name them
+    (issue 25): importing them loads no ``dataset_pruning.pipelines`` module."""
+    code = (
+        "import sys\n"
+        "import dataset_pruning.catalog.storage, dataset_pruning.catalog.artifacts\n"
+        "import dataset_pruning.catalog.nested_runs\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('dataset_pruning.pipelines'))\n"
+        "assert not loaded, loaded\n"
+    )
+    assert_runs_clean(code)

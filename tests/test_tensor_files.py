@@ -11,7 +11,7 @@ import torch
 from kedro.io import Version
 
 from dataset_pruning.data import TensorData
-from dataset_pruning.pipelines.storage import NpyDataset, TensorStoreDataset
+from dataset_pruning.catalog.storage import NpyDataset, TensorStoreDataset
 from dataset_pruning.scoring import TrainingTrace
 from dataset_pruning.tensor_files import load_tensors, save_tensors
 

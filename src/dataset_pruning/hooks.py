@@ -30,7 +30,7 @@ from kedro.io import AbstractVersionedDataset, DataCatalog
 from dataset_pruning import errors
 from dataset_pruning.config import (RUNTIME_PARAMETERS, block, check_selection_budget, check_writable,
                                     validate_parameters)
-from dataset_pruning.pipelines.storage import damaged_file
+from dataset_pruning.catalog.storage import damaged_file
 from dataset_pruning.provenance import describe, fingerprint
 from dataset_pruning.reporting import run_fields, run_label
 from dataset_pruning.tensor_files import write_atomically

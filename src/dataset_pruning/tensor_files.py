@@ -4,7 +4,7 @@
 rebuilds only tensors, dicts, lists, tuples, str, numbers and None, so a crafted file raises instead of running
 code. The project's two stored dataclasses (``TensorData``, ``TrainingTrace``) and numpy arrays are written as
 tagged dicts and rebuilt by name from ``STORED_CLASSES``; nothing else is rebuilt. Used by the catalog's datasets
-(pipelines/storage.py) and the sweep's cache.
+(catalog/storage.py) and the sweep's cache.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 
 from dataset_pruning.data import TensorData
 from dataset_pruning.pipelines import nas_proxy_eval
-from dataset_pruning.pipelines.nested_runs import MlflowNestedRunsDataset
-from dataset_pruning.pipelines.storage import TensorStoreDataset
+from dataset_pruning.catalog.nested_runs import MlflowNestedRunsDataset
+from dataset_pruning.catalog.storage import TensorStoreDataset
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TINY = {

@@ -9,7 +9,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.io import Version
 
-from dataset_pruning.pipelines.storage import TensorStoreDataset
+from dataset_pruning.catalog.storage import TensorStoreDataset
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ from typing import Any
 from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
 from kedro.io.core import parse_dataset_definition
 
-from dataset_pruning.pipelines.storage import damaged_file
+from dataset_pruning.catalog.storage import damaged_file
 from dataset_pruning.tensor_files import write_atomically
 
 

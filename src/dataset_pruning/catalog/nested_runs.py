@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError, Version
 
-from dataset_pruning.pipelines.artifacts import MlflowVersionedArtifactDataset
+from dataset_pruning.catalog.artifacts import MlflowVersionedArtifactDataset
 
 
 class MlflowNestedRunsDataset(MlflowVersionedArtifactDataset):
