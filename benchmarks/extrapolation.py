@@ -49,11 +49,11 @@ from dataset_pruning.scoring import TraceRecorder, score_samples
 from dataset_pruning.scoring.extrapolation import (
     EMBEDDINGS,
     ExtrapolationConfig,
+    check_extrapolation,
     choose_subset,
     embed,
     extrapolate,
     extrapolate_scores,
-    restrict_trace,
 )
 from dataset_pruning.selection import remove_by_score
 from dataset_pruning.training import ModelSpec, TrainingConfig, evaluate, fit, predict_logits
@@ -123,7 +123,7 @@ class Bench:
 
     def extrapolated(self, method: str, fraction: float, config: dict):
         """((extrapolated scores for all samples, info), seconds)."""
-        config = ExtrapolationConfig.from_options({"fraction": fraction, **config})
+        config = check_extrapolation({"fraction": fraction, **config})
         if method in TRACE_SCORERS and self.args.trace_setting == "paper":
             start = time.perf_counter()
             index = choose_subset(self.train.y, fraction, stratified=config.stratified, seed=0)

@@ -7,7 +7,6 @@ stops a run before any training, with one message naming the key and what to do.
 from __future__ import annotations
 
 import difflib
-import inspect
 import json
 import os
 from pathlib import Path
@@ -15,15 +14,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dataset_pruning.data import DATASETS, check_loader_options
+from dataset_pruning.data import DATASETS
 from dataset_pruning.models import MODELS
 from dataset_pruning.runtime import check_device
 from dataset_pruning.options import option_problems
-from dataset_pruning.scoring import SCORERS, scorer_needs, scorer_options, scorer_output
+from dataset_pruning.scoring import SCORERS, scorer_needs, scorer_output
 from dataset_pruning.scoring.influence import LISSA_DEFAULTS, lissa_inverse_hvp
 from dataset_pruning.selection import RULES, SOLVERS, check_rule_options
 from dataset_pruning.selection.objective import build_solver, removal_count
 from dataset_pruning.training import TrainingConfig
+from dataset_pruning.training_trace import TRACE_PARTS
 
 
 class _Block(BaseModel):
@@ -48,7 +48,7 @@ class IngestParams(_Block):
 
     @model_validator(mode="after")
     def _options(self) -> "IngestParams":
-        check_loader_options(self.dataset, self.options)  # a misspelt option stops the run here, not at ingest
+        DATASETS.check(self.dataset, self.options, "options")  # a misspelt option stops the run here, not at ingest
         return self
 
 
@@ -63,14 +63,7 @@ class ModelParams(_Block):
 
     @model_validator(mode="after")
     def _options(self) -> "ModelParams":
-        builder = MODELS.get(self.name)
-        takes = [key for key in inspect.signature(builder).parameters if key not in ("input_shape", "num_classes")]
-        unknown = sorted(set(self.options) - set(takes))
-        if unknown:
-            raise ValueError(f"model {self.name} takes no option(s) {unknown}; it takes: {', '.join(takes) or 'none'}")
-        problems = option_problems(builder, self.options, "options.")
-        if problems:
-            raise ValueError("; ".join(problems))
+        MODELS.check(self.name, self.options, "options")
         return self
 
 
@@ -100,6 +93,15 @@ class TraceParams(_Block):
     dynamics: bool = False  # per-epoch training-pass correctness and probabilities: forgetting, dynamic_uncertainty, tdds
     probability_epochs: int = Field(30, ge=2)  # epochs of full softmax outputs kept for tdds
     max_step_bytes: float = Field(2e9, gt=0)  # refuse to record steps above this size
+    parts: list[str] = Field(default_factory=list)  # parts with their own recorder (training_trace.trace_part)
+
+    @field_validator("parts")
+    @classmethod
+    def _parts(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if TRACE_PARTS.get(name).recorder is None:
+                raise ValueError(f"trace part {name!r} has its own setting: {TRACE_PARTS.get(name).hint}")
+        return v
 
 
 class ErmTrainingParams(_Block):
@@ -117,20 +119,15 @@ class ErmTrainingParams(_Block):
 
 
 def _check_options(method: str, options: dict[str, Any], where: str) -> None:
-    """Unknown option names, then values of the wrong type or range (``options.RANGES``), LiSSA's included."""
-    unknown = sorted(set(options) - set(scorer_options(method)))
-    if unknown:
-        raise ValueError(
-            f"{where}: {method} takes no option(s) {unknown}; it takes: {', '.join(scorer_options(method)) or 'none'}"
-        )
-    problems = option_problems(SCORERS.get(method), options, f"{where}.")
+    """``SCORERS.check``, then LiSSA's nested options against ``lissa_inverse_hvp``'s signature."""
+    SCORERS.check(method, options, where)
     lissa = options.get("lissa")
-    if not problems and isinstance(lissa, dict):
+    if isinstance(lissa, dict):
         unknown = sorted(set(lissa) - set(LISSA_DEFAULTS))
         problems = [f"{where}.lissa takes no option(s) {unknown}; it takes: {', '.join(LISSA_DEFAULTS)}"] if unknown \
             else option_problems(lissa_inverse_hvp, lissa, f"{where}.lissa.")
-    if problems:
-        raise ValueError("; ".join(problems))
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 class DaskParams(_Block):
@@ -453,14 +450,12 @@ def validate_parameters(parameters: dict[str, Any], write_to: list[Path] = ()) -
                 message = item["msg"].removeprefix("Value error, ")
                 problems.append(f"  {where}: {message} (conf/base/parameters_{key}.yml or --params)")
     if "influence_scoring" in parsed and "erm_training" in parsed:
-        method, trace = parsed["influence_scoring"].method, parsed["erm_training"].trace
-        recorded = {"steps": trace.steps, "checkpoints": trace.checkpoints > 0, "dynamics": trace.dynamics}
-        hints = {"steps": "trace.steps: true", "checkpoints": "trace.checkpoints: 10", "dynamics": "trace.dynamics: true"}
+        method, trace = parsed["influence_scoring"].method, parsed["erm_training"].trace.model_dump()
         for part in scorer_needs(method):
-            if not recorded[part]:
+            if not TRACE_PARTS.get(part).asked(trace):
                 problems.append(
                     f"  erm_training.trace: influence_scoring.method {method} reads the training trace's {part!r}; "
-                    f"set erm_training.{hints[part]} (conf/base/parameters_erm_training.yml or --params)"
+                    f"set {TRACE_PARTS.get(part).hint} (conf/base/parameters_erm_training.yml or --params)"
                 )
     if "influence_scoring" in parsed and "optimization_selection" in parsed:
         method = parsed["influence_scoring"].method

@@ -1,5 +1,6 @@
-"""Keyword options of scorers, loaders and models, checked before any work: each value must have the type its function's
-signature names and lie in the range its name implies (``RANGES``), so ``num_samples=abc`` or ``damping=-1``
+"""Keyword options of registry entries (scorers, loaders, models, solvers, rules), checked before any work: each value
+must have the type its function's signature names and lie in the range its name implies (``RANGES``), unless the
+signature gives the option its own range (``Annotated[int, Field(ge=0)]``), so ``num_samples=abc`` or ``damping=-1``
 stops a run with the option's name instead of failing after training."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ _COUNTS = ("batch_size", "cg_steps", "channels", "checkpoints", "depth", "epochs
 
 # The range of an option by its name, wherever it appears (scorers, loaders, models, LiSSA), as pydantic Field bounds.
 RANGES: dict[str, dict[str, float]] = {
-    "damping": {"gt": 0},
+    "damping": {"ge": 0},  # 0: the weight decay alone regularises H
     "scale": {"gt": 0},
     "width_scale": {"gt": 0},
     "weight_decay": {"ge": 0},
@@ -32,8 +33,14 @@ RANGES: dict[str, dict[str, float]] = {
 def option_problems(fn: Callable, options: dict[str, Any], prefix: str = "") -> list[str]:
     """One line per option in ``options`` whose value ``fn``'s annotations or ``RANGES`` refuse (unknown names are
     the caller's to check), e.g. ``damping = -1: input should be greater than 0``."""
-    hints = typing.get_type_hints(fn)
-    fields = {key: (hints.get(key, Any), Field(**RANGES.get(key, {}))) for key in options}
+    hints = typing.get_type_hints(fn, include_extras=True)
+
+    def field(key: str) -> tuple[Any, Any]:
+        hint = hints.get(key, Any)
+        own = typing.get_origin(hint) is typing.Annotated  # the signature's own range replaces the name's
+        return hint, Field() if own else Field(**RANGES.get(key, {}))
+
+    fields = {key: field(key) for key in options}
     model = create_model(f"{fn.__name__}_options", __config__=ConfigDict(arbitrary_types_allowed=True), **fields)
     try:
         model.model_validate(options)

@@ -5,12 +5,47 @@ so neither imports the other's package.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
-PARTS = ("steps", "checkpoints", "dynamics")
+from dataset_pruning.registry import Registry
+
+
+@dataclass(frozen=True)
+class TracePart:
+    """One part of the training trace, declared once: ``ask``, the ``erm_training.trace`` settings that record it
+    (the sweep merges them for the scorers that need it; errors quote them); ``fields``, the ``TrainingTrace``
+    fields it fills. A part that ``TraceRecorder`` does not record itself brings its ``recorder``:
+    ``recorder(model, data, config)`` -> an object with any of ``training.fit``'s callbacks (``on_step``,
+    ``on_epoch_end``, ``on_batch_output``) and ``finish()``, whose value the trace keeps in ``extra[name]``;
+    such a part is asked for by name in ``erm_training.trace.parts``."""
+
+    ask: dict[str, Any]
+    fields: tuple[str, ...] = ()
+    recorder: Callable[..., Any] | None = None
+
+    def asked(self, settings: dict[str, Any]) -> bool:
+        """Whether ``settings`` (``erm_training.trace`` as a dict) record this part."""
+        return all(set(value) <= set(settings.get(key) or ()) if isinstance(value, list) else bool(settings.get(key))
+                   for key, value in self.ask.items())
+
+    @property
+    def hint(self) -> str:
+        return ", ".join(f"erm_training.trace.{key}: {json.dumps(value)}" for key, value in self.ask.items())
+
+
+TRACE_PARTS: Registry[TracePart] = Registry("trace part")
+TRACE_PARTS.register("steps")(TracePart({"steps": True}, ("step_parameters",)))
+TRACE_PARTS.register("checkpoints")(TracePart({"checkpoints": 10}, ("checkpoints",)))
+TRACE_PARTS.register("dynamics")(TracePart({"dynamics": True}, ("correct", "true_probability", "probabilities", "margins")))
+
+
+def trace_part(name: str, *, recorder: Callable[..., Any]) -> None:
+    """Register a trace part that ``recorder`` records (``TracePart``), asked for by ``erm_training.trace.parts``."""
+    TRACE_PARTS.register(name)(TracePart({"parts": [name]}, recorder=recorder))
 
 
 @dataclass
@@ -25,6 +60,7 @@ class TrainingTrace:
     true_probability : Tensor of shape (E, n), float32, or None (clean view, end of epoch)
     probabilities : Tensor of shape (min(E, probability_epochs), n, C), float16, or None (training pass)
     margins : Tensor of shape (E, n), float32, or None (training pass: true-class logit - largest other logit)
+    extra : {part name: value} of the parts with their own recorder (``TracePart.recorder``)
     """
 
     spec: dict[str, Any]
@@ -39,23 +75,21 @@ class TrainingTrace:
     true_probability: torch.Tensor | None = None
     probabilities: torch.Tensor | None = None
     margins: torch.Tensor | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def recorded(self) -> tuple[str, ...]:
-        present = {
-            "steps": self.step_parameters is not None,
-            "checkpoints": bool(self.checkpoints),
-            "dynamics": any(
-                part is not None
-                for part in (self.correct, self.true_probability, self.probabilities, self.margins)
-            ),
-        }
-        return tuple(part for part in PARTS if present[part])
+        def present(name: str) -> bool:
+            value = [getattr(self, key) for key in TRACE_PARTS.get(name).fields]
+            return name in self.extra or any(part is not None and not (isinstance(part, list) and not part)
+                                             for part in value)
+
+        return tuple(name for name in TRACE_PARTS if present(name))
 
     def sample_rows(self, start: int, stop: int) -> "TrainingTrace":
         """The trace of samples [start, stop) only (a shard): the per-sample parts (correct, true_probability,
         probabilities, margins) cut along their sample axis, n_samples = stop - start; spec, recipe, learning rates
-        and checkpoints as they are; the steps part left out (its minibatches index the whole data set)."""
+        checkpoints and ``extra`` as they are; the steps part left out (its minibatches index the whole data set)."""
         if not 0 <= start < stop <= self.n_samples:
             raise ValueError(f"sample rows must satisfy 0 <= start < stop <= {self.n_samples}, got [{start}, {stop})")
 
@@ -66,17 +100,13 @@ class TrainingTrace:
             spec=self.spec, config=self.config, n_samples=stop - start, step_lrs=self.step_lrs,
             parameter_names=list(self.parameter_names), checkpoints=self.checkpoints, correct=cut(self.correct),
             true_probability=cut(self.true_probability), probabilities=cut(self.probabilities),
-            margins=cut(self.margins),
+            margins=cut(self.margins), extra=self.extra,
         )
 
     def require(self, part: str, method: str, field: str | None = None) -> None:
         """A clear error when a scorer needs a part (and within it ``field``) that this trace lacks."""
         if part not in self.recorded or (field is not None and getattr(self, field) is None):
-            hint = {
-                "steps": "erm_training.trace.steps: true",
-                "checkpoints": "erm_training.trace.checkpoints: 10",
-                "dynamics": "erm_training.trace.dynamics: true",
-            }[part]
+            hint = TRACE_PARTS.get(part).hint
             raise ValueError(
                 f"scoring method {method!r} needs the training trace's {part!r}, which this ERM run did not record "
                 f"(recorded: {list(self.recorded) or 'nothing'}); set {hint} in conf/base/parameters_erm_training.yml "

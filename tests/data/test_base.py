@@ -59,7 +59,7 @@ def test_load_dataset_checks_options_before_loading(tmp_path):
 
 
 def test_load_dataset_checks_option_values_before_loading(tmp_path):
-    with pytest.raises(ValueError, match=r"option num_samples = 'abc': input should be a valid integer"):
+    with pytest.raises(ValueError, match=r"num_samples = 'abc': input should be a valid integer"):
         load_dataset("mnist1d", num_samples="abc")
     with pytest.raises(ValueError, match=r"train_split = 1.5: input should be less than 1"):
         load_dataset("mnist1d", train_split=1.5)

@@ -214,7 +214,6 @@ def test_the_library_defaults_are_the_pipelines():
 def test_off_by_default():
     assert not check_extrapolation({}).enabled
     assert not check_extrapolation({"fraction": None, "method": "gnn"}).enabled
-    assert ExtrapolationConfig.from_options is check_extrapolation  # one validator (older callers' name)
     validate_parameters({"erm_training": {}, "influence_scoring": {"extrapolation": {"fraction": None}}})
 
 

@@ -69,7 +69,7 @@ def test_vector_method_output():
         ({"influence_scoring": {"method": "moso"}}, r"erm_training.trace.checkpoints: 10"),
         ({"influence_scoring": {"method": "tdds"}}, r"erm_training.trace.dynamics: true"),
         ({"influence_scoring": {"method": "el2n", "options": {"run": 2}}}, r"takes: runs, epochs"),
-        ({"influence_scoring": {"influence": {"hesian": "exact"}}}, r"influence: last_layer_influence takes no"),
+        ({"influence_scoring": {"influence": {"hesian": "exact"}}}, r"influence: scoring method .last_layer_influence. takes no.*did you mean .hessian."),
         ({"influence_scoring": {"options": {"damping": 0.1}}}, r"put its options under influence_scoring.influence"),
         ({"erm_training": {"trace": {"checkpoints": 100}}}, r"cannot exceed training.epochs"),
     ],

@@ -106,7 +106,7 @@ def test_node_passes_the_rule_its_options_and_the_scores_hard_end():
     from dataset_pruning.selection import class_quotas
 
     assert np.bincount(labels[balanced], minlength=3).tolist() == class_quotas(labels, 0.5).tolist()
-    with pytest.raises(ValueError, match=r"rule 'ccs' does not take option\(s\) \['bta'\]"):
+    with pytest.raises(ValueError, match=r"rule 'ccs' takes no option\(s\) \['bta'\]"):
         select_samples(S, train, {"ratio": 0.5, "rule": "ccs", "rule_options": {"bta": 0.1}}, scores)
 
 

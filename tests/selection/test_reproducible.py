@@ -124,8 +124,8 @@ def test_a_time_budget_is_still_an_extra_stop():
 @pytest.mark.parametrize(
     "solver, options, message",
     [
-        ("hybrid", {"time_budget": 5}, r"does not take option\(s\) \['time_budget'\]"),
-        ("annealing", {"step": 5}, r"does not take option\(s\) \['step'\]"),
+        ("hybrid", {"time_budget": 5}, r"takes no option\(s\) \['time_budget'\].*did you mean 'time_budget_s'"),
+        ("annealing", {"step": 5}, r"takes no option\(s\) \['step'\].*did you mean 'steps'"),
         ("annealing", {"steps": None}, "steps"),
         ("annealing", {"steps": 0}, "steps"),
         ("hybrid", {"tabu_steps": -1}, "tabu_steps"),

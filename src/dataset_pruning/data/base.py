@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +10,6 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from dataset_pruning.options import option_problems
 from dataset_pruning.registry import Registry
 
 
@@ -70,47 +67,21 @@ class TensorData:
         return TensorData(self.x[indices], self.y[indices], self.num_classes, name or self.name)
 
 
-# A loader takes (root, seed, **options) and returns (train, test).
+# A loader takes (root, seed, **options) and returns (train, test); root and seed are ingest's, never options.
 Loader = Callable[..., tuple[TensorData, TensorData]]
-DATASETS: Registry[Loader] = Registry("data set")
-
-# Parameters every loader takes that are not its own options (ingest.root and ingest.seed).
-_COMMON_PARAMETERS = ("root", "seed")
+DATASETS: Registry[Loader] = Registry(
+    "data set", runner={key: f"not a loader option: set ingest.{key}" for key in ("root", "seed")}
+)
 
 
 def loader_options(name: str) -> tuple[str, ...]:
     """The keyword options data set ``name``'s loader takes besides root and seed, from its signature."""
-    parameters = inspect.signature(DATASETS.get(name)).parameters
-    return tuple(
-        p.name
-        for p in parameters.values()
-        if p.name not in _COMMON_PARAMETERS and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    )
+    return tuple(DATASETS.options(name))
 
 
 def check_loader_options(name: str, options: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` if ``options`` holds a key data set ``name``'s loader does not take (the message lists
-    the options it takes and the closest match of each unknown one), or a value of the wrong type or range
-    (``options.option_problems``)."""
-    known = loader_options(name)
-    unknown = sorted(str(key) for key in options if key not in known)
-    if not unknown:
-        problems = option_problems(DATASETS.get(name), dict(options))
-        if problems:
-            raise ValueError(f"data set {name!r} option " + "; ".join(problems))
-        return
-    hints = []
-    for key in unknown:
-        if key in _COMMON_PARAMETERS:
-            hints.append(f"{key!r} is not a loader option: set ingest.{key}")
-            continue
-        close = difflib.get_close_matches(key, known, n=1)
-        if close:
-            hints.append(f"did you mean {close[0]!r}?" if len(unknown) == 1 else f"{key!r}: did you mean {close[0]!r}?")
-    takes = ", ".join(known) if known else "no options"
-    raise ValueError(
-        f"data set {name!r} takes no option(s) {unknown}; it takes: {takes}" + (f" ({'; '.join(hints)})" if hints else "")
-    )
+    """``DATASETS.check``: an unknown option (with the closest match), or a value of the wrong type or range."""
+    DATASETS.check(name, options)
 
 
 def load_dataset(

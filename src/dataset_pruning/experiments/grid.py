@@ -18,8 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dataset_pruning.scoring import scorer_needs, scorer_output
-
-TRACE_FOR = {"steps": {"steps": True}, "checkpoints": {"checkpoints": 10}, "dynamics": {"dynamics": True}}
+from dataset_pruning.training_trace import TRACE_PARTS
 
 
 def spec_key(kind: str, payload: dict[str, Any]) -> str:
@@ -94,12 +93,19 @@ def _selected_by(scorer: str, selection: dict[str, Any]) -> str:
 
 
 def trace_options(scorers: list[str], base: dict[str, Any]) -> dict[str, Any]:
-    """The ERM trace that every scorer of ``scorers`` needs, on top of ``base`` (erm_training.trace)."""
+    """The ERM trace that every scorer of ``scorers`` needs, on top of ``base`` (erm_training.trace): each needed
+    part's ``TracePart.ask`` merged in (lists joined, a setting already on kept). ``parts`` stays out when empty,
+    so the keys of runs that record no extra part do not change."""
     options = dict(base)
     for scorer in scorers:
         for part in scorer_needs(scorer):
-            for key, value in TRACE_FOR[part].items():
-                options[key] = value if not options.get(key) else options[key]
+            for key, value in TRACE_PARTS.get(part).ask.items():
+                if isinstance(value, list):
+                    options[key] = sorted(set(options.get(key) or ()) | set(value))
+                elif not options.get(key):
+                    options[key] = value
+    if not options.get("parts"):
+        options.pop("parts", None)
     return options
 
 

@@ -24,12 +24,13 @@ class Classifier(nn.Module):
 
 # A builder takes (input_shape, num_classes, **options) and returns a Classifier.
 Builder = Callable[..., Classifier]
-MODELS: Registry[Builder] = Registry("model")
+MODELS: Registry[Builder] = Registry("model", runner={"input_shape": None, "num_classes": None})
 
 
 def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **options: Any) -> Classifier:
     """Build a freshly initialised model by name. Initialisation uses torch's global RNG: seed it with
     ``torch.random.fork_rng`` around the call (``training.seeded_model`` does)."""
+    options = MODELS.check(name, options)
     return MODELS.get(name)(input_shape=tuple(input_shape), num_classes=int(num_classes), **options)
 
 

@@ -11,13 +11,13 @@ any training.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 import torch
 
 from dataset_pruning.registry import Registry
+from dataset_pruning.training_trace import TRACE_PARTS
 
 
 @dataclass
@@ -67,43 +67,36 @@ def as_indices(indices: Any, n: int) -> torch.Tensor:
 
 
 Scorer = Callable[..., SampleScores]
-SCORERS: Registry[Scorer] = Registry("scoring method")
-TRACE_PARTS = ("steps", "checkpoints", "dynamics")
-# Keyword arguments a scorer takes from whoever runs it, never options: the ERM trace, and how independent units of
-# work are mapped (``moso``'s ``mapper``: one process, or Dask workers in scoring/sharded.py).
-RUNNER_ARGUMENTS = ("trace", "mapper")
+# Keyword arguments a scorer takes from whoever runs it, never options: the model, the data, the ERM trace, and how
+# independent units of work are mapped (``moso``'s ``mapper``: one process, or Dask workers in scoring/sharded.py).
+RUNNER_ARGUMENTS = ("model", "train", "trace", "mapper")
+SCORERS: Registry[Scorer] = Registry("scoring method", runner=dict.fromkeys(RUNNER_ARGUMENTS))
 
 
 def scorer(name: str, *, output: Literal["scalar", "vector"], needs: tuple[str, ...] = ()):
-    """Register a scorer under ``name``; ``output`` says (n,) or (n, d), ``needs`` the trace parts it reads."""
+    """Register a scorer under ``name``: its options are its keyword parameters; ``output`` says (n,) or (n, d)
+    (a scalar score keeps its highest end; ``info['hard']`` names the other end when it matters), ``needs`` the
+    trace parts it reads (``training_trace.TRACE_PARTS``)."""
     if output not in ("scalar", "vector"):
         raise ValueError(f"output must be 'scalar' or 'vector', got {output!r}")
-    unknown = set(needs) - set(TRACE_PARTS)
-    if unknown:
-        raise ValueError(f"unknown trace parts {sorted(unknown)}; known: {', '.join(TRACE_PARTS)}")
-
-    def decorator(fn: Scorer) -> Scorer:
-        fn.output, fn.needs = output, tuple(needs)
-        return SCORERS.register(name)(fn)
-
-    return decorator
+    for part in needs:
+        TRACE_PARTS.get(part)  # an unknown part: the known ones, at import
+    return SCORERS.register(name, output=output, needs=tuple(needs))
 
 
 def scorer_options(method: str) -> tuple[str, ...]:
-    """The keyword options ``method`` accepts (besides model, train and the ``RUNNER_ARGUMENTS``), from its
-    signature."""
-    parameters = inspect.signature(SCORERS.get(method)).parameters
-    return tuple(name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY and name not in RUNNER_ARGUMENTS)
+    """The keyword options ``method`` accepts (besides the ``RUNNER_ARGUMENTS``), from its signature."""
+    return tuple(SCORERS.options(method))
 
 
 def scorer_output(method: str) -> str:
     """'scalar' (one score per sample) or 'vector' (one influence vector per sample)."""
-    return SCORERS.get(method).output
+    return SCORERS.meta(method)["output"]
 
 
 def scorer_needs(method: str) -> tuple[str, ...]:
     """The parts of the training trace that ``method`` reads (empty: the trained model is enough)."""
-    return SCORERS.get(method).needs
+    return SCORERS.meta(method)["needs"]
 
 
 def score_samples(
@@ -111,13 +104,7 @@ def score_samples(
 ) -> SampleScores:
     """Run scoring method ``method`` on ``model`` trained on ``train`` (``trace``: the ERM ``TrainingTrace``).
 
-    An option the method does not take is an error that lists the ones it takes.
+    An option the method does not take, or a value of the wrong type or range, is an error naming it
+    (``SCORERS.check``).
     """
-    fn = SCORERS.get(method)
-    unknown = sorted(set(options) - set(scorer_options(method)))
-    if unknown:
-        raise ValueError(
-            f"scoring method {method!r} takes no option(s) {unknown}; it takes: "
-            f"{', '.join(scorer_options(method)) or 'none'}"
-        )
-    return fn(model, train, trace=trace, **options)
+    return SCORERS.get(method)(model, train, trace=trace, **SCORERS.check(method, options))

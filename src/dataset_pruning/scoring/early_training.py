@@ -13,9 +13,10 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from pydantic import Field
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -173,13 +174,13 @@ def early_run_scorer(name: str, score_run: RunScore, *, batch_size: int, desc: s
         *,
         trace=None,
         runs: int = 10,
-        epochs: int | None = None,
+        epochs: Annotated[int | None, Field(ge=0)] = None,  # 0: scored at initialisation
         recipe: TrainingConfig | dict | None = None,
         batch_size: int = batch_size,
         device: str = "auto",
         seed: int = 0,
         progress: bool = True,
-        store: str | None = None,
+        store: str | Path | None = None,
     ) -> SampleScores:
         """scores : Tensor of shape (n_samples,), keep highest. ``epochs`` defaults to 10% of the recipe's.
         ``store``: a folder that keeps the short runs' weights (``early_models``; shared by EL2N and GraNd)."""

@@ -28,7 +28,6 @@ Workers compute on their CPUs with ``threads`` torch and BLAS threads each.
 
 from __future__ import annotations
 
-import inspect
 import operator
 import pickle
 from pathlib import Path
@@ -39,7 +38,7 @@ import torch
 
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.runtime import limit_threads
-from dataset_pruning.scoring.base import SCORERS, SampleScores, score_samples, scorer_options
+from dataset_pruning.scoring.base import SCORERS, SampleScores, score_samples
 from dataset_pruning.scoring.early_training import check_early_runs, early_model, early_schedule, mean_of_runs
 from dataset_pruning.scoring.el2n import run_error_norms
 from dataset_pruning.scoring.grand import gradient_norms
@@ -193,15 +192,8 @@ def dask_mapper(client, threads: int = 1):
 
 
 def method_options(method: str, options: dict[str, Any] | None) -> dict[str, Any]:
-    """Every keyword option of ``method``: its signature's defaults updated by ``options`` (an unknown one is an
-    error listing those it takes, as in ``score_samples``)."""
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(scorer_options(method)))
-    if unknown:
-        raise ValueError(f"scoring method {method!r} takes no option(s) {unknown}; it takes: "
-                         f"{', '.join(scorer_options(method)) or 'none'}")
-    parameters = inspect.signature(SCORERS.get(method)).parameters
-    return {name: options.get(name, parameters[name].default) for name in scorer_options(method)}
+    """Every keyword option of ``method``: its signature's defaults updated by ``options`` (``SCORERS.check``d)."""
+    return {**SCORERS.options(method), **SCORERS.check(method, options)}
 
 
 def sharded_scores(

@@ -19,13 +19,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
 from dataset_pruning.data.base import TensorData
-from dataset_pruning.training_trace import PARTS, TrainingTrace, require_trace  # noqa: F401  (re-exported)
+from dataset_pruning.training_trace import TRACE_PARTS, TrainingTrace, require_trace  # noqa: F401  (re-exported)
+
+
+def _chain(calls: list[Callable[..., None]]) -> Callable[..., None]:
+    if len(calls) == 1:
+        return calls[0]
+
+    def call_all(*args: Any) -> None:
+        for call in calls:
+            call(*args)
+
+    return call_all
 
 
 class TraceRecorder:
@@ -47,6 +58,7 @@ class TraceRecorder:
         dynamics: bool = False,
         probability_epochs: int = 30,
         max_step_bytes: float = 2e9,
+        parts: Sequence[str] = (),
         eval_batch_size: int = 1024,
     ) -> None:
         self.data, self.config = data, config
@@ -82,13 +94,23 @@ class TraceRecorder:
         self.true_probability = torch.zeros(self.epochs, self.n) if dynamics else None
         self.probabilities = torch.zeros(self.probability_epochs, self.n, c, dtype=torch.float16) if dynamics else None
         self.margins = torch.zeros(self.epochs, self.n) if dynamics else None
+        self.extra_recorders = {}  # the parts with their own recorder (training_trace.TracePart), by name
+        for name in parts:
+            part = TRACE_PARTS.get(name)
+            if part.recorder is None:
+                raise ValueError(f"trace part {name!r} is recorded by its own setting ({part.hint}), not by parts")
+            self.extra_recorders[name] = part.recorder(model, data, config)
 
     def _flat(self, model: nn.Module) -> torch.Tensor:
         named = dict(model.named_parameters())
         return torch.cat([named[name].detach().float().flatten().cpu() for name in self.names])
 
     def callbacks(self) -> dict[str, Any]:
-        return {"on_step": self.on_step, "on_epoch_end": self.on_epoch_end, "on_batch_output": self.on_batch_output}
+        """``training.fit``'s callbacks: this recorder's, then each extra part's."""
+        names = ("on_step", "on_epoch_end", "on_batch_output")
+        return {name: _chain([getattr(self, name)] + [getattr(recorder, name) for recorder in
+                                                      self.extra_recorders.values() if hasattr(recorder, name)])
+                for name in names}
 
     def on_batch_output(self, step: int, batch: torch.Tensor, logits: torch.Tensor) -> None:
         if not self.record_dynamics:
@@ -146,7 +168,8 @@ class TraceRecorder:
             true_probability=self.true_probability,
             probabilities=self.probabilities,
             margins=self.margins,
+            extra={name: recorder.finish() for name, recorder in self.extra_recorders.items()},
         )
 
 
-__all__ = ["PARTS", "TraceRecorder", "TrainingTrace", "require_trace"]
+__all__ = ["TRACE_PARTS", "TraceRecorder", "TrainingTrace", "require_trace"]

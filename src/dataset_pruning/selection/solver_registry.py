@@ -3,7 +3,6 @@ its options) and the checks of the options the solvers share (step budgets, opti
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,17 +29,9 @@ class Solver(Protocol):
 SOLVERS: Registry[type] = Registry("solver")
 
 
-SOLVERS: Registry[type] = Registry("solver")
-
-
 def build_solver(name: str, options: dict[str, Any]):
-    """SOLVERS[name](**options), with a clear message for an option the solver does not take."""
-    cls = SOLVERS.get(name)
-    accepted = [p for p in inspect.signature(cls).parameters if p != "self"]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ValueError(f"solver {name!r} does not take option(s) {unknown}; its options: {', '.join(accepted)}")
-    return cls(**options)
+    """SOLVERS[name](**options), the options ``SOLVERS.check``ed first (an unknown one gets the closest match)."""
+    return SOLVERS.get(name)(**SOLVERS.check(name, options))
 
 
 def check_time_budget(name: str, value: float | None) -> float | None:

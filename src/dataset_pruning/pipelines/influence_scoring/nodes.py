@@ -18,7 +18,7 @@ from dataset_pruning.config import ErmTrainingParams, ScoringParams, block
 from dataset_pruning.data import TensorData
 from dataset_pruning.pipelines import tracked
 from dataset_pruning.scoring import TrainingTrace, score_samples, scorer_options
-from dataset_pruning.scoring.extrapolation import ExtrapolationConfig, extrapolate_scores
+from dataset_pruning.scoring.extrapolation import check_extrapolation, extrapolate_scores
 from dataset_pruning.runtime import dask_client
 from dataset_pruning.scoring.influence import effective_damping, solved_system
 from dataset_pruning.scoring.large_head import large_head_system
@@ -88,7 +88,7 @@ def score_method(
     """
     p: ScoringParams = block("influence_scoring", params)
     erm: ErmTrainingParams = block("erm_training", erm_params)
-    extrapolation = ExtrapolationConfig.from_options(p.extrapolation)
+    extrapolation = check_extrapolation(p.extrapolation)
     influence_options = _options("last_layer_influence", p.influence, p, erm)
     influence = {k: v for k, v in influence_options.items() if k in ("hessian", "weight_decay", "damping", "lissa")}
     influence_info = {

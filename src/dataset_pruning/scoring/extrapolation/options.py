@@ -103,7 +103,6 @@ def check_extrapolation(options: ExtrapolationConfig | dict | None = None) -> Ex
         raise ValueError(explain(error)) from None
 
 
-ExtrapolationConfig.from_options = staticmethod(check_extrapolation)  # the same function, for existing callers
 
 
 def _one_or_list(value: Any) -> Any:

@@ -14,7 +14,6 @@ for the whole selection (cells in code order, so a seed gives one answer), and t
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -48,7 +47,7 @@ class RuleContext:
 
 
 Rule = Callable[..., np.ndarray]
-RULES: Registry[Rule] = Registry("selection rule")
+RULES: Registry[Rule] = Registry("selection rule", runner=dict.fromkeys(("scores", "count", "context")))
 
 
 def rule(name: str):
@@ -61,20 +60,14 @@ def rule(name: str):
 
 
 def rule_options(name: str) -> dict[str, Any]:
-    """The options rule ``name`` takes, with their defaults (its keyword-only arguments)."""
-    parameters = inspect.signature(RULES.get(name)).parameters
-    return {key: p.default for key, p in parameters.items() if p.kind is p.KEYWORD_ONLY}
+    """The options rule ``name`` takes, with their defaults (its keyword arguments)."""
+    return RULES.options(name)
 
 
 def check_rule_options(name: str, options: dict[str, Any] | None) -> None:
-    """An unknown option, or a value the rule refuses, is a ValueError naming the rule and its options; checked
-    on a small synthetic score so that parameter validation stops a run before any training."""
-    options = dict(options or {})
-    accepted = rule_options(name)
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        listed = ", ".join(f"{key} (default {value!r})" for key, value in accepted.items()) or "none"
-        raise ValueError(f"rule {name!r} does not take option(s) {unknown}; its options: {listed}")
+    """``RULES.check``, then the rule run on a small synthetic score, so that a value it refuses stops a run at
+    parameter validation, before any training."""
+    options = RULES.check(name, options)
     context = RuleContext("highest", "highest", 0.5, numpy_rng(0))
     RULES.get(name)(np.linspace(0.0, 1.0, 20), 10, context, **options)
 
@@ -117,10 +110,7 @@ def select_by_rule(
     hard = keep if hard is None else hard
     check_end("hard", hard)
     fn = RULES.get(rule)
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(rule_options(rule)))
-    if unknown:
-        raise ValueError(f"rule {rule!r} does not take option(s) {unknown}; its options: {list(rule_options(rule))}")
+    options = RULES.check(rule, options)
     n = len(scores)
     if class_balanced:
         if labels is None:
