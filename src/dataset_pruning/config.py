@@ -10,9 +10,9 @@ import difflib
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dataset_pruning.data import DATASETS
 from dataset_pruning.models import MODELS
@@ -30,21 +30,25 @@ class _Block(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _known(registry, name: str) -> str:
-    registry.get(name)  # raises ValueError listing the known names
-    return name
+def _name_in(registry: Any) -> Any:
+    """A str field that must name an entry of ``registry`` (an unknown name: the closest and the known ones)."""
+    def known(name: str) -> str:
+        registry.get(name)
+        return name
+
+    return Annotated[str, AfterValidator(known)]
+
+
+DatasetName, ModelName, ScorerName = _name_in(DATASETS), _name_in(MODELS), _name_in(SCORERS)
+SolverName, RuleName = _name_in(SOLVERS), _name_in(RULES)
+Device = Annotated[str, AfterValidator(check_device)]
 
 
 class IngestParams(_Block):
-    dataset: str = "mnist1d"
+    dataset: DatasetName = "mnist1d"
     root: str = "data/01_raw"
     seed: int = 42
     options: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("dataset")
-    @classmethod
-    def _dataset(cls, v: str) -> str:
-        return _known(DATASETS, v)
 
     @model_validator(mode="after")
     def _options(self) -> "IngestParams":
@@ -53,13 +57,8 @@ class IngestParams(_Block):
 
 
 class ModelParams(_Block):
-    name: str = "cnn1d"
+    name: ModelName = "cnn1d"
     options: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _known(MODELS, v)
 
     @model_validator(mode="after")
     def _options(self) -> "ModelParams":
@@ -77,9 +76,7 @@ class TrainingParams(_Block):
     augment: bool = False
     amp: bool = True
     seed: int = 0
-    device: str = "auto"
-
-    _device = field_validator("device")(classmethod(lambda cls, v: check_device(v)))
+    device: Device = "auto"
 
     def recipe(self) -> TrainingConfig:
         return TrainingConfig(**self.model_dump())
@@ -146,10 +143,10 @@ class ScoringParams(_Block):
     """``influence`` configures the last-layer S (always computed: eps is measured on it); ``method`` and
     ``options`` the score written to ``sample_scores`` (last_layer_influence: S itself, nothing recomputed)."""
 
-    method: str = "last_layer_influence"
+    method: ScorerName = "last_layer_influence"
     options: dict[str, Any] = Field(default_factory=dict)
     influence: dict[str, Any] = Field(default_factory=dict)
-    device: str = "auto"
+    device: Device = "auto"
     seed: int | None = None  # None: the ERM training seed (erm_training.training.seed)
     # score a fraction of the samples with `method` and extrapolate the rest (scoring/extrapolation.py);
     # fraction null (the default) is off
@@ -158,8 +155,6 @@ class ScoringParams(_Block):
     # null: the exact path; {} or large_head_influence's options: influence_vectors = S P (n, k), no d x d, n x d
     large_head: dict[str, Any] | None = None  # (scoring/large_head.py; damping, batch_size from influence)
 
-    _device = field_validator("device")(classmethod(lambda cls, v: check_device(v)))
-
     @model_validator(mode="after")
     def _extrapolation(self) -> "ScoringParams":
         from dataset_pruning.scoring.extrapolation import check_extrapolation
@@ -167,11 +162,6 @@ class ScoringParams(_Block):
         check_extrapolation(self.extrapolation)  # an unknown key or a bad value: a ValueError naming the valid ones
         self.extrapolation = dict(self.extrapolation or {})
         return self
-
-    @field_validator("method")
-    @classmethod
-    def _method(cls, v: str) -> str:
-        return _known(SCORERS, v)
 
     @model_validator(mode="after")
     def _options(self) -> "ScoringParams":
@@ -200,7 +190,7 @@ class ScoringParams(_Block):
 
 class SelectionParams(_Block):
     problem: Literal["cardinality", "generalization"] = "cardinality"
-    solver: str = "hybrid"
+    solver: SolverName = "hybrid"
     ratio: float | None = None
     eps: float | None = None
     seed: int = 0
@@ -209,22 +199,12 @@ class SelectionParams(_Block):
     projection_dim: int | None = Field(None, ge=1)  # solve on a random projection of S to this many dimensions
     bound_iterations: int = Field(100, ge=0)  # relaxation bound reported beside the solve; 0 skips it
     options: dict[str, Any] = Field(default_factory=dict)
-    rule: str = "score"  # selection/rules: score (the scorer's end; vectors: the solver) | ccs | ratio_aware | moderate
+    rule: RuleName = "score"  # selection/rules: score (the scorer's end; vectors: the solver) | ccs | ratio_aware | moderate
     rule_options: dict[str, Any] = Field(default_factory=dict)  # the rule's keyword options (e.g. ccs: beta, strata)
     vector_score: Literal["norm", "direction"] = "norm"  # how vectors become one score for a rule other than score
     groups: Literal["class", "strata", "clusters"] | None = None  # budget groups, every rule and solver
     n_groups: int = Field(10, ge=1)
     group_budget: Literal["proportional", "coverage"] = "proportional"
-
-    @field_validator("solver")
-    @classmethod
-    def _solver(cls, v: str) -> str:
-        return _known(SOLVERS, v)
-
-    @field_validator("rule")
-    @classmethod
-    def _rule(cls, v: str) -> str:
-        return _known(RULES, v)
 
     @model_validator(mode="after")
     def _budget(self) -> "SelectionParams":
@@ -270,14 +250,9 @@ class SweepMethod(_Block):
     """How one method of the sweep chooses what to remove: a scorer (with options) and the selection options
     (optimization_selection's keys but ratio and eps, which come from the grid)."""
 
-    scorer: str
+    scorer: ScorerName
     options: dict[str, Any] = Field(default_factory=dict)
     selection: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("scorer")
-    @classmethod
-    def _scorer(cls, v: str) -> str:
-        return _known(SCORERS, v)
 
     @model_validator(mode="after")
     def _check(self) -> "SweepMethod":
@@ -299,7 +274,7 @@ class ModelPair(_Block):
 
 
 class SweepPreset(_Block):
-    datasets: list[str] = Field(default_factory=lambda: ["mnist1d"])
+    datasets: list[DatasetName] = Field(default_factory=lambda: ["mnist1d"])
     models: list[ModelPair] = Field(default_factory=list)  # empty: erm_training.model, retrained as itself
     methods: list[str]
     ratios: list[float] = Field(default_factory=lambda: [0.3, 0.5, 0.7, 0.9])
@@ -313,11 +288,6 @@ class SweepPreset(_Block):
     # > 0: every cell is measured on this fraction of the training set (stratified, held out from ERM, scoring and
     # retraining) instead of the test set: for choosing a method or its hyper-parameters (docs/selection.md)
     validation: float = Field(0.0, ge=0, lt=1)
-
-    @field_validator("datasets")
-    @classmethod
-    def _datasets(cls, v: list[str]) -> list[str]:
-        return [_known(DATASETS, name) for name in v]
 
     @field_validator("models", mode="before")
     @classmethod
