@@ -87,7 +87,7 @@ class Registry(Generic[T]):
         problems = option_problems(entry.__init__ if isinstance(entry, type) else entry, options,
                                    f"{where}." if where else "")
         if problems:
-            raise ValueError(f"{prefix}{self.kind} {name!r}: " + "; ".join(problems))
+            raise ValueError(f"{self.kind} {name!r}: " + "; ".join(problems))  # each names where.key
         return options
 
     def __contains__(self, name: object) -> bool:

@@ -178,6 +178,6 @@ def test_the_first_screen_is_the_projects(kedro_project, tiny_prune_params):
     error = next(i for i, line in enumerate(lines) if line.startswith("Error: "))
     assert error < 20 and len(lines) - error <= 5, process.stdout
     assert lines[error] == "Error: invalid parameters, nothing was run:"
-    assert "influence_scoring: influence.damping = -1: input should be greater than 0" in lines[error + 1]
+    assert "influence_scoring: scoring method 'last_layer_influence': influence.damping = -1: input should be greater than or equal to 0" in lines[error + 1]
     assert "Warning" not in process.stdout and "deprecated" not in process.stdout
     assert not (kedro_project / "data" / "06_models").exists()  # nothing was trained

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Iterator
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field
 from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
@@ -196,7 +197,7 @@ def last_layer_scorer(name: str, *, output: Literal["scalar", "vector"], keep: L
         trace=None,
         hessian: str = "exact",
         weight_decay: float = 5e-4,
-        damping: float = 0.001,
+        damping: Annotated[float, Field(ge=0)] = 0.001,  # 0: H + weight_decay I is positive definite already
         lissa: dict | None = None,
         batch_size: int = 1024,
         max_exact_dim: int = 20000,
