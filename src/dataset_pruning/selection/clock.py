@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 
 def deadline_after(time_budget_s: float | None) -> float | None:
@@ -36,7 +35,9 @@ def share(time_budget_s: float | None, fraction: float) -> float | None:
 
 
 class Trace:
-    """The anytime curve of a solve: (seconds since start, best objective so far) pairs."""
+    """The anytime curve of a solve: (seconds since start, best objective so far) pairs; Eq. 4 records the
+    objective, Eq. 3 -count (lower is better in both). ``Solver`` starts one per solve (``solve_selection`` reads
+    it)."""
 
     def __init__(self) -> None:
         self.start = time.perf_counter()
@@ -45,10 +46,3 @@ class Trace:
     def record(self, value: float) -> None:
         if not self.points or value < self.points[-1][1]:
             self.points.append((time.perf_counter() - self.start, float(value)))
-
-
-def traced(solver: Any) -> Trace:
-    """A fresh trace for the solve that starts now (``solver.trace``; ``solve_selection`` reads it).
-    Eq. 4 traces hold the objective; Eq. 3 traces hold -count (lower is better in both)."""
-    solver.trace = Trace()
-    return solver.trace

@@ -1,29 +1,51 @@
-"""What a solver is (``Solver``: both problems, per group), the ``SOLVERS`` registry, ``build_solver`` (a solver from
+"""What a solver is (``Solver``, the base that owns seed, time budget, trace and per-group budgets), the ``SOLVERS`` registry, ``build_solver`` (a solver from
 its options) and the checks of the options the solvers share (step budgets, optional time budgets)."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from dataset_pruning.registry import Registry
+from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.clock import Trace
 
 
-class Solver(Protocol):
-    """A solver is built from its options (seed included) and answers both problems, per group.
+class Solver:
+    """The base of every solver: it owns the seed, the optional wall-clock budget (``time_budget_s``: None, the
+    default, never reads the clock; step budgets are each solver's own options), the trace of the solve that ran
+    last (``trace``, read by ``solve_selection``) and the budgets per group.
 
-    ``groups`` : int64 of shape (n,) with codes 0..G-1 (None: one group). ``quota`` : int64 (G,) removed per
-    group (Eq. 4; an int when groups is None). ``caps`` : int64 (G,) most removable per group (Eq. 3).
+    ``cardinality`` (Eq. 4: exactly ``m`` indices, ``m[g]`` from group g) and ``generalization`` (Eq. 3: the most
+    indices whose removal norm is <= eps, at most ``caps[g]`` from group g) turn ``groups`` (int64 (n,), codes
+    0..G-1; None: one group) into class codes with a quota or caps (int64 (G,)), start a fresh trace and call the
+    solver's ``remove_count(influence, codes, quota)`` / ``remove_within(influence, eps, codes, caps)``, which
+    return the removed indices.
     """
 
+    def __init__(self, seed: int = 0, time_budget_s: float | None = None) -> None:
+        self.seed = seed
+        self.time_budget_s = check_time_budget(f"{type(self).__name__}'s time_budget_s", time_budget_s)
+        self.trace: Trace | None = None
+
     def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
-        """Eq. 4: exactly ``m`` indices (``quota[g]`` from group g)."""
+        codes, quota = as_quota(len(influence), m, groups)
+        self.trace = Trace()
+        return self.remove_count(influence, codes, quota)
 
     def generalization(
         self, influence: np.ndarray, eps: float, groups: np.ndarray | None = None, caps: np.ndarray | None = None
     ) -> np.ndarray:
-        """Eq. 3: indices whose removal norm is <= eps, at most ``caps[g]`` from group g."""
+        codes, caps = as_caps(len(influence), groups, caps)
+        self.trace = Trace()
+        return self.remove_within(influence, eps, codes, caps)
+
+    def remove_count(self, influence: np.ndarray, codes: np.ndarray, quota: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def remove_within(self, influence: np.ndarray, eps: float, codes: np.ndarray, caps: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
 
 SOLVERS: Registry[type] = Registry("solver")

@@ -24,10 +24,9 @@ import time
 import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
-from dataset_pruning.selection.solver_registry import SOLVERS, check_count, check_time_budget
-from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.solver_registry import SOLVERS, Solver, check_count
 from dataset_pruning.selection.objective import removal_norm, removed_sum
-from dataset_pruning.selection.clock import deadline_after, expired, traced
+from dataset_pruning.selection.clock import deadline_after, expired
 
 # Proposed moves of the default schedule. Measured on the MNIST-1D S (n = 4,000, d = 1,260) and a Gaussian
 # (4,000, 330) at ratio 0.5 against the 60 s time schedule it replaced (docs/selection.md, "Reproducibility").
@@ -57,7 +56,7 @@ class _Schedule:
 
 
 @SOLVERS.register("annealing")
-class AnnealingSolver:
+class AnnealingSolver(Solver):
     """The paper's baseline; options: steps (proposed moves of the schedule, STEPS by default; null: a schedule in
     time over time_budget_s), time_budget_s (None: no time limit; with steps, an extra stop), initial_acceptance,
     final_ratio, batch (proposals evaluated per numpy call)."""
@@ -73,22 +72,18 @@ class AnnealingSolver:
     ) -> None:
         if not 0.0 < initial_acceptance < 1.0 or not 0.0 < final_ratio <= 1.0:
             raise ValueError("annealing needs 0 < initial_acceptance < 1 and 0 < final_ratio <= 1")
-        self.time_budget_s = check_time_budget("annealing's time_budget_s", time_budget_s)
+        super().__init__(seed, time_budget_s)
         self.steps = check_count("annealing's steps", steps, 1, optional=True)
         if self.steps is None and not self.time_budget_s:
             raise ValueError(
                 "annealing needs steps (a move-count schedule, reproducible; the default) or, with steps: null, a "
                 f"time_budget_s > 0 for a schedule in time; got steps {steps!r} and time_budget_s {time_budget_s!r}"
             )
-        self.seed = seed
         check_count("annealing's batch", batch, 1)
         self.initial_acceptance, self.final_ratio, self.batch = initial_acceptance, final_ratio, int(batch)
-        self.trace = None
 
-    def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
-        trace = traced(self)
-        n = len(influence)
-        codes, quota = as_quota(n, m, groups)
+    def remove_count(self, influence: np.ndarray, codes: np.ndarray, quota: np.ndarray) -> np.ndarray:
+        trace = self.trace
         rng = numpy_rng(self.seed)
         sizes = np.bincount(codes, minlength=len(quota))
         # one array holding each group's members, the first quota[g] of each group's segment removed
@@ -139,10 +134,8 @@ class AnnealingSolver:
                 k = max(1, min(k, self.steps - schedule.moves))
         return np.sort(best.astype(np.int64))
 
-    def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
-        trace = traced(self)
-        n = len(influence)
-        codes, caps = as_caps(n, groups, caps)
+    def remove_within(self, influence: np.ndarray, eps: float, codes: np.ndarray, caps: np.ndarray) -> np.ndarray:
+        trace, n = self.trace, len(influence)
         rng = numpy_rng(self.seed)
         removed = np.zeros(n, dtype=bool)
         counts = np.zeros(len(caps), dtype=np.int64)

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
-from dataset_pruning.selection.solver_registry import SOLVERS, build_solver, check_count, check_time_budget
-from dataset_pruning.selection.budgets import apportion, as_caps, as_quota
+from dataset_pruning.selection.solver_registry import SOLVERS, Solver, build_solver, check_count, check_time_budget
+from dataset_pruning.selection.budgets import apportion
 from dataset_pruning.selection.objective import removal_norm
 from dataset_pruning.selection.products import row_squares
-from dataset_pruning.selection.clock import deadline_after, share, traced
+from dataset_pruning.selection.clock import deadline_after, share
 from dataset_pruning.selection.solvers.count_search import count_search
 from dataset_pruning.selection.solvers.moves import greedy_prefix_mask, swap_refine
 
@@ -55,7 +55,7 @@ def solve_bucket(rows: np.ndarray, bucket_codes: np.ndarray, bucket_quota: np.nd
 
 
 @SOLVERS.register("bucketed")
-class BucketedSolver:
+class BucketedSolver(Solver):
     """Buckets solved in parallel on Dask, merged, refined globally."""
 
     def __init__(
@@ -78,12 +78,12 @@ class BucketedSolver:
         # built once here so that an unknown inner solver or option fails now (listing the known ones), not
         # on the workers after training and scoring; constructors have no side effects
         build_solver(inner, {"seed": seed, **dict(inner_options or {})})
-        self.seed, self.inner, self.inner_options, self.buckets = seed, inner, dict(inner_options or {}), int(buckets)
+        super().__init__(seed, time_budget_s)
+        self.inner, self.inner_options, self.buckets = inner, dict(inner_options or {}), int(buckets)
         self.refine_s = check_time_budget("bucketed's refine_s", refine_s)
         self.use_dask, self.scheduler_address = use_dask, scheduler_address
         self.n_workers, self.threads_per_worker, self.processes = n_workers, threads_per_worker, processes
-        self.time_budget_s = check_time_budget("bucketed's time_budget_s", time_budget_s)
-        self.trace, self.bucket_seconds, self.merged_objective = None, None, None
+        self.bucket_seconds, self.merged_objective = None, None
 
     def _client(self):
         from dask.distributed import Client, LocalCluster
@@ -122,20 +122,18 @@ class BucketedSolver:
             mask[idx[removed]] = True
         return mask
 
-    def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
-        trace = traced(self)
-        codes, quota = as_quota(len(influence), m, groups)
+    def remove_count(self, influence: np.ndarray, codes: np.ndarray, quota: np.ndarray) -> np.ndarray:
+        trace = self.trace
         mask = self._solve_buckets(influence, codes, quota)
         self.merged_objective = removal_norm(influence, np.flatnonzero(mask))
         trace.record(self.merged_objective)
         mask = swap_refine(influence, mask, codes, time_budget_s=self.refine_s, trace=trace)
         return np.flatnonzero(mask)
 
-    def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
+    def remove_within(self, influence: np.ndarray, eps: float, codes: np.ndarray, caps: np.ndarray) -> np.ndarray:
         deadline = deadline_after(self.time_budget_s)
         prefix_deadline = deadline_after(share(self.time_budget_s, 0.5))
-        trace = traced(self)
-        codes, caps = as_caps(len(influence), groups, caps)
+        trace = self.trace
         squares = row_squares(influence)
         best = greedy_prefix_mask(influence, eps, codes, caps, squares, deadline=prefix_deadline)
         lo, hi = int(best.sum()), int(caps.sum())

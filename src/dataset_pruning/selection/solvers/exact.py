@@ -20,10 +20,9 @@ import math
 
 import numpy as np
 
-from dataset_pruning.selection.solver_registry import SOLVERS, check_count, check_time_budget
-from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.solver_registry import SOLVERS, Solver, check_count, check_time_budget
 from dataset_pruning.selection.objective import removal_norm
-from dataset_pruning.selection.clock import expired, traced
+from dataset_pruning.selection.clock import expired
 
 
 def _subsets(codes: np.ndarray, counts: np.ndarray):
@@ -144,7 +143,7 @@ def solve_small(
 
 
 @SOLVERS.register("exact")
-class ExactSolver:
+class ExactSolver(Solver):
     """Enumeration up to ``max_subsets`` subsets, meet in the middle where it applies, SCIP beyond (``use_scip:
     false`` forbids it) within ``node_limit`` nodes; ``time_limit_s`` (None: no time limit) is an optional extra
     stop for SCIP. The incumbents (a swap solve) are step-budgeted too."""
@@ -159,11 +158,12 @@ class ExactSolver:
         max_split_n: int = 44,
         max_split_d: int = 16,
     ):
-        self.seed, self.max_subsets, self.use_scip = seed, check_count("exact's max_subsets", max_subsets), use_scip
+        super().__init__(seed)  # its wall-clock stop is SCIP's time_limit_s
+        self.max_subsets, self.use_scip = check_count("exact's max_subsets", max_subsets), use_scip
         self.node_limit = check_count("exact's node_limit", node_limit, 1, optional=True)
         self.time_limit_s = check_time_budget("exact's time_limit_s", time_limit_s)
         self.max_split_n, self.max_split_d = max_split_n, max_split_d
-        self.trace, self.status, self.gap, self.dual_bound = None, None, None, None
+        self.status, self.gap, self.dual_bound = None, None, None
 
     def _too_large(self, n: int) -> ValueError:
         return ValueError(
@@ -171,10 +171,8 @@ class ExactSolver:
             "is not available (pip install pyscipopt) or use_scip is false; use a heuristic solver (swap)"
         )
 
-    def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
-        trace = traced(self)
-        n = len(influence)
-        codes, quota = as_quota(n, m, groups)
+    def remove_count(self, influence: np.ndarray, codes: np.ndarray, quota: np.ndarray) -> np.ndarray:
+        trace = self.trace
         from dataset_pruning.selection.solvers.swap import SwapSolver
 
         small = solve_small(
@@ -191,10 +189,8 @@ class ExactSolver:
         trace.record(removal_norm(influence, removed))
         return np.sort(removed)
 
-    def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
-        trace = traced(self)
-        n = len(influence)
-        codes, caps = as_caps(n, groups, caps)
+    def remove_within(self, influence: np.ndarray, eps: float, codes: np.ndarray, caps: np.ndarray) -> np.ndarray:
+        trace = self.trace
         total = sum(count_subsets(codes, c) for c in _count_vectors(caps))
         if total <= self.max_subsets:
             rows = np.asarray(influence, dtype=np.float64)

@@ -14,11 +14,9 @@ import time
 
 import numpy as np
 
-from dataset_pruning.selection.solver_registry import SOLVERS
-from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.solver_registry import SOLVERS, Solver
 from dataset_pruning.selection.objective import longest_feasible_prefix, removal_norm
 from dataset_pruning.selection.products import matvec, row_squares
-from dataset_pruning.selection.clock import traced
 
 
 def auto_batch(picks: int) -> int:
@@ -153,27 +151,23 @@ def greedy_cardinality(
 
 
 @SOLVERS.register("greedy")
-class GreedySolver:
+class GreedySolver(Solver):
     """Greedy for both problems (pool-batched; ``batch: 1`` is the exact textbook greedy)."""
 
     def __init__(self, seed: int = 0, batch: int | None = None, chunk_rows: int = 65536) -> None:
-        self.seed, self.batch = seed, batch  # deterministic; seed accepted so every solver takes the same options
-        self.chunk_rows, self.trace = int(chunk_rows), None
+        super().__init__(seed)  # deterministic; seed accepted so every solver takes the same options
+        self.batch, self.chunk_rows = batch, int(chunk_rows)
 
-    def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
-        trace = traced(self)
-        codes, quota = as_quota(len(influence), m, groups)
+    def remove_count(self, influence: np.ndarray, codes: np.ndarray, quota: np.ndarray) -> np.ndarray:
         mask = greedy_cardinality(influence, codes, quota, self.batch, chunk_rows=self.chunk_rows)
-        trace.record(removal_norm(influence, mask))
+        self.trace.record(removal_norm(influence, mask))
         return np.flatnonzero(mask)
 
-    def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
+    def remove_within(self, influence: np.ndarray, eps: float, codes: np.ndarray, caps: np.ndarray) -> np.ndarray:
         """The longest prefix of the greedy path (each class stopping at its cap) whose norm stays within eps."""
-        trace = traced(self)
-        codes, caps = as_caps(len(influence), groups, caps)
         order, _ = greedy_picks(
             influence, np.zeros(influence.shape[1]), np.ones(len(influence), bool), codes, caps, batch=self.batch
         )
         removed = longest_feasible_prefix(influence, order, eps)
-        trace.record(-float(len(removed)))
+        self.trace.record(-float(len(removed)))
         return removed

@@ -38,11 +38,10 @@ from dataset_pruning.selection.solvers.core import core_cardinality
 from dataset_pruning.selection.solvers.count_search import count_search
 from dataset_pruning.selection.solvers.exact import solve_small
 from dataset_pruning.selection.solvers.greedy import greedy_cardinality
-from dataset_pruning.selection.solver_registry import SOLVERS, check_count, check_time_budget
-from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.solver_registry import SOLVERS, Solver, check_count
 from dataset_pruning.selection.objective import removal_norm
 from dataset_pruning.selection.products import row_squares
-from dataset_pruning.selection.clock import deadline_after, expired, share, time_left, traced
+from dataset_pruning.selection.clock import deadline_after, expired, share, time_left
 from dataset_pruning.selection.solvers.pool import pool_descent
 from dataset_pruning.selection.solvers.relaxation import RelaxationSolver, round_in_order, round_relaxed
 from dataset_pruning.selection.solvers.moves import swap_refine, tabu_search
@@ -50,7 +49,7 @@ from dataset_pruning.selection.solvers.swap import SwapSolver
 
 
 @SOLVERS.register("hybrid")
-class HybridSolver:
+class HybridSolver(Solver):
     """greedy + swap, then relaxation + rounding + swap (or, for n <= ``exact_n``, the exact optimum when the
     search completes within ``exact_queries`` queries), then tabu search; step budgets, and ``time_budget_s``
     (None: no time limit) overall when given."""
@@ -78,8 +77,8 @@ class HybridSolver:
         pool_rounds: int | None = None,
         whiten: float = 1e-4,
     ) -> None:
-        self.seed, self.iterations = seed, check_count("hybrid's iterations", iterations)
-        self.time_budget_s = check_time_budget("hybrid's time_budget_s", time_budget_s)
+        super().__init__(seed, time_budget_s)
+        self.iterations = check_count("hybrid's iterations", iterations)
         self.patience, self.stall = patience, check_count("hybrid's stall", stall)
         self.tabu_steps = check_count("hybrid's tabu_steps", tabu_steps, optional=True)
         self.exact_queries = check_count("hybrid's exact_queries", exact_queries, optional=True)
@@ -101,7 +100,7 @@ class HybridSolver:
                 f"hybrid's whiten must be a number > 0 (a fraction of S^T S's mean diagonal), got {whiten!r}"
             )
         self.whiten = float(whiten)
-        self.trace, self.status = None, None
+        self.status = None
 
     def _exact(self, influence, incumbent, codes, quota, deadline) -> tuple[np.ndarray, bool]:
         """(bool mask (n,), proven optimal) for a small instance: enumeration of at most ``exact_subsets`` subsets,
@@ -167,11 +166,10 @@ class HybridSolver:
             trace=trace,
         )
 
-    def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
+    def remove_count(self, influence: np.ndarray, codes: np.ndarray, quota: np.ndarray) -> np.ndarray:
         deadline = deadline_after(self.time_budget_s)
         start_deadline = deadline_after(share(self.time_budget_s, 0.5))
-        trace = traced(self)
-        codes, quota = as_quota(len(influence), m, groups)
+        trace = self.trace
         squares = row_squares(influence)
         self.status = "heuristic"
         if self.pool_n is not None and len(influence) >= self.pool_n:
@@ -210,19 +208,18 @@ class HybridSolver:
             )
         return np.flatnonzero(best)
 
-    def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
+    def remove_within(self, influence: np.ndarray, eps: float, codes: np.ndarray, caps: np.ndarray) -> np.ndarray:
         deadline = deadline_after(self.time_budget_s)
-        trace = traced(self)
-        codes, caps = as_caps(len(influence), groups, caps)
+        trace = self.trace
         if len(influence) >= self.core_n:  # the greedy path through all n samples would cost O(n^2 d / batch)
             return self._bisect_count(influence, eps, codes, caps, deadline, trace)
         swap = SwapSolver(seed=self.seed, time_budget_s=share(self.time_budget_s, 0.5), patience=self.patience)
-        best = swap.generalization(influence, eps, groups, caps)
+        best = swap.generalization(influence, eps, codes, caps)
         trace.record(-float(len(best)))
         if not expired(deadline) and self.iterations > 0:
             relaxed = RelaxationSolver(
                 seed=self.seed, iterations=self.iterations, time_budget_s=time_left(deadline), patience=self.patience
-            ).generalization(influence, eps, groups, caps)
+            ).generalization(influence, eps, codes, caps)
             if len(relaxed) > len(best):
                 best = relaxed
                 trace.record(-float(len(best)))

@@ -6,32 +6,25 @@ from __future__ import annotations
 import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
-from dataset_pruning.selection.solver_registry import SOLVERS
-from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.solver_registry import SOLVERS, Solver
 from dataset_pruning.selection.objective import longest_feasible_prefix, removal_norm
-from dataset_pruning.selection.clock import traced
 
 
 @SOLVERS.register("random")
-class RandomSolver:
+class RandomSolver(Solver):
     def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-        self.trace = None
+        super().__init__(seed)
 
-    def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
-        trace = traced(self)
-        codes, quota = as_quota(len(influence), m, groups)
+    def remove_count(self, influence: np.ndarray, codes: np.ndarray, quota: np.ndarray) -> np.ndarray:
         rng = numpy_rng(self.seed)
         removed = np.concatenate(
             [rng.choice(np.flatnonzero(codes == g), size=int(q), replace=False) for g, q in enumerate(quota)]
         ).astype(np.int64)
-        trace.record(removal_norm(influence, removed))
+        self.trace.record(removal_norm(influence, removed))
         return np.sort(removed)
 
-    def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
-        trace = traced(self)
-        codes, caps = as_caps(len(influence), groups, caps)
+    def remove_within(self, influence: np.ndarray, eps: float, codes: np.ndarray, caps: np.ndarray) -> np.ndarray:
         order = numpy_rng(self.seed).permutation(len(influence))
         removed = longest_feasible_prefix(influence, order, eps, codes, caps)
-        trace.record(-float(len(removed)))
+        self.trace.record(-float(len(removed)))
         return removed

@@ -17,11 +17,10 @@ import numpy as np
 from dataset_pruning.selection.solvers.bounds import count_upper_bound, relax_cardinality
 from dataset_pruning.selection.solvers.count_search import count_search
 from dataset_pruning.selection.solvers.greedy import greedy_picks
-from dataset_pruning.selection.solver_registry import SOLVERS, check_count, check_time_budget
-from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.solver_registry import SOLVERS, Solver, check_count
 from dataset_pruning.selection.objective import removed_sum
 from dataset_pruning.selection.products import row_squares
-from dataset_pruning.selection.clock import deadline_after, share, time_left, traced
+from dataset_pruning.selection.clock import deadline_after, share, time_left
 from dataset_pruning.selection.solvers.moves import greedy_prefix_mask, swap_refine
 
 
@@ -79,16 +78,15 @@ def round_in_order(influence, weights, codes, quota, squares, chunk_rows: int = 
 
 
 @SOLVERS.register("relaxation")
-class RelaxationSolver:
+class RelaxationSolver(Solver):
     """Relaxation + rounding + swap repair. ``iterations`` of FISTA; ``time_budget_s`` (None: no time limit) for
     the whole solve when given."""
 
     def __init__(
         self, seed: int = 0, iterations: int = 300, time_budget_s: float | None = None, patience: int | None = 2
     ):
-        self.seed, self.iterations, self.patience = seed, check_count("relaxation's iterations", iterations), patience
-        self.time_budget_s = check_time_budget("relaxation's time_budget_s", time_budget_s)
-        self.trace = None
+        super().__init__(seed, time_budget_s)
+        self.iterations, self.patience = check_count("relaxation's iterations", iterations), patience
 
     def _solve(self, influence, exact, codes, quota, squares, deadline) -> np.ndarray:
         weights, _, _, _ = relax_cardinality(exact, codes, quota, self.iterations, deadline)
@@ -98,18 +96,15 @@ class RelaxationSolver:
             trace=self.trace,
         )
 
-    def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
+    def remove_count(self, influence: np.ndarray, codes: np.ndarray, quota: np.ndarray) -> np.ndarray:
         deadline = deadline_after(self.time_budget_s)
-        traced(self)
-        codes, quota = as_quota(len(influence), m, groups)
         exact = np.asarray(influence, dtype=np.float64)
         return np.flatnonzero(self._solve(influence, exact, codes, quota, row_squares(influence), deadline))
 
-    def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
+    def remove_within(self, influence: np.ndarray, eps: float, codes: np.ndarray, caps: np.ndarray) -> np.ndarray:
         deadline = deadline_after(self.time_budget_s)
         prefix_deadline = deadline_after(share(self.time_budget_s, 0.5))
-        trace = traced(self)
-        codes, caps = as_caps(len(influence), groups, caps)
+        trace = self.trace
         exact, squares = np.asarray(influence, dtype=np.float64), row_squares(influence)
         best = greedy_prefix_mask(influence, eps, codes, caps, squares, deadline=prefix_deadline)
         lo, hi = int(best.sum()), int(count_upper_bound(exact, eps, codes, caps, iterations=50))

@@ -13,15 +13,14 @@ import numpy as np
 
 from dataset_pruning.runtime import numpy_rng
 from dataset_pruning.selection.solvers.greedy import greedy_cardinality
-from dataset_pruning.selection.solver_registry import SOLVERS, check_count, check_time_budget
-from dataset_pruning.selection.budgets import as_caps, as_quota
+from dataset_pruning.selection.solver_registry import SOLVERS, Solver, check_count
 from dataset_pruning.selection.products import row_squares
-from dataset_pruning.selection.clock import deadline_after, share, time_left, traced
+from dataset_pruning.selection.clock import deadline_after, share, time_left
 from dataset_pruning.selection.solvers.moves import greedy_prefix_mask, grow_within_eps, perturb_and_refine, swap_refine
 
 
 @SOLVERS.register("swap")
-class SwapSolver:
+class SwapSolver(Solver):
     """Greedy start, then 2-swap local search within classes, then iterated local search (Eq. 4); greedy prefix,
     then growth with swap re-balancing (Eq. 3). Stops on counts: a local optimum (``patience``), ``stall`` failed
     kicks in a row, ``max_kicks`` kicks in all; ``time_budget_s`` (None: no time limit, the default) is an
@@ -38,11 +37,10 @@ class SwapSolver:
         kick: int = 3,
         max_kicks: int | None = 2000,
     ) -> None:
-        self.seed, self.patience, self.block, self.batch = seed, patience, block, batch
-        self.time_budget_s = check_time_budget("swap's time_budget_s", time_budget_s)
+        super().__init__(seed, time_budget_s)
+        self.patience, self.block, self.batch = patience, block, batch
         self.stall, self.kick = check_count("swap's stall", stall), check_count("swap's kick", kick, 1)
         self.max_kicks = check_count("swap's max_kicks", max_kicks, optional=True)
-        self.trace = None
 
     def _refine(self, influence, mask, codes, deadline, squares):
         return swap_refine(
@@ -50,11 +48,9 @@ class SwapSolver:
             squares=squares, trace=self.trace,
         )
 
-    def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
+    def remove_count(self, influence: np.ndarray, codes: np.ndarray, quota: np.ndarray) -> np.ndarray:
         deadline = deadline_after(self.time_budget_s)
         greedy_deadline = deadline_after(share(self.time_budget_s, 0.8))
-        codes, quota = as_quota(len(influence), m, groups)
-        traced(self)
         squares = row_squares(influence)
         mask = greedy_cardinality(influence, codes, quota, self.batch, squares, greedy_deadline)
         mask = self._refine(influence, mask, codes, deadline, squares)
@@ -66,11 +62,10 @@ class SwapSolver:
             )
         return np.flatnonzero(mask)
 
-    def generalization(self, influence: np.ndarray, eps: float, groups=None, caps=None) -> np.ndarray:
+    def remove_within(self, influence: np.ndarray, eps: float, codes: np.ndarray, caps: np.ndarray) -> np.ndarray:
         deadline = deadline_after(self.time_budget_s)
         prefix_deadline = deadline_after(share(self.time_budget_s, 0.5))
-        codes, caps = as_caps(len(influence), groups, caps)
-        trace, squares = traced(self), row_squares(influence)
+        trace, squares = self.trace, row_squares(influence)
         mask = greedy_prefix_mask(influence, eps, codes, caps, squares, self.batch, deadline=prefix_deadline)
         trace.record(-float(mask.sum()))
         refine = lambda trial: swap_refine(  # noqa: E731
