@@ -16,7 +16,7 @@ _COUNTS = ("batch_size", "cg_steps", "channels", "checkpoints", "depth", "epochs
 
 # The range of an option by its name, wherever it appears (scorers, loaders, models, LiSSA), as pydantic Field bounds.
 RANGES: dict[str, dict[str, float]] = {
-    "damping": {"gt": 0},
+    "damping": {"ge": 0},  # 0: the weight decay alone regularises (LiSSA declares its own > 0)
     "scale": {"gt": 0},
     "width_scale": {"gt": 0},
     "weight_decay": {"ge": 0},

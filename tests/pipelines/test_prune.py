@@ -109,7 +109,7 @@ def test_second_run_keeps_the_first(kedro_project, tiny_prune_params):
         ({"influence_scoring": {"influence": {"hessian": "lissa", "lissa": {"damping": 0}}}},
          r"influence.lissa.damping = 0: input should be greater than 0"),
         ({"influence_scoring": {"method": "whole_network_influence", "options": {"damping": -1}}},
-         r"options.damping = -1: input should be greater than 0"),
+         r"options.damping = -1: input should be greater than or equal to 0"),
         ({"influence_scoring": {"method": "el2n", "options": {"runs": 2.5}}}, r"options.runs = 2.5: .*valid integer"),
         ({"ingest": {"options": {"num_samples": "abc"}}}, r"num_samples = 'abc': input should be a valid integer"),
         ({"erm_training": {"model": {"name": "mlp", "options": {"hidden": 0}}}}, r"options.hidden = 0"),

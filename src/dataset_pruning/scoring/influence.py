@@ -132,7 +132,7 @@ def lissa_inverse_hvp(
     p: torch.Tensor,
     *,
     regularization: float,
-    damping: float,
+    damping: Annotated[float, Field(gt=0)],  # keeps the recursion contracting
     scale: float,
     steps: int,
     repeats: int,
@@ -197,7 +197,7 @@ def last_layer_scorer(name: str, *, output: Literal["scalar", "vector"], keep: L
         trace=None,
         hessian: str = "exact",
         weight_decay: float = 5e-4,
-        damping: Annotated[float, Field(ge=0)] = 0.001,  # 0: H + weight_decay I is positive definite already
+        damping: float = 0.001,
         lissa: dict | None = None,
         batch_size: int = 1024,
         max_exact_dim: int = 20000,
