@@ -1,8 +1,8 @@
 """The scorer interface and registry.
 
 A scorer is called as ``scorer(model, train, *, trace=None, **options)``: the trained model, the training data and,
-for methods that read the training trajectory, the ``TrainingTrace`` recorded during ERM. It returns
-``SampleScores`` aligned with the data set's indices: one influence vector per sample (n, d), which the
+for methods that read the training trajectory (those with a ``trace`` parameter), the ``TrainingTrace`` recorded
+during ERM. It returns ``SampleScores`` aligned with the data set's indices: one influence vector per sample (n, d), which the
 optimisation solvers of ``selection`` consume, or one scalar per sample (n,), of which the end named by
 ``keep`` is kept. Each scorer is registered with ``@scorer(name, output=..., needs=...)``: ``needs`` names the
 parts of the training trace it reads (``steps``, ``checkpoints``, ``dynamics``), so a run can be checked before
@@ -11,6 +11,7 @@ any training.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
@@ -107,4 +108,6 @@ def score_samples(
     An option the method does not take, or a value of the wrong type or range, is an error naming it
     (``SCORERS.check``).
     """
-    return SCORERS.get(method)(model, train, trace=trace, **SCORERS.check(method, options))
+    fn = SCORERS.get(method)
+    traced = {"trace": trace} if "trace" in inspect.signature(fn).parameters else {}  # only a scorer that reads it
+    return fn(model, train, **traced, **SCORERS.check(method, options))

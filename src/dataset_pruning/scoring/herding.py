@@ -89,7 +89,6 @@ def herding(
     model: torch.nn.Module,
     train: TensorData,
     *,
-    trace=None,
     space: str = "features",
     batch_size: int = 1024,
     device: str = "auto",

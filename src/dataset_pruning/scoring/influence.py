@@ -194,7 +194,6 @@ def last_layer_scorer(name: str, *, output: Literal["scalar", "vector"], keep: L
         model: Classifier,
         train: TensorData,
         *,
-        trace=None,
         hessian: str = "exact",
         weight_decay: float = 5e-4,
         damping: float = 0.001,

@@ -237,7 +237,6 @@ def large_head_influence(
     model: Classifier,
     train: TensorData,
     *,
-    trace=None,
     curvature: Curvature = "ekfac",
     projection_dim: int = 64,
     sketch: Sketch = "kronecker",

@@ -14,7 +14,7 @@ from dataset_pruning.scoring.base import SampleScores, scorer
 
 
 @scorer("random", output="scalar")
-def random_scores(model: torch.nn.Module, train: TensorData, *, trace=None, seed: int = 0) -> SampleScores:
+def random_scores(model: torch.nn.Module, train: TensorData, *, seed: int = 0) -> SampleScores:
     """scores : Tensor of shape (n_samples,), uniform in [0, 1); keep highest."""
     values = torch.rand(len(train), generator=torch_generator(seed))
     return SampleScores(values, method="random", keep="highest", info={"seed": seed})

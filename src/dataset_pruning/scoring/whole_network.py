@@ -186,7 +186,6 @@ def whole_network_influence(
     model: torch.nn.Module,
     train: TensorData,
     *,
-    trace=None,
     weight_decay: float = 5e-4,
     damping: float = 0.1,
     projection_dim: int | None = 256,
