@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
+
 from dataset_pruning.scoring import SCORERS, scorer_needs, scorer_output
 from dataset_pruning.selection import RULES, SOLVERS
 
@@ -46,3 +48,17 @@ def test_the_scoring_docs_table_matches_the_registry():
     for name, (_, _, kept, needs, *_rest) in table.items():
         assert (kept == "vectors") == (scorer_output(name) == "vector"), name
         assert (needs if needs != "-" else "") == ", ".join(scorer_needs(name)), name
+
+
+def test_the_solver_defaults_in_the_selection_parameter_file_are_the_signatures():
+    """Each `# <solver>: {option: default (why), ...}` comment gives the defaults of that solver's signature."""
+    text = " ".join(line.strip().lstrip("#").strip()
+                    for line in (ROOT / "conf/base/parameters_optimization_selection.yml").read_text().splitlines()
+                    if line.strip().startswith("#"))
+    documented = dict(re.findall(r"(?:^|; |\. )([a-z]+): (\{.*?\})(?=;|$)", re.sub(r" \([^()]*\)", "", text)))
+    assert set(documented) == set(SOLVERS) - {"greedy", "random"}
+    for name, listed in documented.items():
+        defaults = SOLVERS.options(name)
+        for key, value in yaml.safe_load(listed).items():
+            default = defaults[key]
+            assert (list(default) if isinstance(default, tuple) else default) == value, (name, key)
