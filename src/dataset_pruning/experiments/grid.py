@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from dataset_pruning.scoring import scorer_needs, scorer_output
@@ -26,8 +26,22 @@ def spec_key(kind: str, payload: dict[str, Any]) -> str:
     return f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
+class _Spec:
+    """A spec's ``key``: the hash of its fields (a nested spec by its own key; fields with ``compare=False`` left
+    out), under which the cache keeps its result."""
+
+    kind = ""
+
+    @property
+    def key(self) -> str:
+        payload = {f.name: getattr(self, f.name) for f in fields(self) if f.compare}
+        return spec_key(self.kind, {name: value.key if isinstance(value, _Spec) else value
+                                    for name, value in payload.items()})
+
+
 @dataclass(frozen=True)
-class ErmSpec:
+class ErmSpec(_Spec):
+    kind = "erm"
     data: dict[str, Any]  # {dataset, root, seed, options}: load_dataset's arguments (+ validation: a fraction)
     model: dict[str, Any]  # {name, options}
     recipe: dict[str, Any]  # TrainingConfig fields (seed = the cell seed)
@@ -35,35 +49,26 @@ class ErmSpec:
     influence: dict[str, Any]  # last_layer_influence options
     track_accuracy: bool = False  # test accuracy after every epoch (the efficiency preset)
 
-    @property
-    def key(self) -> str:
-        return spec_key("erm", asdict(self))
-
 
 @dataclass(frozen=True)
-class ScoreSpec:
+class ScoreSpec(_Spec):
+    kind = "score"
     erm: ErmSpec
     scorer: str
     options: dict[str, Any]
 
-    @property
-    def key(self) -> str:
-        return spec_key("score", {"erm": self.erm.key, "scorer": self.scorer, "options": self.options})
-
 
 @dataclass(frozen=True)
-class SelectionSpec:
+class SelectionSpec(_Spec):
+    kind = "selection"
     score: ScoreSpec
     selection: dict[str, Any]  # select_for_method's keyword arguments (ratio or eps included)
     matched: str | None = None  # the cell whose removal count this (random) selection copies
 
-    @property
-    def key(self) -> str:
-        return spec_key("selection", {"score": self.score.key, "selection": self.selection, "matched": self.matched})
-
 
 @dataclass(frozen=True)
-class CellSpec:
+class CellSpec(_Spec):
+    kind = "cell"
     score: ScoreSpec
     method: str
     selection: dict[str, Any]  # select_for_method's keyword arguments (ratio or eps included)
@@ -72,11 +77,6 @@ class CellSpec:
     track_accuracy: bool = False  # test accuracy after every retraining epoch (the efficiency preset)
     matched: str | None = None  # random removal of as many samples as this other cell removed (Theorem 1)
     tags: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def key(self) -> str:
-        payload = {k: v for k, v in asdict(self).items() if k not in ("score", "tags")}
-        return spec_key("cell", {"score": self.score.key, **payload})
 
     @property
     def selected(self) -> SelectionSpec:
