@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Callable
 
 import torch
@@ -20,6 +21,23 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+@torch.no_grad()
+def feature_batches(
+    model: Classifier, x: torch.Tensor, batch_size: int, device: torch.device
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """(first row, ``model.features`` of rows [first, first + b)) for the batches of ``x``, in eval mode.
+
+    Images go through in channels-last layout: oneDNN's convolutions ran 1.5-1.7x faster on this CPU (cnn2d on
+    Fashion-MNIST; features equal to ~3e-6 relative). The model's parameters are contiguous again afterwards."""
+    layout = torch.channels_last if x.ndim == 4 else torch.contiguous_format
+    model.to(device, memory_format=layout).eval()
+    try:
+        for i in range(0, len(x), batch_size):
+            yield i, model.features(x[i : i + batch_size].to(device, memory_format=layout))
+    finally:
+        model.to(memory_format=torch.contiguous_format)
 
 
 # A builder takes (input_shape, num_classes, **options) and returns a Classifier.

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from dataset_pruning.data.base import TensorData
+from dataset_pruning.models.base import feature_batches
 from dataset_pruning.runtime import resolve_device
 from dataset_pruning.scoring.base import SampleScores, scorer
 
@@ -54,10 +55,7 @@ def feature_matrix(model: torch.nn.Module, train: TensorData, batch_size: int, d
     """Penultimate features ``model.features(x)`` (n, a), float64, or the flattened inputs for a model without."""
     if not hasattr(model, "features"):
         raise ValueError("herding in feature space needs a Classifier (features + head); use space: input")
-    model = model.to(device).eval()
-    return torch.cat(
-        [model.features(train.x[i : i + batch_size].to(device)).double() for i in range(0, len(train), batch_size)]
-    )
+    return torch.cat([h.double() for _, h in feature_batches(model, train.x, batch_size, device)])
 
 
 def herding_space(model: torch.nn.Module, train: TensorData, space: str, batch_size: int,

@@ -22,7 +22,7 @@ from pydantic import Field
 from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
-from dataset_pruning.models.base import Classifier
+from dataset_pruning.models.base import Classifier, feature_batches
 from dataset_pruning.runtime import resolve_device, torch_generator
 from dataset_pruning.scoring.base import SampleScores, Scorer, as_indices, scorer
 
@@ -36,11 +36,9 @@ def head_inputs(model: Classifier, data: TensorData, batch_size: int = 1024, dev
     Both are allocated once and filled batch by batch: small per-batch results kept between the large, freed
     activations pinned glibc's heap, and the pass rose by 1.3 GB at n = 60,000 (docs/scale.md, "Memory")."""
     dev = resolve_device(device)
-    model.to(dev).eval()
     n = len(data)
     u = p = None
-    for i in range(0, n, batch_size):
-        h = model.features(data.x[i : i + batch_size].to(dev))
+    for i, h in feature_batches(model, data.x, batch_size, dev):
         logits = model.head(h)
         if u is None:
             u = torch.ones(n, h.shape[1] + 1, dtype=torch.float64, device=dev)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from dataset_pruning.data.base import TensorData
+from dataset_pruning.models.base import feature_batches
 from dataset_pruning.runtime import numpy_rng, resolve_device
 from dataset_pruning.scoring.extrapolation.options import EMBEDDINGS
 
@@ -67,16 +68,12 @@ def embed(
     if {"features", "logits"} & set(names):
         if not hasattr(model, "features"):
             raise ValueError("score extrapolation embeds samples by model.features(x): the model has no features part")
-        dev = resolve_device(device)
-        module = copy.deepcopy(model).to(dev).eval()
-        for i in range(0, len(data), batch_size):
-            x = data.x[i : i + batch_size].to(dev)
-            features = module.features(x)
+        module = copy.deepcopy(model)  # the caller's model stays where it is
+        for _, features in feature_batches(module, data.x, batch_size, resolve_device(device)):
             if "features" in out:
                 out["features"].append(features.float().flatten(1).cpu())
             if "logits" in out:
-                logits = module.head(features) if hasattr(module, "head") else module(x)
-                out["logits"].append(logits.float().flatten(1).cpu())
+                out["logits"].append(module.head(features).float().flatten(1).cpu())
     tensors = {name: torch.cat(parts) for name, parts in out.items()}
     return tensors[embedding] if isinstance(embedding, str) else tensors
 
