@@ -92,7 +92,9 @@ def test_nested_runs_dataset_without_active_run_only_saves(tmp_path, monkeypatch
 def test_nested_runs_dataset_logs_one_child_run_per_row(tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        with mlflow.start_run() as parent:
+        # an experiment of this store: a run of another test in this process may have left its own active
+        experiment = mlflow.set_experiment("nested_runs_test")
+        with mlflow.start_run(experiment_id=experiment.experiment_id) as parent:
             _nested_dataset(tmp_path).save(_table())
         runs = mlflow.search_runs(experiment_ids=[parent.info.experiment_id])
     finally:
