@@ -13,7 +13,7 @@ library does by default):
 - the time ratio full scoring / extrapolated scoring (subset scoring + embedding + regression);
 - once per scorer, the Spearman of its full scores with the ERM model's per-sample training loss (a free score).
 
-How each scorer is scored on a subset (scoring/extrapolation.py says why):
+How each scorer is scored on a subset (scoring/extrapolation/__init__.py says why):
 - ``el2n`` (and ``grand``): through ``extrapolate_scores``, its short training runs on the subset only; embeddings
   from the ERM model;
 - ``whole_network_influence`` (and ``sgd_influence``): ``extrapolate_scores`` through the ``indices`` option (the

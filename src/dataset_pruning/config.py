@@ -148,7 +148,7 @@ class ScoringParams(_Block):
     influence: dict[str, Any] = Field(default_factory=dict)
     device: Device = "auto"
     seed: int | None = None  # None: the ERM training seed (erm_training.training.seed)
-    # score a fraction of the samples with `method` and extrapolate the rest (scoring/extrapolation.py);
+    # score a fraction of the samples with `method` and extrapolate the rest (scoring/extrapolation/);
     # fraction null (the default) is off
     extrapolation: dict[str, Any] | None = Field(default_factory=dict)
     sharding: ShardingParams | None = None  # null: one process; {n_workers: 2}: shards on a Dask LocalCluster

@@ -12,7 +12,7 @@ All right-hand sides are solved together by block CG (``block_conjugate_gradient
 space, one batched Hessian-vector product of the whole block per iteration (vmap over the vectors, on the CPU or
 CUDA), which needs several times fewer operator calls than one CG per right-hand side (``cg_method:
 independent``, kept for comparison). ``indices`` scores a subset of the samples against the full data's
-curvature (score extrapolation, ``scoring/extrapolation.py``).
+curvature (score extrapolation, ``scoring/extrapolation/``).
 
 A network's Hessian can be indefinite away from a strict minimum: CG then meets a direction of non-positive
 curvature of A, and the scorer stops with advice instead of returning garbage: raise the damping, or set
