@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from dataset_pruning.data.base import TensorData
+from dataset_pruning.models.base import feature_batches
 from dataset_pruning.training_trace import TRACE_PARTS, TrainingTrace, require_trace  # noqa: F401  (re-exported)
 
 
@@ -143,13 +144,12 @@ class TraceRecorder:
                     "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
                 }
             )
-        if self.record_dynamics:
+        if self.record_dynamics:  # the clean view: eval mode, the shared feature pass (channels-last images)
             was_training = model.training
-            model.eval()
             device = next(model.parameters()).device
-            for start in range(0, self.n, self.eval_batch_size):
-                stop = min(start + self.eval_batch_size, self.n)
-                p = torch.softmax(model(self.data.x[start:stop].to(device)).float(), 1).cpu()
+            for start, h in feature_batches(model, self.data.x, self.eval_batch_size, device):
+                stop = start + len(h)
+                p = torch.softmax(model.head(h).float(), 1).cpu()
                 self.true_probability[epoch, start:stop] = p[torch.arange(stop - start), self.data.y[start:stop]]
             model.train(was_training)
 
