@@ -23,7 +23,7 @@ from dataset_pruning.scoring.influence import LISSA_DEFAULTS, lissa_inverse_hvp
 from dataset_pruning.selection import RULES, SOLVERS, check_rule_options
 from dataset_pruning.selection.objective import build_solver, removal_count
 from dataset_pruning.training import TrainingConfig
-from dataset_pruning.training_trace import TRACE_PARTS
+from dataset_pruning.training_trace import TRACE_PARTS, part_with_recorder
 
 
 class _Block(BaseModel):
@@ -96,8 +96,7 @@ class TraceParams(_Block):
     @classmethod
     def _parts(cls, v: list[str]) -> list[str]:
         for name in v:
-            if TRACE_PARTS.get(name).recorder is None:
-                raise ValueError(f"trace part {name!r} has its own setting: {TRACE_PARTS.get(name).hint}")
+            part_with_recorder(name)
         return v
 
 

@@ -43,6 +43,15 @@ TRACE_PARTS.register("checkpoints")(TracePart({"checkpoints": 10}, ("checkpoints
 TRACE_PARTS.register("dynamics")(TracePart({"dynamics": True}, ("correct", "true_probability", "probabilities", "margins")))
 
 
+def part_with_recorder(name: str) -> TracePart:
+    """The part ``name`` as ``erm_training.trace.parts`` asks for it: one that brings its own recorder (an unknown
+    name lists the known ones; a part with its own setting says which)."""
+    part = TRACE_PARTS.get(name)
+    if part.recorder is None:
+        raise ValueError(f"trace part {name!r} is recorded by its own setting ({part.hint}), not by parts")
+    return part
+
+
 def trace_part(name: str, *, recorder: Callable[..., Any]) -> None:
     """Register a trace part that ``recorder`` records (``TracePart``), asked for by ``erm_training.trace.parts``."""
     TRACE_PARTS.register(name)(TracePart({"parts": [name]}, recorder=recorder))

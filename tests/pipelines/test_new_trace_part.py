@@ -84,6 +84,8 @@ def test_validation_accepts_the_toy_scorer_and_explains_what_it_needs(toy_module
     misspelt = {**SMALL, "influence_scoring": {"method": "toy_mean_loss", "options": {"lst": 2}}}
     with pytest.raises(ValueError, match=r"takes no option\(s\) \['lst'\].*did you mean 'last'"):
         validate_parameters(misspelt)
+    with pytest.raises(ValueError, match=r"'dynamics' is recorded by its own setting \(erm_training.trace.dynamics: true\)"):
+        validate_parameters({**SMALL, "erm_training": {"trace": {"parts": ["dynamics"]}}})
     with pytest.raises(ValueError, match="unknown trace part 'loses'"):
         validate_parameters({**SMALL, "erm_training": {"trace": {"parts": ["loses"]}}})
 

@@ -26,7 +26,12 @@ from torch import nn
 
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.models.base import feature_batches
-from dataset_pruning.training_trace import TRACE_PARTS, TrainingTrace, require_trace  # noqa: F401  (re-exported)
+from dataset_pruning.training_trace import (  # noqa: F401  (TRACE_PARTS, require_trace re-exported)
+    TRACE_PARTS,
+    TrainingTrace,
+    part_with_recorder,
+    require_trace,
+)
 
 
 def _chain(calls: list[Callable[..., None]]) -> Callable[..., None]:
@@ -97,10 +102,7 @@ class TraceRecorder:
         self.margins = torch.zeros(self.epochs, self.n) if dynamics else None
         self.extra_recorders = {}  # the parts with their own recorder (training_trace.TracePart), by name
         for name in parts:
-            part = TRACE_PARTS.get(name)
-            if part.recorder is None:
-                raise ValueError(f"trace part {name!r} is recorded by its own setting ({part.hint}), not by parts")
-            self.extra_recorders[name] = part.recorder(model, data, config)
+            self.extra_recorders[name] = part_with_recorder(name).recorder(model, data, config)
 
     def _flat(self, model: nn.Module) -> torch.Tensor:
         named = dict(model.named_parameters())
