@@ -50,6 +50,10 @@ class Registry(Generic[T]):
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(f"unknown {self.kind} {name!r}{hint}; known: {', '.join(sorted(self._entries))}") from None
 
+    def name_of(self, entry: Any) -> str | None:
+        """The name ``entry`` is registered under (None: not registered)."""
+        return next((name for name, obj in self._entries.items() if obj is entry), None)
+
     def meta(self, name: str) -> dict[str, Any]:
         self.get(name)
         return self._meta[name]

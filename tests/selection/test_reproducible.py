@@ -129,7 +129,7 @@ def test_a_time_budget_is_still_an_extra_stop():
         ("annealing", {"steps": None}, "steps"),
         ("annealing", {"steps": 0}, "steps"),
         ("hybrid", {"tabu_steps": -1}, "tabu_steps"),
-        ("hybrid", {"time_budget_s": -1}, "time_budget_s"),
+        ("hybrid", {"time_budget_s": -1}, "hybrid's time_budget_s"),
         ("swap", {"max_kicks": 2.5}, "max_kicks"),
         ("exact", {"node_limit": 0}, "node_limit"),
     ],

@@ -26,7 +26,8 @@ class Solver:
 
     def __init__(self, seed: int = 0, time_budget_s: float | None = None) -> None:
         self.seed = seed
-        self.time_budget_s = check_time_budget(f"{type(self).__name__}'s time_budget_s", time_budget_s)
+        name = SOLVERS.name_of(type(self)) or type(self).__name__  # as the parameters call it: hybrid, swap, ...
+        self.time_budget_s = check_time_budget(f"{name}'s time_budget_s", time_budget_s)
         self.trace: Trace | None = None
 
     def cardinality(self, influence: np.ndarray, m, groups: np.ndarray | None = None) -> np.ndarray:
