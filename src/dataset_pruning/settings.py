@@ -8,4 +8,6 @@ from dataset_pruning.run_report import RunReport
 
 HOOKS = (ValidateParameters(), RunIsolation(), RunTracking(), RunReport())
 CONFIG_LOADER_CLASS = OmegaConfigLoader
-CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local"}
+# Parameters merge key by key ("soft"): with the default ("destructive"), an environment with parameter files (e.g.
+# --env=fashion_mnist) plus --params sweep.preset=x replaced base's whole sweep block by {preset: x}.
+CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local", "merge_strategy": {"parameters": "soft"}}
