@@ -127,6 +127,23 @@ def test_dynamic_uncertainty_is_the_mean_windowed_std():
     assert scores.values[0] == 0 and scores.keep == "highest"
 
 
+def test_dual_is_windowed_uncertainty_times_difficulty_over_the_first_epochs():
+    # behaapyy/dual-pruning's dual(): per window 10 * std (unbiased) * (1 - mean), averaged over windows, on the first
+    # T epochs only; the mean prediction over those epochs is the column rule 'beta' reads.
+    rng = np.random.default_rng(1)
+    p = rng.uniform(size=(12, 6))
+    p[:, 0] = 0.99  # settled and easy: no uncertainty
+    trace = _trace(n_samples=6, true_probability=torch.tensor(p))
+    scores = score_samples("dual", None, blobs(n=6), trace=trace, epochs=8, window=4)
+    expected = [np.mean([10 * np.std(p[k : k + 4, i], ddof=1) * (1 - p[k : k + 4, i].mean()) for k in range(5)])
+                for i in range(6)]
+    assert np.allclose(scores.values.numpy(), expected, atol=1e-6)
+    assert scores.values[0] == 0 and scores.keep == "highest"
+    assert np.allclose(scores.columns["mean_probability"].numpy(), p[:8].mean(0), atol=1e-6)
+    capped = score_samples("dual", None, blobs(n=6), trace=trace)  # T = 30 > 12 recorded: all 12, J = 10
+    assert capped.info == {"epochs": 12, "window": 10}
+
+
 def _tdds_loops(probs: np.ndarray, window: int, decay: float) -> np.ndarray:
     """The reference's loops (importance_evaluation.py), written out sample by sample."""
     t, n, _ = probs.shape
@@ -251,3 +268,58 @@ def test_moso_weights_checkpoints_by_learning_rate_and_exact_form():
     expected = ((2 * n - 3) * g_bar @ g_bar - (g * g).sum(1) + (2 * n - 4) * ((g_bar - g / n) * g).sum(1)) / (n - 1) ** 2
     exact_form = score_samples("moso", m1, data, trace=_trace(n_samples=30, checkpoints=[checkpoint(m1, 1.0)]), form="exact", device="cpu", progress=False).values
     assert torch.allclose(exact_form.double(), expected, rtol=1e-4, atol=1e-7)
+
+
+def test_d2_order_follows_forward_and_reverse_message_passing():
+    # three tight pairs: the densest pick first, then its neighbour's density falls below the next pair's
+    from dataset_pruning.scoring.d2 import d2_order
+
+    features = np.array([[0.0], [0.1], [5.0], [5.1], [10.0], [10.1]])
+    importance = np.array([1.0, 1.0, 0.9, 0.9, 0.2, 0.2])
+    order = d2_order(features, importance, n_neighbor=1, gamma=0.1)
+    assert sorted(order.tolist()) == list(range(6))
+    assert set(order[:2].tolist()) == {0, 2}  # one of each pair before either's neighbour: diversity
+    assert set(order[:3].tolist()) == {0, 2, 4}
+
+
+def test_d2_ranks_within_each_class_and_picks_the_cut_last(tiny_spec, tiny_data):
+    model = tiny_spec.build(seed=0)  # any features will do: the test is about the ranks
+    n = len(tiny_data)
+    correct = torch.from_numpy(np.random.default_rng(0).random((6, n)) < 0.6)
+    trace = _trace(n_samples=n, correct=correct)
+    scores = score_samples("d2", model, tiny_data, trace=trace, device="cpu")
+    assert scores.keep == "highest"
+    for c in range(tiny_data.num_classes):  # 1 - rank / n_c within each class: a permutation of the ranks
+        values = scores.values[tiny_data.y == c]
+        assert sorted(values.tolist()) == pytest.approx(sorted((1 - torch.arange(len(values)) / len(values)).tolist()))
+    forgetting = score_samples("forgetting", None, tiny_data, trace=trace).values
+    cut = score_samples("d2", model, tiny_data, trace=trace, device="cpu", hard_cut=0.25).values
+    for c in range(tiny_data.num_classes):  # the hardest quarter of each class is picked last
+        members = (tiny_data.y == c).nonzero().flatten()
+        k = int(round(0.25 * len(members)))
+        hardest = members[torch.argsort(-forgetting[members], stable=True)[:k]]
+        assert cut[hardest].max() < cut[members[~torch.isin(members, hardest)]].min()
+
+
+@pytest.mark.parametrize("method, rule", [("dual", "score"), ("dual", "beta"), ("d2", "score")])
+def test_new_candidates_remove_exactly_the_count_within_class_budgets_for_a_seed(method, rule, tiny_spec, tiny_data):
+    from dataset_pruning.selection import class_quotas, select_for_method
+
+    rng = np.random.default_rng(3)
+    n = len(tiny_data)
+    trace = _trace(n_samples=n, true_probability=torch.from_numpy(rng.uniform(size=(6, n))),
+                   correct=torch.from_numpy(rng.random((6, n)) < 0.6))
+    options = {"device": "cpu"} if method == "d2" else {}
+    scores = score_samples(method, tiny_spec.build(seed=0), tiny_data, trace=trace, **options)
+    columns = {name: column.numpy() for name, column in scores.columns.items()}
+    labels = tiny_data.y.numpy()
+    for ratio in (0.3, 0.7):
+        runs = [select_for_method(np.zeros((n, 2)), scores.values.numpy(), scores.keep, labels=labels, ratio=ratio,
+                                  rule=rule, class_balanced=True, seed=5, columns=columns)[0] for _ in range(2)]
+        assert np.array_equal(*runs) and len(runs[0]) == round(ratio * n)
+        assert np.bincount(labels[runs[0]], minlength=tiny_data.num_classes).tolist() == class_quotas(labels, ratio).tolist()
+        if rule == "score":  # the kept end: every kept sample scores at least as high as any removed one, per class
+            kept = np.setdiff1d(np.arange(n), runs[0])
+            for c in range(tiny_data.num_classes):
+                k, r = kept[labels[kept] == c], runs[0][labels[runs[0]] == c]
+                assert scores.values[k].min() >= scores.values[r].max()

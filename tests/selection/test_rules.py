@@ -12,6 +12,7 @@ from dataset_pruning.selection import (
     check_rule_options,
     class_quotas,
     remove_by_score,
+    rule_needs,
     rule_options,
     select_by_rule,
     select_for_method,
@@ -30,16 +31,23 @@ def data(n: int = 300, classes: int = 4, seed: int = 0):
     return scores, labels
 
 
+def columns(rule: str, n: int = 300, seed: int = 0) -> dict[str, np.ndarray]:
+    """The per-sample columns ``rule`` reads (``rule_needs``), as a scorer would give them: values in (0, 1)."""
+    rng = np.random.default_rng(seed + 100)
+    return {name: rng.uniform(0.01, 0.99, n) for name in rule_needs(rule)}
+
+
 @pytest.mark.parametrize("rule", RULES.names())
 @pytest.mark.parametrize("ratio", RATIOS)
 @pytest.mark.parametrize("keep", ["highest", "lowest"])
 def test_exact_count_and_class_budget(rule, ratio, keep):
     scores, labels = data()
     n = len(scores)
-    removed = select_by_rule(scores, keep, ratio, rule=rule, seed=3)
+    removed = select_by_rule(scores, keep, ratio, rule=rule, seed=3, columns=columns(rule))
     assert removed.dtype == np.int64 and len(removed) == round(ratio * n)
     assert len(np.unique(removed)) == len(removed) and np.all(np.diff(removed) > 0)
-    balanced = select_by_rule(scores, keep, ratio, rule=rule, labels=labels, class_balanced=True, seed=3)
+    balanced = select_by_rule(scores, keep, ratio, rule=rule, labels=labels, class_balanced=True, seed=3,
+                              columns=columns(rule))
     assert np.bincount(labels[balanced], minlength=4).tolist() == class_quotas(labels, ratio).tolist()
 
 
@@ -49,7 +57,8 @@ def test_group_budgets_are_honoured_within_classes(rule, budget):
     scores, labels = data(seed=1)
     groups = equal_width_strata(scores, 5)
     removed = select_by_rule(
-        scores, "highest", 0.6, rule=rule, labels=labels, class_balanced=True, groups=groups, group_budget=budget
+        scores, "highest", 0.6, rule=rule, labels=labels, class_balanced=True, groups=groups, group_budget=budget,
+        columns=columns(rule),
     )
     codes, quota = cell_quotas(len(scores), 0.6, labels=labels, groups=groups, budget=budget)
     assert np.bincount(codes[removed], minlength=len(quota)).tolist() == quota.tolist()
@@ -59,8 +68,10 @@ def test_group_budgets_are_honoured_within_classes(rule, budget):
 @pytest.mark.parametrize("rule", RULES.names())
 def test_deterministic_for_a_seed(rule):
     scores, labels = data(seed=2)
-    first = select_by_rule(scores, "highest", 0.7, rule=rule, labels=labels, class_balanced=True, seed=11)
-    second = select_by_rule(scores, "highest", 0.7, rule=rule, labels=labels, class_balanced=True, seed=11)
+    first = select_by_rule(scores, "highest", 0.7, rule=rule, labels=labels, class_balanced=True, seed=11,
+                           columns=columns(rule))
+    second = select_by_rule(scores, "highest", 0.7, rule=rule, labels=labels, class_balanced=True, seed=11,
+                            columns=columns(rule))
     assert np.array_equal(first, second)
 
 
@@ -135,6 +146,30 @@ def test_moderate_keeps_the_scores_nearest_the_median():
     assert np.array_equal(hardest, remove_by_score(scores, "highest", 0.8))
 
 
+def test_beta_sampling_moves_from_hard_to_easy_samples_as_the_ratio_grows():
+    # DUAL's Beta weight: with mean prediction mu, b = 15 (1 - anchor) (1 - ratio^4) shrinks with the ratio, so the
+    # kept set's mu rises toward 1 (easy samples); the score (>= 0) multiplies the weight.
+    rng = np.random.default_rng(0)
+    mu = rng.uniform(0.05, 0.99, 4000)
+    scores = 10 * mu * (1 - mu)  # the highest scores sit at mu = 0.5: the anchor is about 0.5
+    means = []
+    for ratio in (0.1, 0.5, 0.9):
+        removed = select_by_rule(scores, "highest", ratio, rule="beta", seed=0, columns={"mean_probability": mu})
+        kept = np.setdiff1d(np.arange(len(mu)), removed)
+        means.append(mu[kept].mean())
+    assert means[0] < means[1] < means[2] and means[2] > 0.75
+    zero = np.where(np.arange(4000) < 3900, 0.0, scores)  # fewer positive weights than the kept count: filled
+    assert len(select_by_rule(zero, "highest", 0.5, rule="beta", columns={"mean_probability": mu})) == 2000
+
+
+def test_beta_sampling_refuses_missing_columns_and_negative_scores():
+    scores, _ = data()
+    with pytest.raises(ValueError, match="mean_probability.*scorer 'dual'"):
+        select_by_rule(scores, "highest", 0.5, rule="beta")
+    with pytest.raises(ValueError, match=">= 0"):
+        select_by_rule(scores - 10, "highest", 0.5, rule="beta", columns=columns("beta"))
+
+
 # ---------------------------------------------------------------------------------------------- options
 def test_options_are_checked_against_the_signature():
     assert rule_options("ccs") == {"beta": 0.1, "strata": 50}
@@ -146,7 +181,7 @@ def test_options_are_checked_against_the_signature():
         check_rule_options("ccs", {"strata": 0})
     with pytest.raises(ValueError, match="threshold"):
         check_rule_options("ratio_aware", {"threshold": -1})
-    with pytest.raises(ValueError, match="known: ccs"):
+    with pytest.raises(ValueError, match="known: beta, ccs"):
         select_by_rule(np.ones(5), "highest", 0.4, rule="ccss")
 
 

@@ -133,7 +133,8 @@ def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1
             start = time.perf_counter()
             scores = score_samples(spec.scorer, model, train, trace=trace, **options)
     seconds = time.perf_counter() - start
-    save_tensors({"values": scores.values.numpy(), "keep": scores.keep, "info": scores.info}, folder / "scores.pt")
+    save_tensors({"values": scores.values.numpy(), "keep": scores.keep, "info": scores.info,
+                  "columns": {name: column.numpy() for name, column in scores.columns.items()}}, folder / "scores.pt")
     return _finish(folder, {"key": spec.key, "keep": scores.keep, "score_seconds": seconds, "same_as_S": False},
                    started)
 
@@ -168,9 +169,10 @@ def run_selection(spec: SelectionSpec, score: dict, cache: str, threads: int = 1
         selection = dict(spec.selection)
         if matched is not None:  # as many samples as the matched cell removed, by this cell's (random) score
             selection["ratio"] = matched["removed"] / len(train)
-        scores, keep, hard = (None, None, None) if stored is None else (
-            stored["values"], stored["keep"], stored["info"].get("hard"))
-        removed, chosen = select_for_method(influence, scores, keep, labels=train.y.numpy(), hard=hard, **selection)
+        scores, keep, hard, columns = (None, None, None, None) if stored is None else (
+            stored["values"], stored["keep"], stored["info"].get("hard"), stored.get("columns"))
+        removed, chosen = select_for_method(influence, scores, keep, labels=train.y.numpy(), hard=hard,
+                                            columns=columns, **selection)
     save_array(removed, folder / "removed.npy")
     return _finish(folder, {"key": spec.key, "removed": int(len(removed)), "eps": chosen["eps"],
                             "eps_over_n": chosen["eps_over_n"], "m_over_n2": chosen["m_over_n2"],

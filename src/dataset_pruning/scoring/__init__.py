@@ -2,6 +2,8 @@
 
 from dataset_pruning.scoring import (  # noqa: F401  (registration)
     aum,
+    d2,
+    dual,
     dynamic_uncertainty,
     el2n,
     forgetting,
@@ -23,6 +25,7 @@ from dataset_pruning.scoring.base import (
     scorer_needs,
     scorer_options,
     scorer_output,
+    trace_options,
 )
 from dataset_pruning.scoring.extrapolation import ExtrapolationConfig, extrapolate, extrapolate_scores
 from dataset_pruning.scoring.trace import TraceRecorder, TrainingTrace
@@ -39,4 +42,5 @@ __all__ = [
     "scorer_needs",
     "scorer_options",
     "scorer_output",
+    "trace_options",
 ]

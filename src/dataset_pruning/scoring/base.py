@@ -24,12 +24,15 @@ from dataset_pruning.training_trace import TRACE_PARTS
 @dataclass
 class SampleScores:
     """values : Tensor of shape (n_samples,) or (n_samples, d); keep : which end of a scalar score is kept;
-    info : diagnostics of the computation (solver residuals, projection size, ...), plain Python values."""
+    info : diagnostics of the computation (solver residuals, projection size, ...), plain Python values;
+    columns : named per-sample values, each of shape (n_samples,), that a selection rule may read besides the
+    score (DUAL's ``mean_probability`` for ``rule: beta``)."""
 
     values: torch.Tensor
     method: str
     keep: Literal["highest", "lowest"] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.values.ndim not in (1, 2):
@@ -43,6 +46,10 @@ class SampleScores:
             raise ValueError(f"{self.method}: a scalar score must say which end is kept ('highest' or 'lowest')")
         if self.values.ndim == 2 and self.keep is not None:
             raise ValueError(f"{self.method}: influence vectors have no kept end; keep must be None")
+        for name, column in self.columns.items():
+            if tuple(column.shape) != (len(self.values),):
+                raise ValueError(f"{self.method}: column {name!r} must have shape ({len(self.values)},), "
+                                 f"got {tuple(column.shape)}")
 
     @property
     def is_vector(self) -> bool:
@@ -74,15 +81,17 @@ RUNNER_ARGUMENTS = ("model", "train", "trace", "mapper")
 SCORERS: Registry[Scorer] = Registry("scoring method", runner=dict.fromkeys(RUNNER_ARGUMENTS))
 
 
-def scorer(name: str, *, output: Literal["scalar", "vector"], needs: tuple[str, ...] = ()):
+def scorer(name: str, *, output: Literal["scalar", "vector"], needs: tuple[str, ...] = (),
+           columns: tuple[str, ...] = ()):
     """Register a scorer under ``name``: its options are its keyword parameters; ``output`` says (n,) or (n, d)
     (a scalar score keeps its highest end; ``info['hard']`` names the other end when it matters), ``needs`` the
-    trace parts it reads (``training_trace.TRACE_PARTS``)."""
+    trace parts it reads (``training_trace.TRACE_PARTS``), ``columns`` the per-sample columns it gives besides
+    the score (``SampleScores.columns``, read by rules that need them)."""
     if output not in ("scalar", "vector"):
         raise ValueError(f"output must be 'scalar' or 'vector', got {output!r}")
     for part in needs:
         TRACE_PARTS.get(part)  # an unknown part: the known ones, at import
-    return SCORERS.register(name, output=output, needs=tuple(needs))
+    return SCORERS.register(name, output=output, needs=tuple(needs), columns=tuple(columns))
 
 
 def scorer_options(method: str) -> tuple[str, ...]:
@@ -98,6 +107,23 @@ def scorer_output(method: str) -> str:
 def scorer_needs(method: str) -> tuple[str, ...]:
     """The parts of the training trace that ``method`` reads (empty: the trained model is enough)."""
     return SCORERS.meta(method)["needs"]
+
+
+def trace_options(scorers: list[str], base: dict[str, Any]) -> dict[str, Any]:
+    """The ERM trace that every scorer of ``scorers`` needs, on top of ``base`` (erm_training.trace): each needed
+    part's ``TracePart.ask`` merged in (lists joined, a setting already on kept). ``parts`` stays out when empty,
+    so the keys of runs that record no extra part do not change."""
+    options = dict(base)
+    for scorer in scorers:
+        for part in scorer_needs(scorer):
+            for key, value in TRACE_PARTS.get(part).ask.items():
+                if isinstance(value, list):
+                    options[key] = sorted(set(options.get(key) or ()) | set(value))
+                elif not options.get(key):
+                    options[key] = value
+    if not options.get("parts"):
+        options.pop("parts", None)
+    return options
 
 
 def score_samples(

@@ -1,6 +1,6 @@
 """Selection of the samples to remove. Two kinds of thing, one folder each:
 
-- ``rules/``: rules that rank or stratify one scalar score per sample (``RULES``: score, ccs, ratio_aware,
+- ``rules/``: rules that rank or stratify one scalar score per sample (``RULES``: score, ccs, ratio_aware, beta,
   moderate);
 - ``solvers/``: solvers of the paper's Eq. 4 / Eq. 3 over the influence vectors (``SOLVERS``: hybrid, swap,
   greedy, relaxation, annealing, exact, bucketed, random), with the relaxation bounds.
@@ -19,7 +19,14 @@ from dataset_pruning.selection.groups import make_groups
 from dataset_pruning.selection.solver_registry import SOLVERS
 from dataset_pruning.selection.budgets import cell_quotas, class_caps, class_quotas, removal_count
 from dataset_pruning.selection.objective import removal_norm, theorem_quantities
-from dataset_pruning.selection.rules import RULES, check_rule_options, remove_by_score, rule_options, select_by_rule
+from dataset_pruning.selection.rules import (
+    RULES,
+    check_rule_options,
+    remove_by_score,
+    rule_needs,
+    rule_options,
+    select_by_rule,
+)
 from dataset_pruning.selection.solve import SelectionResult, select_removed, solve_selection
 from dataset_pruning.selection.solvers.bounds import relaxation_bound
 from dataset_pruning.selection.tuning import TuningResult, tune_rule, validation_split
@@ -38,6 +45,7 @@ __all__ = [
     "removal_count",
     "removal_norm",
     "remove_by_score",
+    "rule_needs",
     "rule_options",
     "select_by_rule",
     "select_for_method",

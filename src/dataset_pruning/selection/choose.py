@@ -83,6 +83,7 @@ def select_for_method(
     group_budget: Literal["proportional", "coverage"] = "proportional",
     hard: str | None = None,
     features: np.ndarray | None = None,
+    columns: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """(removed indices, int64 (m,) sorted; metrics: eps, eps/n, m/n^2, objective, seconds[, bound]).
 
@@ -90,7 +91,8 @@ def select_for_method(
     ``rule`` / ``rule_options``: the rule for scalar scores (and for vectors made scalar by ``vector_score``, when
     the rule is not ``score``). ``hard``: the end of a scalar score that holds the hard samples (default ``keep``;
     AUM's is 'lowest', given in its ``info``). ``features`` : (n, f), what ``groups: clusters`` clusters (default:
-    the unit rows of the vectors). Defaults are the pipeline's (conf/base/parameters_optimization_selection.yml).
+    the unit rows of the vectors). ``columns``: the scorer's per-sample columns (``SampleScores.columns``), for
+    rules that read them. Defaults are the pipeline's (conf/base/parameters_optimization_selection.yml).
     """
     start = time.perf_counter()
     n = len(influence)
@@ -119,7 +121,7 @@ def select_for_method(
         )
         removed = select_by_rule(
             values, end, ratio, rule=rule, labels=labels, class_balanced=class_balanced, groups=codes,
-            group_budget=group_budget, hard=hard, seed=seed, options=rule_options,
+            group_budget=group_budget, hard=hard, seed=seed, options=rule_options, columns=columns,
         )
         quantities = theorem_quantities(influence, removed)
         objective = quantities["eps"] if vectors is None else removal_norm(vectors, removed)

@@ -34,6 +34,6 @@ def select_samples(
     info = {} if sample_scores is None else (sample_scores.get("info") or {})
     removed, metrics = select_for_method(
         influence_vectors, scores, None if sample_scores is None else sample_scores.get("keep"), labels=labels,
-        hard=info.get("hard"), **p.model_dump(),
+        hard=info.get("hard"), columns=(sample_scores or {}).get("columns"), **p.model_dump(),
     )
     return removed.tolist(), tracked(metrics)

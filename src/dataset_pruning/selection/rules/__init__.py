@@ -1,12 +1,13 @@
 """Rules that rank or stratify one scalar score per sample into the kept set (``RULES``; ``base.py`` gives the
 interface). A new rule is one module here and one import line below."""
 
-from dataset_pruning.selection.rules import ccs, moderate, ratio_aware, score_rule  # noqa: F401  (registration)
+from dataset_pruning.selection.rules import beta, ccs, moderate, ratio_aware, score_rule  # noqa: F401  (registration)
 from dataset_pruning.selection.rules.base import (
     RULES,
     RuleContext,
     check_rule_options,
     rule,
+    rule_needs,
     rule_options,
     select_by_rule,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "check_rule_options",
     "remove_by_score",
     "rule",
+    "rule_needs",
     "rule_options",
     "select_by_rule",
 ]

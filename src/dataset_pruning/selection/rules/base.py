@@ -6,7 +6,8 @@ A rule is a function registered with ``@rule(name)``:
 
 ``scores`` : ndarray of shape (n_cell,), float64, the scores of one budget cell (a class, a class x group cell,
 or the whole set); ``count`` : how many of them to keep; ``context`` : a ``RuleContext`` (the score's kept and
-hard ends, the removal ratio, the seeded generator). The keyword-only arguments are the rule's options
+hard ends, the removal ratio, the seeded generator, the cell's rows of the per-sample columns the rule
+``needs``, e.g. ``@rule("beta", needs=("mean_probability",))``, which the scorer gave in ``SampleScores.columns``). The keyword-only arguments are the rule's options
 (``rule_options`` in the parameters), validated against this signature. ``select_by_rule`` does the rest once
 for every rule: checks, budgets (``budgets.cell_quotas``: class-balanced and per group), one seeded generator
 for the whole selection (cells in code order, so a seed gives one answer), and the count check.
@@ -14,8 +15,8 @@ for the whole selection (cells in code order, so a seed gives one answer), and t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 
@@ -30,12 +31,14 @@ End = Literal["highest", "lowest"]
 class RuleContext:
     """What a rule may need besides the scores. ``keep``: the end the scorer keeps; ``hard``: the end that holds
     the hard samples (EL2N, forgetting, influence norm: highest, their kept end; AUM: lowest); ``ratio``: the
-    fraction removed overall; ``rng``: the selection's generator (``numpy_rng(seed)``)."""
+    fraction removed overall; ``rng``: the selection's generator (``numpy_rng(seed)``); ``columns``: the cell's rows
+    of the per-sample columns the rule needs."""
 
     keep: End
     hard: End
     ratio: float
     rng: np.random.Generator
+    columns: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def difficulty(self, scores: np.ndarray) -> np.ndarray:
         """Scores oriented so that higher = harder."""
@@ -50,13 +53,19 @@ Rule = Callable[..., np.ndarray]
 RULES: Registry[Rule] = Registry("selection rule", runner=dict.fromkeys(("scores", "count", "context")))
 
 
-def rule(name: str):
-    """Register a rule under ``name`` (the module docstring gives its signature)."""
+def rule(name: str, *, needs: tuple[str, ...] = ()):
+    """Register a rule under ``name`` (the module docstring gives its signature); ``needs``: the per-sample columns
+    it reads from ``context.columns``."""
 
     def decorator(fn: Rule) -> Rule:
-        return RULES.register(name)(fn)
+        return RULES.register(name, needs=tuple(needs))(fn)
 
     return decorator
+
+
+def rule_needs(name: str) -> tuple[str, ...]:
+    """The per-sample columns rule ``name`` reads (``SampleScores.columns`` of the scorer)."""
+    return RULES.meta(name)["needs"]
 
 
 def rule_options(name: str) -> dict[str, Any]:
@@ -68,7 +77,8 @@ def check_rule_options(name: str, options: dict[str, Any] | None) -> None:
     """``RULES.check``, then the rule run on a small synthetic score, so that a value it refuses stops a run at
     parameter validation, before any training."""
     options = RULES.check(name, options)
-    context = RuleContext("highest", "highest", 0.5, numpy_rng(0))
+    columns = {column: np.linspace(0.05, 0.95, 20) for column in rule_needs(name)}
+    context = RuleContext("highest", "highest", 0.5, numpy_rng(0), columns)
     RULES.get(name)(np.linspace(0.0, 1.0, 20), 10, context, **options)
 
 
@@ -90,6 +100,7 @@ def select_by_rule(
     hard: End | None = None,
     seed: int = 0,
     options: dict[str, Any] | None = None,
+    columns: Mapping[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Indices to remove, int64 of shape (m,), sorted, m = round(ratio * n): rule ``rule`` keeps n - m samples.
 
@@ -97,6 +108,8 @@ def select_by_rule(
     (default: ``keep``). labels : ndarray of shape (n_samples,), needed when ``class_balanced`` (each class c
     loses m_c, ``budgets.class_quotas``). groups : int codes of shape (n_samples,): the budget is split over
     them too (within each class), by ``group_budget`` (``budgets.cell_quotas``), and the rule runs per cell.
+    columns : named arrays of shape (n_samples,), the scorer's ``SampleScores.columns``; those the rule needs
+    are given to it cell by cell.
     """
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 1:
@@ -112,6 +125,15 @@ def select_by_rule(
     fn = RULES.get(rule)
     options = RULES.check(rule, options)
     n = len(scores)
+    columns = columns or {}
+    missing = [name for name in rule_needs(rule) if name not in columns]
+    if missing:
+        raise ValueError(f"rule {rule!r} reads the per-sample {', '.join(missing)} that this scorer does not give; "
+                         f"use it with a scorer that does (rule 'beta': scorer 'dual')")
+    needed = {name: np.asarray(columns[name], dtype=np.float64) for name in rule_needs(rule)}
+    for name, column in needed.items():
+        if column.shape != scores.shape:
+            raise ValueError(f"column {name!r} must have shape {scores.shape}, got {column.shape}")
     if class_balanced:
         if labels is None:
             raise ValueError(f"class_balanced selection by rule {rule!r} needs the labels")
@@ -123,13 +145,14 @@ def select_by_rule(
     codes, quota = cell_quotas(
         n, ratio, labels=labels if class_balanced else None, groups=groups, budget=group_budget
     )  # refuses m = 0 and m = n
-    context = RuleContext(keep, hard, float(ratio), numpy_rng(seed))
+    rng = numpy_rng(seed)
     kept = np.zeros(n, dtype=bool)
     for cell, removed in enumerate(quota):
         members = np.flatnonzero(codes == cell)
         count = len(members) - int(removed)
         if count == 0:
             continue
+        context = RuleContext(keep, hard, float(ratio), rng, {k: v[members] for k, v in needed.items()})
         positions = np.asarray(fn(scores[members], count, context, **options), dtype=np.int64)
         if positions.shape != (count,) or len(np.unique(positions)) != count or not (
             (positions >= 0) & (positions < len(members))
@@ -139,4 +162,4 @@ def select_by_rule(
     return np.flatnonzero(~kept).astype(np.int64)
 
 
-__all__ = ["RULES", "RuleContext", "check_rule_options", "rule", "rule_options", "select_by_rule"]
+__all__ = ["RULES", "RuleContext", "check_rule_options", "rule", "rule_needs", "rule_options", "select_by_rule"]
