@@ -20,7 +20,7 @@ from dataset_pruning.runtime import check_device
 from dataset_pruning.options import option_problems
 from dataset_pruning.scoring import SCORERS, scorer_needs, scorer_output
 from dataset_pruning.scoring.influence import LISSA_DEFAULTS, lissa_inverse_hvp
-from dataset_pruning.selection import RULES, SOLVERS, check_rule_options
+from dataset_pruning.selection import RULES, SOLVERS, check_rule_options, rule_needs
 from dataset_pruning.selection.objective import build_solver, removal_count
 from dataset_pruning.training import TrainingConfig
 from dataset_pruning.training_trace import TRACE_PARTS, part_with_recorder
@@ -153,6 +153,8 @@ class ScoringParams(_Block):
     sharding: ShardingParams | None = None  # null: one process; {n_workers: 2}: shards on a Dask LocalCluster
     # null: the exact path; {} or large_head_influence's options: influence_vectors = S P (n, k), no d x d, n x d
     large_head: dict[str, Any] | None = None  # (scoring/large_head.py; damping, batch_size from influence)
+    # written by the config loader when method is 'recommended' (recommendation.py): {ratio, method, why}
+    recommended: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _extrapolation(self) -> "ScoringParams":
@@ -198,7 +200,7 @@ class SelectionParams(_Block):
     projection_dim: int | None = Field(None, ge=1)  # solve on a random projection of S to this many dimensions
     bound_iterations: int = Field(100, ge=0)  # relaxation bound reported beside the solve; 0 skips it
     options: dict[str, Any] = Field(default_factory=dict)
-    rule: RuleName = "score"  # selection/rules: score (the scorer's end; vectors: the solver) | ccs | ratio_aware | moderate
+    rule: RuleName = "score"  # selection/rules: score (the scorer's end; vectors: the solver) | ccs | ratio_aware | moderate | beta
     rule_options: dict[str, Any] = Field(default_factory=dict)  # the rule's keyword options (e.g. ccs: beta, strata)
     vector_score: Literal["norm", "direction"] = "norm"  # how vectors become one score for a rule other than score
     groups: Literal["class", "strata", "clusters"] | None = None  # budget groups, every rule and solver
@@ -247,14 +249,19 @@ class NasParams(_Block):
 
 class SweepMethod(_Block):
     """How one method of the sweep chooses what to remove: a scorer (with options) and the selection options
-    (optimization_selection's keys but ratio and eps, which come from the grid)."""
+    (optimization_selection's keys but ratio and eps, which come from the grid). ``scorer: recommended``: at each
+    ratio the method ``recommend.by_ratio`` gives there (recommendation.py), nothing else set."""
 
-    scorer: ScorerName
+    scorer: ScorerName | Literal["recommended"]
     options: dict[str, Any] = Field(default_factory=dict)
     selection: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> "SweepMethod":
+        if self.scorer == "recommended":
+            if self.options or self.selection:
+                raise ValueError("scorer 'recommended' takes its options and selection from recommend.by_ratio")
+            return self
         _check_options(self.scorer, self.options, "options")
         grid_keys = sorted({"ratio", "eps"} & set(self.selection))
         if grid_keys:
@@ -264,7 +271,20 @@ class SweepMethod(_Block):
                            "eps": 0.0 if problem != "cardinality" else None})
         if scorer_output(self.scorer) == "scalar" and problem != "cardinality":
             raise ValueError(scalar_scores_need_cardinality(self.scorer))
+        if message := columns_missing(self.selection.get("rule", "score"), self.scorer):
+            raise ValueError(message)
         return self
+
+
+def columns_missing(rule: str, scorer: str) -> str | None:
+    """Why rule ``rule`` cannot select on scorer ``scorer``'s output (it reads a per-sample column the scorer does
+    not give), or None."""
+    missing = [c for c in rule_needs(rule) if c not in SCORERS.meta(scorer)["columns"]]
+    if not missing:
+        return None
+    givers = [name for name in SCORERS.names() if set(rule_needs(rule)) <= set(SCORERS.meta(name)["columns"])]
+    return (f"rule {rule!r} reads the per-sample {', '.join(missing)}, which scorer {scorer!r} does not give; "
+            f"use it with {' or '.join(givers) or 'a scorer that does'}")
 
 
 class ModelPair(_Block):
@@ -272,26 +292,80 @@ class ModelPair(_Block):
     retrain: ModelParams | None = None  # None: the same architecture (cross-architecture presets set another)
 
 
-class SweepPreset(_Block):
+class _CellRecipe(_Block):
+    """What cells of the sweep's grid train: ``models`` (empty: erm_training.model, retrained as itself; a name
+    alone: that model, retrained as itself) and ``training`` (overrides of erm_training.training)."""
+
+    models: list[ModelPair] = Field(default_factory=list)
+    training: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models(cls, v):
+        return [{"prune": {"name": m}} if isinstance(m, str) else m for m in v]
+
+    @model_validator(mode="after")
+    def _recipe(self) -> "_CellRecipe":
+        TrainingParams(**self.training)  # unknown or bad recipe keys stop here
+        for pair in self.models:
+            pair.retrain = pair.retrain or pair.prune
+        return self
+
+
+class RecommendEntry(SweepMethod):
+    """A row of ``recommend.by_ratio``: the method used up to removal ratio ``up_to`` (a sweep method's form)."""
+
+    scorer: ScorerName
+    up_to: float = Field(gt=0, le=1)
+    method: str
+    why: str = ""
+
+
+class ToleranceParams(_Block):
+    """``kedro run --pipeline=tolerance``: the largest ratio of step, 2 step, ..., max_ratio whose validation
+    accuracy is within ``delta`` (a fraction: 0.01 = 1 point) of the full data's, for ``method`` (sweep.methods)."""
+
+    delta: float = Field(0.01, gt=0, lt=1)
+    step: float = Field(0.05, gt=0, lt=1)
+    max_ratio: float = Field(0.95, gt=0, lt=1)
+    method: str = "recommended"
+
+
+class RecommendParams(_CellRecipe):
+    """``influence_scoring.method: recommended`` chooses from ``by_ratio`` (recommendation.py); ``kedro run
+    --pipeline=recommend`` measures ``candidates`` (sweep.methods) at ``ratios`` on a ``validation`` split, ``seeds``
+    each, with the sweep's ``models`` / ``training`` overrides; ``tolerance``: the tolerance pipeline."""
+
+    by_ratio: list[RecommendEntry] = Field(min_length=1)
+    candidates: list[str] = Field(default_factory=lambda: ["random", "eq4", "tdds", "herding", "dual", "dual_beta"])
+    ratios: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default_factory=lambda: [0.3, 0.5, 0.7, 0.9])
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    validation: float = Field(0.2, gt=0, lt=1)
+    tolerance: ToleranceParams = Field(default_factory=ToleranceParams)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "RecommendParams":
+        ends = [entry.up_to for entry in self.by_ratio]
+        if ends != sorted(set(ends)) or ends[-1] != 1.0:
+            raise ValueError(f"by_ratio's up_to must increase and end at 1.0, got {ends}")
+        return self
+
+
+
+
+class SweepPreset(_CellRecipe):
     datasets: list[DatasetName] = Field(default_factory=lambda: ["mnist1d"])
-    models: list[ModelPair] = Field(default_factory=list)  # empty: erm_training.model, retrained as itself
     methods: list[str]
     ratios: list[float] = Field(default_factory=lambda: [0.3, 0.5, 0.7, 0.9])
     eps: list[float] = Field(default_factory=list)  # the Eq. 3 methods' budgets
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
     budgets: list[Literal["epochs", "steps"]] = Field(default_factory=lambda: ["epochs"])
-    training: dict[str, Any] = Field(default_factory=dict)  # overrides of erm_training.training (ERM and retraining)
     track_accuracy: bool = False  # test accuracy after every retraining epoch (time to a target accuracy)
     target_accuracy: float | None = Field(None, gt=0, le=1)
     theorem1_random: bool = False  # beside every Eq. 3 cell, a random removal of the same size
     # > 0: every cell is measured on this fraction of the training set (stratified, held out from ERM, scoring and
     # retraining) instead of the test set: for choosing a method or its hyper-parameters (docs/selection.md)
     validation: float = Field(0.0, ge=0, lt=1)
-
-    @field_validator("models", mode="before")
-    @classmethod
-    def _models(cls, v):
-        return [{"prune": {"name": m}} if isinstance(m, str) else m for m in v]
 
     @field_validator("ratios")
     @classmethod
@@ -300,13 +374,6 @@ class SweepPreset(_Block):
         if bad:
             raise ValueError(f"ratios must lie strictly between 0 and 1, got {bad}")
         return v
-
-    @model_validator(mode="after")
-    def _training(self) -> "SweepPreset":
-        TrainingParams(**self.training)  # unknown or bad recipe keys stop here
-        for pair in self.models:
-            pair.retrain = pair.retrain or pair.prune
-        return self
 
 
 class SweepParams(_Block):
@@ -350,6 +417,7 @@ PARAMETER_BLOCKS: dict[str, type[_Block]] = {
     "nas_proxy_eval": NasParams,
     "sweep": SweepParams,
     "report": ReportParams,
+    "recommend": RecommendParams,
 }
 
 
@@ -426,10 +494,20 @@ def validate_parameters(parameters: dict[str, Any], write_to: list[Path] = ()) -
                     f"  erm_training.trace: influence_scoring.method {method} reads the training trace's {part!r}; "
                     f"set {TRACE_PARTS.get(part).hint} (conf/base/parameters_erm_training.yml or --params)"
                 )
+    if "recommend" in parsed and "sweep" in parsed:
+        known = parsed["sweep"].methods
+        for name in [*parsed["recommend"].candidates, parsed["recommend"].tolerance.method]:
+            if name not in known:
+                close = difflib.get_close_matches(name, list(known), n=1)
+                problems.append(f"  recommend: {name!r} is not a method of sweep.methods"
+                                + (f" (did you mean {close[0]!r}?)" if close else "")
+                                + " (conf/base/parameters_recommend.yml or --params)")
     if "influence_scoring" in parsed and "optimization_selection" in parsed:
         method = parsed["influence_scoring"].method
         if scorer_output(method) == "scalar" and parsed["optimization_selection"].problem != "cardinality":
             problems.append(f"  optimization_selection.problem: {scalar_scores_need_cardinality(method)}")
+        if message := columns_missing(parsed["optimization_selection"].rule, method):
+            problems.append(f"  optimization_selection.rule: {message}")
     problems += check_writable(list(write_to))
     if problems:
         raise ValueError("invalid parameters, nothing was run:\n" + "\n".join(problems))

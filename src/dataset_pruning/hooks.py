@@ -32,6 +32,7 @@ from dataset_pruning.config import (RUNTIME_PARAMETERS, block, check_selection_b
                                     validate_parameters)
 from dataset_pruning.catalog.storage import damaged_file
 from dataset_pruning.provenance import describe, fingerprint
+from dataset_pruning.recommendation import settings
 from dataset_pruning.reporting import run_fields, run_label
 from dataset_pruning.tensor_files import write_atomically
 
@@ -172,8 +173,8 @@ def _lineage_differences(name: str, record: dict, params: dict, inputs_read: dic
     recorded = record.get("parameters") or {}
     blocks = _blocks_that_make(name)
     blocks = set(recorded) if "*" in blocks else blocks
-    found = [line for block in sorted(blocks & set(recorded)) for line in _differences(recorded[block],
-                                                                                        params.get(block), block)]
+    found = [line for block in sorted(blocks & set(recorded))
+             for line in _differences(settings(block, recorded[block]), settings(block, params.get(block)), block)]
     for source, used in (record.get("inputs_read") or {}).items():
         if source in inputs_read and inputs_read[source]["version"] != used.get("version"):
             found.append(f"it was computed from {source} version {used.get('version')}, this run reads "
@@ -380,6 +381,9 @@ def run_name(params: dict[str, Any], pipeline_names: list[str] | None) -> str:
 def run_tags(params: dict[str, Any], runtime_params: dict[str, Any]) -> dict[str, str]:
     fields = run_fields(params)
     tags = {key: str(fields[key]) for key in ("dataset", "model", "method", "solver", "ratio", "seed")}
+    recommended = (params.get("influence_scoring") or {}).get("recommended")
+    if recommended:  # influence_scoring.method: recommended, resolved by the config loader (recommendation.py)
+        tags |= {"recommended.method": str(recommended["method"]), "recommended.why": str(recommended["why"])[:5000]}
     return {**tags, "params_given": json.dumps(runtime_params, sort_keys=True, default=str)}
 
 

@@ -14,6 +14,7 @@ from dataset_pruning.pipelines import (
     ingest,
     nas_proxy_eval,
     optimization_selection,
+    recommend,
     report,
     retraining,
     sweep,
@@ -28,6 +29,7 @@ STAGES = {
     "nas_proxy_eval": nas_proxy_eval,
     "sweep": sweep,
     "report": report,
+    "recommend": recommend,
 }
 PRUNE_STAGES = ("ingest", "erm_training", "influence_scoring", "optimization_selection", "retraining")
 
@@ -39,6 +41,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         name: pipeline(module.create_pipeline(), namespace=name, prefix_datasets_with_namespace=False)
         for name, module in STAGES.items()
     }
+    pipelines["tolerance"] = pipeline(recommend.create_tolerance_pipeline(), namespace="tolerance",
+                                      prefix_datasets_with_namespace=False)
     pipelines["prune"] = sum((pipelines[name] for name in PRUNE_STAGES), Pipeline([]))
     pipelines["__default__"] = pipelines["prune"]
     return pipelines

@@ -22,7 +22,7 @@ def run_fields(params: dict[str, Any]) -> dict[str, Any]:
         "dataset": block("ingest").get("dataset"),
         "model": (block("erm_training").get("model") or {}).get("name"),
         "method": block("influence_scoring").get("method"),
-        "solver": selection.get("solver"),
+        "solver": selection.get("solver") if selection.get("rule", "score") == "score" else selection["rule"],
         "problem": selection.get("problem", "cardinality"),
         "ratio": selection.get("ratio"),
         "eps": selection.get("eps"),

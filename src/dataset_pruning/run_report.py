@@ -50,11 +50,16 @@ def stage_of(node_name: str) -> str:
 
 
 def format_summary(metrics: dict[str, Any] | None, n: int | None, times: dict[str, float], peak_mb: float,
-                   label: str, run: tuple[str, str] | None, store: str, lineage: dict[str, str] | None = None) -> str:
+                   label: str, run: tuple[str, str] | None, store: str, lineage: dict[str, str] | None = None,
+                   recommended: dict[str, Any] | None = None) -> str:
     """The lines printed at the end of a run: what was removed (of ``n`` training samples) and what it cost in
     accuracy, eps/n and the gap, each stage's seconds and the peak memory, inputs of a mixed lineage (the
-    ``lineage.*`` tags of hooks.RunIsolation), and how to see the run in MLflow (``run``: (name, id) or None)."""
+    ``lineage.*`` tags of hooks.RunIsolation), how to see the run in MLflow (``run``: (name, id) or None), and which
+    method ``influence_scoring.method: recommended`` chose and why (``recommended``: {ratio, method, why})."""
     lines = [f"== {label} =="]
+    if recommended:
+        lines.append(f"recommended method at ratio {recommended['ratio']}: {recommended['method']} "
+                     f"({recommended['why']}; recommend.by_ratio)")
     if lineage and lineage.get("lineage.mixed") == "true":
         lines.append(f"inputs from MLflow runs {lineage.get('lineage.runs')} (mixed lineage"
                      + (f": {lineage['lineage.differences']}" if lineage.get("lineage.differences") else "") + ")")
@@ -161,7 +166,7 @@ class RunReport:
         lineage = mlflow.get_run(active.info.run_id).data.tags if active is not None else None
         store = f"sqlite:///{self.params.get('mlflow_db') or 'mlflow.db'}"
         summary = format_summary(self.metrics, self.n, self.times(), peak_memory_mb(), run_label(self.params), run,
-                                 store, lineage)
+                                 store, lineage, (self.params.get("influence_scoring") or {}).get("recommended"))
         print(summary, file=sys.stdout, flush=True)
 
     @hook_impl(tryfirst=True)

@@ -17,8 +17,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from dataset_pruning.scoring import scorer_needs, scorer_output
-from dataset_pruning.training_trace import TRACE_PARTS
+from dataset_pruning.recommendation import RECOMMENDED, choose
+from dataset_pruning.scoring import scorer_output, trace_options
 
 
 def spec_key(kind: str, payload: dict[str, Any]) -> str:
@@ -92,23 +92,6 @@ def _selected_by(scorer: str, selection: dict[str, Any]) -> str:
     return "score_rule" if rule == "score" else rule
 
 
-def trace_options(scorers: list[str], base: dict[str, Any]) -> dict[str, Any]:
-    """The ERM trace that every scorer of ``scorers`` needs, on top of ``base`` (erm_training.trace): each needed
-    part's ``TracePart.ask`` merged in (lists joined, a setting already on kept). ``parts`` stays out when empty,
-    so the keys of runs that record no extra part do not change."""
-    options = dict(base)
-    for scorer in scorers:
-        for part in scorer_needs(scorer):
-            for key, value in TRACE_PARTS.get(part).ask.items():
-                if isinstance(value, list):
-                    options[key] = sorted(set(options.get(key) or ()) | set(value))
-                elif not options.get(key):
-                    options[key] = value
-    if not options.get("parts"):
-        options.pop("parts", None)
-    return options
-
-
 def expand_grid(preset: dict[str, Any], methods: dict[str, dict[str, Any]], base: dict[str, Any]) -> list[CellSpec]:
     """Every cell of ``preset`` (a validated ``SweepPreset`` as a dict), in a stable order.
 
@@ -116,7 +99,17 @@ def expand_grid(preset: dict[str, Any], methods: dict[str, dict[str, Any]], base
     erm_training, influence_scoring, optimization_selection) whose values every cell starts from.
     """
     ingest, erm, selection_base = base["ingest"], base["erm_training"], base["optimization_selection"]
-    used = [methods[name] for name in preset["methods"]]
+
+    def at(name: str, value: float | None) -> dict[str, Any]:
+        """Method ``name`` at ratio ``value`` (``scorer: recommended``: the row of recommend.by_ratio there)."""
+        method = methods[name]
+        if method["scorer"] != RECOMMENDED:
+            return method
+        choice = choose(value, base["recommend"]["by_ratio"])
+        return {"scorer": choice.scorer, "options": choice.options, "selection": choice.selection}
+
+    values = sorted({*preset["ratios"], *preset["eps"]})
+    used = [at(name, value) for name in preset["methods"] for value in values]
     trace = trace_options([m["scorer"] for m in used] + ["random"] * preset["theorem1_random"], erm["trace"])
     recipe_base = {**erm["training"], **(preset.get("training") or {})}
     cells: list[CellSpec] = []
@@ -132,11 +125,11 @@ def expand_grid(preset: dict[str, Any], methods: dict[str, dict[str, Any]], base
                 erm_spec = ErmSpec(data, prune_model, {**recipe_base, "seed": seed}, trace,
                                    base["influence_scoring"]["influence"], preset["track_accuracy"])
                 for name in preset["methods"]:
-                    method = methods[name]
-                    score = ScoreSpec(erm_spec, method["scorer"], method.get("options") or {})
-                    problem = (method.get("selection") or {}).get("problem", selection_base["problem"])
+                    problem = (methods[name].get("selection") or {}).get("problem", selection_base["problem"])
                     budgets = preset["eps"] if problem == "generalization" else preset["ratios"]
                     for value in budgets:
+                        method = at(name, None if problem == "generalization" else value)
+                        score = ScoreSpec(erm_spec, method["scorer"], method.get("options") or {})
                         for budget in preset["budgets"]:
                             chosen = {**selection_base, "seed": seed, "bound_iterations": 0,
                                       **(method.get("selection") or {}),

@@ -51,7 +51,7 @@ def table_row(cell, row: dict[str, Any], preset: str) -> dict[str, Any]:
     return out
 
 
-def sweep_cells(params: dict, ingest: dict, erm: dict, scoring: dict, selection: dict,
+def sweep_cells(params: dict, ingest: dict, erm: dict, scoring: dict, selection: dict, recommend: dict,
                 log_cell: Callable[[dict], None] | None = None) -> tuple[pd.DataFrame, dict]:
     """sweep_results: one row per cell (tags, pruning metrics, times); sweep_metrics: the sweep's totals.
 
@@ -60,7 +60,8 @@ def sweep_cells(params: dict, ingest: dict, erm: dict, scoring: dict, selection:
     started = time.perf_counter()
     p: SweepParams = block("sweep", params)
     preset = p.chosen()
-    blocks = {"ingest": ingest, "erm_training": erm, "influence_scoring": scoring, "optimization_selection": selection}
+    blocks = {"ingest": ingest, "erm_training": erm, "influence_scoring": scoring, "optimization_selection": selection,
+              "recommend": recommend}
     base = {name: block(name, values).model_dump() for name, values in blocks.items()}
     methods = {name: method.model_dump() for name, method in p.methods.items()}
     cells = expand_grid(preset.model_dump(), methods, base)

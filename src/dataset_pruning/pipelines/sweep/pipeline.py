@@ -9,7 +9,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 sweep_cells,
                 ["params:sweep", "params:ingest", "params:erm_training", "params:influence_scoring",
-                 "params:optimization_selection", "sweep_progress"],
+                 "params:optimization_selection", "params:recommend", "sweep_progress"],
                 ["sweep_results", "sweep_metrics"],
                 name="sweep_cells",
             )

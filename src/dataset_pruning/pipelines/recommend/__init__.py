@@ -1,0 +1,1 @@
+from .pipeline import create_pipeline, create_tolerance_pipeline  # noqa: F401
