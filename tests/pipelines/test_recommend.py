@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dataset_pruning.experiments.recommend import bisect_ratio, ratio_grid, winners
+from dataset_pruning.experiments.recommend import bisect_ratio, leave_one_out, minimax_choice, ratio_grid, winners
 
 from kedro_runs import latest, load_latest, run  # noqa: E402
 
@@ -36,6 +36,18 @@ def test_winners_keep_eq4_within_one_std_of_the_best_and_report_the_margin():
     [row] = winners(rows).to_dict("records")
     assert row["method"] == "eq4"  # 85.0 >= 86.5 - 2.1 (tdds's std)
     assert row["margin"] == pytest.approx(4.0) and row["beats_by_std"]
+
+
+def test_the_rule_takes_the_largest_worst_margin_and_leave_one_out_tests_it_on_the_third():
+    # margins over random: "hard" wins big on a and b but collapses on c; "safe" never loses much
+    means = pd.DataFrame([(d, m, 0.9, v) for d, m, v in [
+        ("a", "random", 50), ("a", "hard", 60), ("a", "safe", 52),
+        ("b", "random", 50), ("b", "hard", 58), ("b", "safe", 51),
+        ("c", "random", 50), ("c", "hard", 20), ("c", "safe", 49)]], columns=["dataset", "method", "ratio", "mean"])
+    assert minimax_choice(means) == {0.9: "safe"}
+    held = leave_one_out(means).set_index("left_out")
+    assert held.loc["c", "method"] == "hard" and held.loc["c", "margin"] == -30  # fitted on a, b: fails on c
+    assert held.loc["a", "method"] == "safe" and held.loc["a", "margin"] == 2
 
 
 SMALL = {

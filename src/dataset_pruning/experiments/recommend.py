@@ -4,6 +4,9 @@ set, then run once on the whole training set for the subset and its test accurac
 
 - ``winners``: per ratio, the candidate with the best mean validation accuracy (Eq. 4, the paper's method, kept
   when within one std of it: the rule of docs/selection.md), with its margin over random.
+- ``minimax_choice``: the rule behind ``recommend.by_ratio`` (docs/selection.md): per ratio, the candidate whose
+  worst margin over random across the data sets is largest; ``leave_one_out`` fits it on all data sets but one and
+  reports the margins on the one left out.
 - ``bisect_ratio``: the largest ratio of a grid whose validation accuracy stays within delta of the full data's,
   by bisection (accuracy assumed to fall as the ratio grows): at most ceil(log2(len(grid) + 1)) retrainings
   per seed.
@@ -67,6 +70,39 @@ def winners(rows: pd.DataFrame, baseline: str = "random", default: str = "eq4") 
     return pd.DataFrame(out)
 
 
+def margins(means: pd.DataFrame, baseline: str = "random") -> pd.DataFrame:
+    """means: columns dataset, method, ratio, mean (validation accuracy) -> the same rows with ``margin`` = mean -
+    the baseline's mean on that data set and ratio (the baseline's own rows dropped)."""
+    base = means[means["method"] == baseline].set_index(["dataset", "ratio"])["mean"]
+    out = means[means["method"] != baseline].copy()
+    out["margin"] = out["mean"].to_numpy() - base.loc[list(zip(out["dataset"], out["ratio"]))].to_numpy()
+    return out
+
+
+def minimax_choice(means: pd.DataFrame, baseline: str = "random") -> dict[float, str]:
+    """{ratio: the method with the largest worst margin over ``baseline`` across the data sets} (only methods
+    measured on every data set at that ratio compete)."""
+    table = margins(means, baseline)
+    datasets = table["dataset"].nunique()
+    choice = {}
+    for ratio, part in table.groupby("ratio"):
+        worst = part.groupby("method")["margin"].agg(["min", "count"])
+        choice[float(ratio)] = str(worst[worst["count"] == datasets]["min"].idxmax())
+    return choice
+
+
+def leave_one_out(means: pd.DataFrame, baseline: str = "random") -> pd.DataFrame:
+    """For each data set left out: the minimax choice fitted on the others, per ratio, and its margin on the one
+    left out (rows: left_out, ratio, method, margin)."""
+    table, rows = margins(means, baseline), []
+    for left in sorted(means["dataset"].unique()):
+        choice = minimax_choice(means[means["dataset"] != left], baseline)
+        held = table[table["dataset"] == left].set_index(["ratio", "method"])["margin"]
+        rows += [{"left_out": left, "ratio": ratio, "method": method, "margin": float(held.get((ratio, method), np.nan))}
+                 for ratio, method in choice.items()]
+    return pd.DataFrame(rows)
+
+
 def bisect_ratio(passes: Callable[[float], bool], grid: list[float]) -> tuple[float | None, list[float]]:
     """(the largest ratio of ``grid`` (increasing) that ``passes``, or None; the ratios probed, in order).
     Bisection: at most ceil(log2(len(grid) + 1)) calls of ``passes``."""
@@ -92,4 +128,5 @@ def removed_indices(cache: str, cell_key: str) -> np.ndarray:
     return np.load(Path(cache) / "cells" / cell_key / "removed.npy", allow_pickle=False).astype(np.int64)
 
 
-__all__ = ["bisect_ratio", "measure", "preset", "ratio_grid", "removed_indices", "run_cells", "winners"]
+__all__ = ["bisect_ratio", "leave_one_out", "margins", "measure", "minimax_choice", "preset", "ratio_grid",
+           "removed_indices", "run_cells", "winners"]
