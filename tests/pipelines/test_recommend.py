@@ -45,6 +45,10 @@ def test_the_rule_takes_the_largest_worst_margin_and_leave_one_out_tests_it_on_t
         ("b", "random", 50), ("b", "hard", 58), ("b", "safe", 51),
         ("c", "random", 50), ("c", "hard", 20), ("c", "safe", 49)]], columns=["dataset", "method", "ratio", "mean"])
     assert minimax_choice(means) == {0.9: "safe"}
+    tie = pd.concat([means, pd.DataFrame([(d, "eq4", 0.9, v) for d, v in [("a", 51.8), ("b", 50.7), ("c", 48.7)]],
+                                         columns=means.columns)])
+    assert minimax_choice(tie) == {0.9: "eq4"}  # worst margin -1.3 against safe's -1.0: within 0.5, eq4 stays
+    assert minimax_choice(tie, tolerance=0.2) == {0.9: "safe"}
     held = leave_one_out(means).set_index("left_out")
     assert held.loc["c", "method"] == "hard" and held.loc["c", "margin"] == -30  # fitted on a, b: fails on c
     assert held.loc["a", "method"] == "safe" and held.loc["a", "margin"] == 2
