@@ -85,3 +85,11 @@ def test_the_default_follows_the_table_documented_in_docs_selection():
         loader = ProjectConfigLoader(str(CONF), runtime_params={"optimization_selection": {"ratio": ratio}},
                                      **CONFIG_LOADER_ARGS)
         assert loader["parameters"]["influence_scoring"]["recommended"]["method"] == documented, ratio
+
+
+def test_the_recommend_and_tolerance_runs_are_named_by_what_they_ask():
+    from dataset_pruning.hooks import run_name
+
+    p = ProjectConfigLoader(str(CONF), **CONFIG_LOADER_ARGS)["parameters"]
+    assert run_name(p, ["tolerance"]) == "tolerance·mnist1d·cnn1d·delta0.01·recommended"
+    assert run_name(p, ["recommend"]).startswith("recommend·mnist1d·cnn1d·random·eq4")
