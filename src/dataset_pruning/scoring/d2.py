@@ -53,19 +53,10 @@ def d2_order(features: np.ndarray, importance: np.ndarray, *, n_neighbor: int, g
 
 
 @scorer("d2", output="scalar", needs=("dynamics",))
-def d2(
-    model: torch.nn.Module,
-    train: TensorData,
-    *,
-    trace=None,
-    importance: str = "forgetting",
-    n_neighbor: Annotated[int, Field(ge=1)] = 5,
-    gamma: Annotated[float, Field(gt=0)] = 0.1,
-    mode: Literal["sum", "product"] = "sum",
-    hard_cut: Annotated[float, Field(ge=0, lt=1)] = 0.0,
-    batch_size: int = 1024,
-    device: str = "auto",
-) -> SampleScores:
+def d2(model: torch.nn.Module, train: TensorData, *, trace=None, importance: str = "forgetting",
+       n_neighbor: Annotated[int, Field(ge=1)] = 5, gamma: Annotated[float, Field(gt=0)] = 0.1,
+       mode: Literal["sum", "product"] = "sum", hard_cut: Annotated[float, Field(ge=0, lt=1)] = 0.0,
+       batch_size: int = 1024, device: str = "auto") -> SampleScores:
     """scores : Tensor of shape (n_samples,), 1 - (D2 pick rank within the class) / n_c; keep highest.
     ``importance``: a scalar scorer with its default options (its kept end counts as important)."""
     base = score_samples(importance, model, train, trace=trace)
