@@ -1,11 +1,10 @@
 """The rule behind the default (`recommend.by_ratio`), recomputed from the sweep's validation cells: per ratio the
 candidate with the largest worst margin over random across the data sets, and the leave-one-data-set-out check.
 
-    python benchmarks/recommend_rule.py [--cache data/09_sweep] [--methods random eq4 tdds herding dual_beta d2]
+    python benchmarks/recommend_rule.py [--presets ...] [--methods random eq4 tdds herding dual dual_beta d2]
 
-Reads every finished cell under the cache measured on a validation split (epochs budget); the data sets and
-ratios are those found. The validation presets that feed it: coverage_validation, coverage_digits_validation,
-fmnist_validation, new_candidates_validation (docs/selection.md, "The default").
+Reads the finished cells of the given validation presets (their grids expanded from conf/base, so exactly those
+cells) from the sweep cache (sweep.cache); run the presets first (docs/selection.md, "The default").
 """
 
 from __future__ import annotations
@@ -16,23 +15,42 @@ from pathlib import Path
 
 import pandas as pd
 
+from dataset_pruning.config import validate_parameters
+from dataset_pruning.config_loader import ProjectConfigLoader
+from dataset_pruning.experiments.grid import expand_grid
 from dataset_pruning.experiments.recommend import leave_one_out, margins, minimax_choice
+from dataset_pruning.settings import CONFIG_LOADER_ARGS
+
+PRESETS = ["rule_validation", "new_candidates_validation", "fmnist_validation"]
+BLOCKS = ("ingest", "erm_training", "influence_scoring", "optimization_selection", "recommend")
 
 
-def validation_means(cache: Path, methods: list[str]) -> pd.DataFrame:
-    rows = [json.loads(p.read_text()) for p in sorted((cache / "cells").glob("*/result.json"))]
-    cells = pd.DataFrame([r for r in rows if r.get("evaluated_on") == "validation" and r["budget"] == "epochs"
-                          and r["method"] in methods])
+def validation_means(presets: list[str], methods: list[str]) -> pd.DataFrame:
+    """Mean validation accuracy (%) per data set, method and ratio over the finished cells of ``presets``."""
+    params = validate_parameters(ProjectConfigLoader("conf", **CONFIG_LOADER_ARGS)["parameters"])
+    sweep, base = params["sweep"], {name: params[name].model_dump() for name in BLOCKS}
+    methods_of = {name: method.model_dump() for name, method in sweep.methods.items()}
+    rows, missing = [], 0
+    for name in presets:
+        for cell in expand_grid(sweep.presets[name].model_dump(), methods_of, base):
+            result = Path(sweep.cache) / "cells" / cell.key / "result.json"
+            if cell.method in methods and result.is_file():
+                rows.append({**json.loads(result.read_text()), "method": cell.method})
+            missing += cell.method in methods and not result.is_file()
+    if missing:
+        print(f"({missing} cells of these presets are not in the cache: run them first)")
+    cells = pd.DataFrame(rows)
     return (cells.groupby(["dataset", "method", "ratio"])["pruned_test_accuracy"].mean() * 100).rename(
         "mean").reset_index()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache", type=Path, default=Path("data/09_sweep"))
-    parser.add_argument("--methods", nargs="+", default=["random", "eq4", "tdds", "herding", "dual_beta", "d2"])
+    parser.add_argument("--presets", nargs="+", default=PRESETS)
+    parser.add_argument("--methods", nargs="+",
+                        default=["random", "eq4", "tdds", "herding", "dual", "dual_beta", "d2", "d2_cut04"])
     args = parser.parse_args()
-    means = validation_means(args.cache, args.methods)
+    means = validation_means(args.presets, args.methods)
     table = margins(means).pivot_table(index=["ratio", "method"], columns="dataset", values="margin")
     print("margin over random (validation accuracy, points):\n" + table.round(2).to_string())
     print("\nminimax choice per ratio:", minimax_choice(means))
