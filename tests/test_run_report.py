@@ -34,3 +34,11 @@ def test_a_mixed_lineage_is_named_and_a_run_without_figures_still_reports_its_co
 def test_stages_are_the_pipeline_namespaces_by_short_name():
     assert [stage_of(n) for n in ("erm_training.train_erm", "influence_scoring.score_influence", "sweep.sweep_cells",
                                   "custom.node")] == ["erm", "scoring", "sweep", "custom"]
+
+
+def test_the_summary_says_which_method_the_default_chose_and_why():
+    chosen = {"ratio": 0.9, "method": "d2_cut04", "why": "the smallest worst loss"}
+    metrics = {"ratio": 0.9, "full_test_accuracy": 0.9, "pruned_test_accuracy": 0.5, "eps_over_n": 1e-5,
+               "generalization_gap": 1.0}
+    text = format_summary(metrics, 100, {}, 1.0, "x", None, "", None, chosen)
+    assert text.splitlines()[1] == "recommended method at ratio 0.9: d2_cut04 (the smallest worst loss; recommend.by_ratio)"

@@ -200,7 +200,8 @@ class SelectionParams(_Block):
     projection_dim: int | None = Field(None, ge=1)  # solve on a random projection of S to this many dimensions
     bound_iterations: int = Field(100, ge=0)  # relaxation bound reported beside the solve; 0 skips it
     options: dict[str, Any] = Field(default_factory=dict)
-    rule: RuleName = "score"  # selection/rules: score (the scorer's end; vectors: the solver) | ccs | ratio_aware | moderate | beta
+    # selection/rules: score (the scorer's end; vectors: the solver) | ccs | ratio_aware | moderate | beta
+    rule: RuleName = "score"
     rule_options: dict[str, Any] = Field(default_factory=dict)  # the rule's keyword options (e.g. ccs: beta, strata)
     vector_score: Literal["norm", "direction"] = "norm"  # how vectors become one score for a rule other than score
     groups: Literal["class", "strata", "clusters"] | None = None  # budget groups, every rule and solver

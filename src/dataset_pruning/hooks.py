@@ -377,8 +377,9 @@ def run_name(params: dict[str, Any], pipeline_names: list[str] | None) -> str:
         return "report"
     if names in (["recommend"], ["tolerance"]):  # the ratio is what they search: data set, model and what they ask
         fields, recommend = run_fields(params), params.get("recommend") or {}
-        asked = (f"delta{(recommend.get('tolerance') or {}).get('delta')}·{(recommend.get('tolerance') or {}).get('method')}"
-                 if names == ["tolerance"] else "·".join(map(str, recommend.get("candidates") or [])))
+        tolerance = recommend.get("tolerance") or {}
+        asked = (f"delta{tolerance.get('delta')}·{tolerance.get('method')}" if names == ["tolerance"]
+                 else "·".join(map(str, recommend.get("candidates") or [])))
         return "·".join([names[0], str(fields["dataset"]), str(fields["model"]), asked])
     return "·".join([*names, run_label(params)])
 

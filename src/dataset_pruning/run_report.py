@@ -165,8 +165,9 @@ class RunReport:
         run = (active.info.run_name, active.info.run_id) if active is not None else None
         lineage = mlflow.get_run(active.info.run_id).data.tags if active is not None else None
         store = f"sqlite:///{self.params.get('mlflow_db') or 'mlflow.db'}"
+        chosen = (self.params.get("influence_scoring") or {}).get("recommended")
         summary = format_summary(self.metrics, self.n, self.times(), peak_memory_mb(), run_label(self.params), run,
-                                 store, lineage, (self.params.get("influence_scoring") or {}).get("recommended"))
+                                 store, lineage, chosen if self.metrics else None)  # only where it selected
         print(summary, file=sys.stdout, flush=True)
 
     @hook_impl(tryfirst=True)

@@ -104,8 +104,8 @@ def leave_one_out(means: pd.DataFrame, baseline: str = "random") -> pd.DataFrame
     for left in sorted(means["dataset"].unique()):
         choice = minimax_choice(means[means["dataset"] != left], baseline)
         held = table[table["dataset"] == left].set_index(["ratio", "method"])["margin"]
-        rows += [{"left_out": left, "ratio": ratio, "method": method, "margin": float(held.get((ratio, method), np.nan))}
-                 for ratio, method in choice.items()]
+        rows += [{"left_out": left, "ratio": ratio, "method": method,
+                  "margin": float(held.get((ratio, method), np.nan))} for ratio, method in choice.items()]
     return pd.DataFrame(rows)
 
 

@@ -29,8 +29,8 @@ def _subset(rows: pd.DataFrame, sweep: dict, n: int) -> dict[str, Any]:
     """The one whole-training-set cell's removed and kept indices and its test accuracy."""
     [row] = rows.to_dict("records")
     removed = removed_indices(sweep["cache"], row["cell_key"])
-    return {"removed": removed, "kept": np.setdiff1d(np.arange(n), removed), "test_accuracy": row["pruned_test_accuracy"],
-            "full_test_accuracy": row["full_test_accuracy"]}
+    return {"removed": removed, "kept": np.setdiff1d(np.arange(n), removed),
+            "test_accuracy": row["pruned_test_accuracy"], "full_test_accuracy": row["full_test_accuracy"]}
 
 
 def recommend_methods(sweep: dict, recommend: dict, *blocks: dict) -> tuple[pd.DataFrame, dict, dict]:
@@ -77,7 +77,8 @@ def smallest_subset(sweep: dict, recommend: dict, *blocks: dict) -> tuple[pd.Dat
     result: dict[str, Any] = {"ratio": ratio, "method": method, "delta": tolerance["delta"],
                               "full_validation_accuracy": curve[0]["full_mean"], "probes": len(curve)}
     if ratio is None:
-        log.warning("tolerance: no ratio of the grid keeps validation accuracy within %.2f points", 100 * tolerance["delta"])
+        log.warning("tolerance: no ratio of the grid keeps validation accuracy within %.2f points",
+                    100 * tolerance["delta"])
     else:
         final = measure([method], [ratio], seeds[:1], 0.0, config=config, base=base, sweep=sweep)
         result |= _subset(final, sweep, int(final["n"].iloc[0]))

@@ -7,8 +7,8 @@ INPUTS = ["params:sweep", "params:recommend", "params:ingest", "params:erm_train
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return pipeline([node(recommend_methods, INPUTS, ["recommendation", "recommended_subsets", "recommendation_metrics"],
-                          name="recommend_methods")])
+    outputs = ["recommendation", "recommended_subsets", "recommendation_metrics"]
+    return pipeline([node(recommend_methods, INPUTS, outputs, name="recommend_methods")])
 
 
 def create_tolerance_pipeline(**kwargs) -> Pipeline:
