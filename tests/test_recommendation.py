@@ -93,3 +93,11 @@ def test_the_recommend_and_tolerance_runs_are_named_by_what_they_ask():
     p = ProjectConfigLoader(str(CONF), **CONFIG_LOADER_ARGS)["parameters"]
     assert run_name(p, ["tolerance"]) == "tolerance·mnist1d·cnn1d·delta0.01·recommended"
     assert run_name(p, ["recommend"]).startswith("recommend·mnist1d·cnn1d·random·eq4")
+
+
+def test_a_bad_table_is_reported_by_parameter_validation_not_a_traceback():
+    bad = {**params(0.9), "recommend": {"by_ratio": [{"up_to": 1.0, "scorer": "herding"}]}}  # no method
+    resolved = resolve(bad)
+    assert resolved["influence_scoring"]["method"] == EQ3.scorer
+    with pytest.raises(ValueError, match=r"recommend\.by_ratio\.0\.method: Field required"):
+        validate_parameters(resolved)

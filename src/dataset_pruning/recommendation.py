@@ -16,6 +16,9 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
+from dataset_pruning.config import RecommendParams
 from dataset_pruning.scoring import trace_options
 
 RECOMMENDED = "recommended"
@@ -65,8 +68,12 @@ def resolve(params: dict[str, Any]) -> dict[str, Any]:
     selection = out.setdefault("optimization_selection", {})
     ratio = selection.get("ratio") if selection.get("problem", "cardinality") == "cardinality" else None
     valid = ratio is None or (isinstance(ratio, (int, float)) and not isinstance(ratio, bool) and 0 < ratio < 1)
-    # a bad ratio: the paper's method, so that parameter validation reports the ratio itself
-    choice = choose(ratio, (out.get("recommend") or {}).get("by_ratio") or []) if valid else EQ3
+    try:
+        table = [entry.model_dump() for entry in RecommendParams.model_validate(out.get("recommend") or {}).by_ratio]
+    except ValidationError:
+        valid = False
+    # a bad ratio or table: the paper's method, so that parameter validation reports the ratio or the table itself
+    choice = choose(ratio, table) if valid else EQ3
     out["influence_scoring"] = {**scoring, "method": choice.scorer, "options": choice.options,
                                 RECORD: {"ratio": ratio, "method": choice.method, "why": choice.why}}
     selection.update(copy.deepcopy(choice.selection))
