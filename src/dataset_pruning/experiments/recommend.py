@@ -21,16 +21,16 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from dataset_pruning.config import SweepPreset
 from dataset_pruning.experiments.grid import expand_grid
 from dataset_pruning.experiments.sweep import run_sweep
 
 
 def preset(methods: list[str], ratios: list[float], seeds: list[int], *, validation: float, models: list | None = None,
            training: dict | None = None, datasets: list[str] | None = None) -> dict[str, Any]:
-    """A sweep preset (``SweepPreset``'s fields) for these cells, one retraining budget (epochs)."""
-    return {"datasets": datasets, "models": models or [], "methods": methods, "ratios": list(ratios), "eps": [],
-            "seeds": list(seeds), "budgets": ["epochs"], "training": training or {}, "track_accuracy": False,
-            "target_accuracy": None, "theorem1_random": False, "validation": validation}
+    """A sweep preset for these cells (``SweepPreset``, its defaults for the rest: one retraining budget, epochs)."""
+    return SweepPreset(datasets=datasets, models=models or [], methods=methods, ratios=ratios, seeds=seeds,
+                       training=training or {}, validation=validation).model_dump()
 
 
 def run_cells(cells, sweep: dict[str, Any]) -> pd.DataFrame:

@@ -19,31 +19,32 @@ log = logging.getLogger(__name__)
 BLOCKS = ("ingest", "erm_training", "influence_scoring", "optimization_selection", "recommend")
 
 
-def _setting(sweep: dict, recommend: dict, blocks: tuple[dict, ...]) -> tuple[dict, dict, dict]:
+def _setting(sweep: dict, blocks: tuple[dict, ...]) -> tuple[dict, dict, dict]:
     """(the recommend block, the sweep block with its methods, the base blocks), validated."""
     base = {name: block(name, values).model_dump() for name, values in zip(BLOCKS, blocks)}
     return base["recommend"], block("sweep", sweep).model_dump(), base
 
 
-def _subset(rows: pd.DataFrame, sweep: dict, n: int) -> dict[str, Any]:
-    """The one whole-training-set cell's removed and kept indices and its test accuracy."""
+def _whole_set_subset(method: str, ratio: float, *, config: dict, base: dict, sweep: dict) -> dict[str, Any]:
+    """``method`` at ``ratio`` on the whole training set (the first seed, measured on the test set): its removed
+    and kept indices and test accuracy."""
+    rows = measure([method], [ratio], config["seeds"][:1], 0.0, config=config, base=base, sweep=sweep)
     [row] = rows.to_dict("records")
     removed = removed_indices(sweep["cache"], row["cell_key"])
-    return {"removed": removed, "kept": np.setdiff1d(np.arange(n), removed),
+    return {"removed": removed, "kept": np.setdiff1d(np.arange(row["n"]), removed),
             "test_accuracy": row["pruned_test_accuracy"], "full_test_accuracy": row["full_test_accuracy"]}
 
 
-def recommend_methods(sweep: dict, recommend: dict, *blocks: dict) -> tuple[pd.DataFrame, dict, dict]:
+def recommend_methods(sweep: dict, *blocks: dict) -> tuple[pd.DataFrame, dict, dict]:
     """recommendation: per ratio the winner on validation, its margin over random and its test accuracy on the
     whole training set; recommended_subsets: {ratio: {method, removed, kept}}; metrics per ratio."""
-    config, sweep, base = _setting(sweep, recommend, blocks)
+    config, sweep, base = _setting(sweep, blocks)
     seeds, ratios = config["seeds"], config["ratios"]
     rows = measure(config["candidates"], ratios, seeds, config["validation"], config=config, base=base, sweep=sweep)
     table = winners(rows)
     subsets, tests = {}, []
     for entry in table.to_dict("records"):
-        final = measure([entry["method"]], [entry["ratio"]], seeds[:1], 0.0, config=config, base=base, sweep=sweep)
-        subset = _subset(final, sweep, int(final["n"].iloc[0]))
+        subset = _whole_set_subset(entry["method"], entry["ratio"], config=config, base=base, sweep=sweep)
         subsets[f"{entry['ratio']:g}"] = {"method": entry["method"], **subset}
         tests.append(100 * subset["test_accuracy"])
         log.info("recommend: at %.0f %% removed, %s (validation %.2f +- %.2f %%, random %.2f +- %.2f, margin %+.2f); "
@@ -55,11 +56,11 @@ def recommend_methods(sweep: dict, recommend: dict, *blocks: dict) -> tuple[pd.D
     return table, subsets, tracked(metrics)
 
 
-def smallest_subset(sweep: dict, recommend: dict, *blocks: dict) -> tuple[pd.DataFrame, dict, dict]:
+def smallest_subset(sweep: dict, *blocks: dict) -> tuple[pd.DataFrame, dict, dict]:
     """tolerance_curve: (ratio, validation accuracy mean / std over seeds) of every probe; tolerance_subset: the
     largest ratio within delta of the full data's validation accuracy, its method, removed and kept indices and
     test accuracy on the whole training set; metrics."""
-    config, sweep, base = _setting(sweep, recommend, blocks)
+    config, sweep, base = _setting(sweep, blocks)
     tolerance, seeds = config["tolerance"], config["seeds"]
     method, curve = tolerance["method"], []
 
@@ -80,8 +81,7 @@ def smallest_subset(sweep: dict, recommend: dict, *blocks: dict) -> tuple[pd.Dat
         log.warning("tolerance: no ratio of the grid keeps validation accuracy within %.2f points",
                     100 * tolerance["delta"])
     else:
-        final = measure([method], [ratio], seeds[:1], 0.0, config=config, base=base, sweep=sweep)
-        result |= _subset(final, sweep, int(final["n"].iloc[0]))
+        result |= _whole_set_subset(method, ratio, config=config, base=base, sweep=sweep)
         log.info("tolerance: %.0f %% removed keeps validation accuracy within %.2f points (%s); on the whole training "
                  "set test accuracy %.2f %% (full %.2f %%), %d kept", 100 * ratio, 100 * tolerance["delta"], method,
                  100 * result["test_accuracy"], 100 * result["full_test_accuracy"], len(result["kept"]))

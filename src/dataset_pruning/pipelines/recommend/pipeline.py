@@ -2,7 +2,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from .nodes import recommend_methods, smallest_subset
 
-INPUTS = ["params:sweep", "params:recommend", "params:ingest", "params:erm_training", "params:influence_scoring",
+INPUTS = ["params:sweep", "params:ingest", "params:erm_training", "params:influence_scoring",
           "params:optimization_selection", "params:recommend"]
 
 
