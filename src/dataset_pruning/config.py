@@ -352,8 +352,6 @@ class RecommendParams(_CellRecipe):
         return self
 
 
-
-
 class SweepPreset(_CellRecipe):
     datasets: list[DatasetName] = Field(default_factory=lambda: ["mnist1d"])
     methods: list[str]
@@ -390,9 +388,8 @@ class SweepParams(_Block):
     @model_validator(mode="after")
     def _preset(self) -> "SweepParams":
         if self.preset not in self.presets:
-            close = difflib.get_close_matches(self.preset, list(self.presets), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(f"preset {self.preset!r} is not defined; {hint}presets: {', '.join(self.presets)}")
+            raise ValueError(f"preset {self.preset!r} is not defined; {_closest(self.preset, self.presets)}presets: "
+                             f"{', '.join(self.presets)}")
         for name, preset in self.presets.items():
             unknown = [m for m in preset.methods if m not in self.methods]
             if unknown:
@@ -436,13 +433,17 @@ def scalar_scores_need_cardinality(method: str) -> str:
 RUNTIME_PARAMETERS = ("data_root", "mlflow_db", "source_run", "docs_root")
 
 
+def _closest(name: str, known) -> str:
+    """"did you mean 'x'? " for the closest of ``known`` to ``name``, or ""."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
 def _unknown_blocks(parameters: dict[str, Any]) -> list[str]:
     known = [*PARAMETER_BLOCKS, *RUNTIME_PARAMETERS]
     problems = []
     for key in sorted(set(parameters) - set(known)):
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        problems.append(f"  {key}: no such parameter block; {hint}known: {', '.join(known)}")
+        problems.append(f"  {key}: no such parameter block; {_closest(key, known)}known: {', '.join(known)}")
     return problems
 
 
@@ -499,10 +500,8 @@ def validate_parameters(parameters: dict[str, Any], write_to: list[Path] = ()) -
         known = parsed["sweep"].methods
         for name in [*parsed["recommend"].candidates, parsed["recommend"].tolerance.method]:
             if name not in known:
-                close = difflib.get_close_matches(name, list(known), n=1)
-                problems.append(f"  recommend: {name!r} is not a method of sweep.methods"
-                                + (f" (did you mean {close[0]!r}?)" if close else "")
-                                + " (conf/base/parameters_recommend.yml or --params)")
+                problems.append(f"  recommend: {name!r} is not a method of sweep.methods; {_closest(name, known)}"
+                                "(conf/base/parameters_recommend.yml or --params)")
     if "influence_scoring" in parsed and "optimization_selection" in parsed:
         method = parsed["influence_scoring"].method
         if scorer_output(method) == "scalar" and parsed["optimization_selection"].problem != "cardinality":
