@@ -133,8 +133,7 @@ def run_score(spec: ScoreSpec, erm: dict[str, Any], cache: str, threads: int = 1
             start = time.perf_counter()
             scores = score_samples(spec.scorer, model, train, trace=trace, **options)
     seconds = time.perf_counter() - start
-    save_tensors({"values": scores.values.numpy(), "keep": scores.keep, "info": scores.info,
-                  "columns": {name: column.numpy() for name, column in scores.columns.items()}}, folder / "scores.pt")
+    save_tensors(scores.as_arrays(), folder / "scores.pt")
     return _finish(folder, {"key": spec.key, "keep": scores.keep, "score_seconds": seconds, "same_as_S": False},
                    started)
 

@@ -51,6 +51,12 @@ class SampleScores:
                 raise ValueError(f"{self.method}: column {name!r} must have shape ({len(self.values)},), "
                                  f"got {tuple(column.shape)}")
 
+    def as_arrays(self) -> dict[str, Any]:
+        """{method, keep, values, info, columns} with numpy arrays: what the pipeline's ``sample_scores`` and the
+        sweep's ``scores.pt`` store, and the selection reads back."""
+        return {"method": self.method, "keep": self.keep, "values": self.values.numpy(), "info": self.info,
+                "columns": {name: column.numpy() for name, column in self.columns.items()}}
+
     @property
     def is_vector(self) -> bool:
         return self.values.ndim == 2

@@ -118,6 +118,5 @@ def score_method(
                            p.method, ", ".join(SHARDED_METHODS))
         scores = score_samples(p.method, model, train_set, trace=training_trace, **options)
     info = {**scores.info, "influence_vectors": influence_info}
-    sample_scores = {"method": scores.method, "keep": scores.keep, "values": scores.values.numpy(), "info": info,
-                     "columns": {name: column.numpy() for name, column in scores.columns.items()}}
+    sample_scores = {**scores.as_arrays(), "info": info}
     return sample_scores, tracked(numeric_metrics(info))
