@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+# pytest-xdist (addopts: -n auto) runs one worker per core: each takes its share of the cores for torch, and the
+# `kedro run` subprocesses it starts inherit that share, so workers do not oversubscribe the machine.
+if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
+    import torch
 
+    _threads = max(1, (os.cpu_count() or 1) // workers)
+    torch.set_num_threads(_threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(_threads))
 
 
 @pytest.fixture
