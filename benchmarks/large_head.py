@@ -7,7 +7,8 @@
 A synthetic head: features h = 10 relu(mu_y + z) (mu ~ N(0, 4/a), z ~ N(0, 1/a)), 5 % of the labels redrawn at
 random, and a softmax head [W | b] fitted to them by L-BFGS with weight decay 5e-4 (about 95 % training accuracy,
 mean top probability 0.94), wrapped as a Classifier with identity features, so both paths are the registered
-scorers (last_layer_influence, large_head_influence) with their default weight decay and damping.
+scorer (last_layer_influence: hessian exact, or a curvature with projection_dim) with its default weight decay
+and damping.
 
 ``small`` (a = 64, C = 20, d = 1,300, n = 20,000): the exact S (n x d), then for each curvature (exact: the
 Cholesky of the formed H, so only the sketch differs; kfac; ekfac; cg once) and sketch (gaussian, kronecker) at
@@ -145,7 +146,7 @@ def small(args) -> None:
             target = s @ sketch_matrix(sketch, d, c, a1, k, args.seed)
             for curvature in ("exact", "kfac", "ekfac"):
                 (values, _), seconds, _, _ = measured(lambda: influence(
-                    "large_head_influence", model, data, curvature=curvature, projection_dim=k, sketch=sketch,
+                    "last_layer_influence", model, data, hessian=curvature, projection_dim=k, sketch=sketch,
                     seed=args.seed))
                 error = float((values.double() - target).norm() / target.norm())
                 removed = removed_by(values.numpy(), args.solver, args.ratio)
@@ -159,7 +160,7 @@ def small(args) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a cut CG warns; its residual is printed
             (values, info), seconds, _, _ = measured(lambda: influence(
-                "large_head_influence", model, data, curvature="cg", projection_dim=k, sketch="gaussian",
+                "last_layer_influence", model, data, hessian="cg", projection_dim=k, sketch="gaussian",
                 seed=args.seed, cg_steps=steps))
         print(f"cg (EK-FAC-preconditioned block CG, tol 1e-6, at most {steps} steps), k = {k}: rel. error of S P "
               f"{float((values.double() - target).norm() / target.norm()):.2e}, {info['cg_iterations']} iterations, "
@@ -192,7 +193,7 @@ def large(args) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # CG cut at ``steps`` warns
             (values, info), seconds, peak, rise = measured(lambda: influence(
-                "large_head_influence", model, data, curvature=curvature, projection_dim=k, sketch=sketch,
+                "last_layer_influence", model, data, hessian=curvature, projection_dim=k, sketch=sketch,
                 seed=args.seed, cg_steps=steps))
         if curvature == "cg":
             curvature = f"cg {info['cg_iterations']}"

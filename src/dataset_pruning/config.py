@@ -20,6 +20,7 @@ from dataset_pruning.runtime import check_device
 from dataset_pruning.options import option_problems
 from dataset_pruning.scoring import SCORERS, scorer_needs, scorer_output
 from dataset_pruning.scoring.influence import LISSA_DEFAULTS, lissa_inverse_hvp
+from dataset_pruning.scoring.last_layer import check_curvature
 from dataset_pruning.selection import RULES, SOLVERS, check_rule_options, rule_needs
 from dataset_pruning.selection.objective import build_solver, removal_count
 from dataset_pruning.training import TrainingConfig
@@ -115,8 +116,14 @@ class ErmTrainingParams(_Block):
 
 
 def _check_options(method: str, options: dict[str, Any], where: str) -> None:
-    """``SCORERS.check``, then LiSSA's nested options against ``lissa_inverse_hvp``'s signature."""
+    """``SCORERS.check``, then LiSSA's nested options against ``lissa_inverse_hvp``'s signature, and the head's
+    curvature against its projection (last-layer influence's options)."""
     SCORERS.check(method, options, where)
+    if "hessian" in SCORERS.options(method) and "projection_dim" in SCORERS.options(method):
+        try:
+            check_curvature(**options)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
     lissa = options.get("lissa")
     if isinstance(lissa, dict):
         unknown = sorted(set(lissa) - set(LISSA_DEFAULTS))
@@ -151,10 +158,16 @@ class ScoringParams(_Block):
     # fraction null (the default) is off
     extrapolation: dict[str, Any] | None = Field(default_factory=dict)
     sharding: ShardingParams | None = None  # null: one process; {n_workers: 2}: shards on a Dask LocalCluster
-    # null: the exact path; {} or large_head_influence's options: influence_vectors = S P (n, k), no d x d, n x d
-    large_head: dict[str, Any] | None = None  # (scoring/large_head.py; damping, batch_size from influence)
     # written by the config loader when method is 'recommended' (recommendation.py): {ratio, method, why}
     recommended: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "large_head" in values:
+            raise ValueError("large_head is now an option of influence: set influence.hessian: ekfac and "
+                             "influence.projection_dim: 64 (docs/scoring.md, 'Large heads'), and remove large_head")
+        return values
 
     @model_validator(mode="after")
     def _extrapolation(self) -> "ScoringParams":
@@ -167,25 +180,23 @@ class ScoringParams(_Block):
     @model_validator(mode="after")
     def _options(self) -> "ScoringParams":
         _check_options("last_layer_influence", self.influence, "influence")
-        if self.large_head is not None:
-            _check_options("large_head_influence", self.large_head, "large_head")
-            if self.sharding is not None or self.influence.get("hessian", "exact") != "exact":
-                raise ValueError("influence_scoring.large_head solves with its own curvature in one process: leave "
-                                 "influence.hessian: exact (not lissa) and sharding: null, or set large_head: null")
         if self.method == "last_layer_influence" and self.options:
             raise ValueError(
                 "method last_layer_influence reuses influence_vectors: put its options under "
                 "influence_scoring.influence, and leave options empty"
             )
         _check_options(self.method, self.options, "options")
-        if self.sharding is not None and self.influence.get("hessian", "exact") != "exact":
+        if self.sharding is not None and (self.influence.get("hessian", "exact") != "exact"
+                                          or self.influence.get("projection_dim") is not None):
             raise ValueError("influence_scoring.sharding computes the exact Hessian's S: set influence.hessian: exact "
-                             "or sharding: null")
+                             "and projection_dim: null, or sharding: null")
         extrapolated = (self.extrapolation or {}).get("fraction") is not None
-        exact_norms = self.options.get("hessian", "exact") == "exact" and self.options.get("indices") is None
+        exact_norms = (self.options.get("hessian", "exact") == "exact" and self.options.get("indices") is None
+                       and self.options.get("projection_dim") is None)
         if self.sharding is not None and self.method == "influence_norm" and not extrapolated and not exact_norms:
             raise ValueError("influence_scoring.sharding computes influence_norm with the exact Hessian on every "
-                             "sample: set options.hessian: exact and no options.indices, or sharding: null")
+                             "sample: set options.hessian: exact, no options.indices nor projection_dim, or "
+                             "sharding: null")
         return self
 
 

@@ -1,4 +1,5 @@
-"""The large-head path (scoring/large_head.py) against the exact last-layer influence: CG and the exact Cholesky
+"""The large-head path (scoring/large_head.py; last_layer_influence with projection_dim) against the exact
+last-layer influence: CG and the exact Cholesky
 agree with S P to float32 rounding, K-FAC / EK-FAC are exact where H is one Kronecker product and close (measured
 bounds) on a trained head, the selection on the projected S agrees with the one on S, the sketch is seeded, and no
 d x d (nor n x d) array is ever allocated."""
@@ -19,12 +20,12 @@ import yaml
 
 from dataset_pruning.config import ScoringParams
 from dataset_pruning.scoring import score_samples
+from dataset_pruning.scoring.last_layer import last_layer_influence
 from dataset_pruning.scoring.influence import head_gradients, head_inputs
 from dataset_pruning.scoring.large_head import (
     gaussian_rows,
     kronecker_eigen,
     kronecker_factors,
-    large_head_influence,
     projected_influence,
     removal_norms,
 )
@@ -57,9 +58,10 @@ def _sketch(d: int, k: int, seed: int) -> torch.Tensor:
     return gaussian_rows(d, 0, k, seed).T / math.sqrt(k)  # (d, k)
 
 
-def _large(model, data, **options) -> torch.Tensor:
-    options = {"device": "cpu", "progress": False, **options}
-    return score_samples("large_head_influence", model, data, **options).values.double()
+def _large(model, data, curvature: str = "ekfac", **options) -> torch.Tensor:
+    """S P by last_layer_influence with ``hessian=curvature`` (EK-FAC, the measured choice for large heads)."""
+    options = {"device": "cpu", "progress": False, "sketch": "kronecker", **options}
+    return score_samples("last_layer_influence", model, data, hessian=curvature, **options).values.double()
 
 
 @pytest.mark.parametrize("curvature", ["exact", "cg"])
@@ -192,40 +194,57 @@ def test_never_allocates_d_by_d_nor_n_by_d(curvature, sketch):
 
 
 def test_the_pipeline_node_writes_the_projected_s(trained):
-    """influence_scoring.large_head: the influence_vectors node returns S P (n, k), float32, with the ERM weight decay,
-    the influence block's damping and the scoring seed; the scores' info names the system solved."""
+    """influence.projection_dim with hessian: ekfac: the influence_vectors node returns S P (n, k), float32, with the
+    ERM weight decay, the influence block's damping and the scoring seed; the scores' info names the system solved."""
     from dataset_pruning.pipelines.influence_scoring.nodes import score_influence, score_method
 
     model, data = trained
     spec = ModelSpec("mlp", data.input_shape, data.num_classes, {"hidden": 16, "depth": 1})
-    params = {"device": "cpu", "seed": 7, "influence": {"damping": 0.01}, "large_head": {"projection_dim": 48}}
+    params = {"device": "cpu", "seed": 7, "influence": {"damping": 0.01, "hessian": "ekfac", "projection_dim": 48}}
     erm = {"training": {"weight_decay": 1e-3}}
     values = score_influence(save_model(model, spec), data, params, erm)
     expected = _large(model, data, projection_dim=48, seed=7, weight_decay=1e-3, damping=0.01)
     assert values.dtype == np.float32 and np.array_equal(values, expected.float().numpy())
     scores, _ = score_method(save_model(model, spec), None, data, params, erm)
     assert "EK-FAC" in scores["info"]["influence_vectors"]["solves"]
+    assert "k = 48" in scores["info"]["influence_vectors"]["solves"]
 
 
-def test_options_are_checked_before_training():
-    with pytest.raises(ValueError, match="curvature"):
-        ScoringParams.model_validate({"large_head": {"curvature": "hessian"}})
-    with pytest.raises(ValueError, match="projection_dim"):
-        ScoringParams.model_validate({"large_head": {"projection_dim": 0}})
-    with pytest.raises(ValueError, match="takes no option"):
-        ScoringParams.model_validate({"large_head": {"projection": 64}})
+@pytest.mark.parametrize("influence, match", [
+    ({"hessian": "hessian"}, "hessian"),
+    ({"hessian": "ekfac", "projection_dim": 0}, "projection_dim"),
+    ({"hessian": "ekfac", "projection": 64}, "did you mean 'projection_dim'"),
+    ({"hessian": "ekfac"}, "set projection_dim"),  # K-FAC / EK-FAC / CG give S P only
+    ({"hessian": "lissa", "projection_dim": 64}, "lissa has no projected form"),
+    ({"hessian": "ekfac", "projection_dim": 64, "sketch": "dense"}, "sketch"),
+])
+def test_options_are_checked_before_training(influence, match):
+    with pytest.raises(ValueError, match=match):
+        ScoringParams.model_validate({"influence": influence})
+
+
+def test_the_former_large_head_block_says_where_its_options_went():
+    with pytest.raises(ValueError, match="influence.hessian: ekfac and influence.projection_dim: 64"):
+        ScoringParams.model_validate({"large_head": {}})
+
+
+def test_sharding_and_projection_are_refused_together():
     with pytest.raises(ValueError, match="sharding"):
-        ScoringParams.model_validate({"large_head": {}, "sharding": {"n_workers": 1}})
-    with pytest.raises(ValueError, match="lissa"):
-        ScoringParams.model_validate({"large_head": {}, "influence": {"hessian": "lissa"}})
-    assert ScoringParams.model_validate({"large_head": {"projection_dim": 512}}).large_head == {"projection_dim": 512}
+        ScoringParams.model_validate({"influence": {"hessian": "ekfac", "projection_dim": 64},
+                                      "sharding": {"n_workers": 1}})
+    with pytest.raises(ValueError, match="projection_dim"):
+        ScoringParams.model_validate({"method": "influence_norm", "options": {"projection_dim": 64},
+                                      "sharding": {"n_workers": 1}})
+    accepted = ScoringParams.model_validate({"influence": {"hessian": "cg", "projection_dim": 512}})
+    assert accepted.influence == {"hessian": "cg", "projection_dim": 512}
 
 
 def test_the_yml_states_the_library_defaults():
-    """conf/base/parameters_influence_scoring.yml documents large_head's defaults in the comment after
-    ``large_head: null``; they are the scorer's."""
+    """conf/base/parameters_influence_scoring.yml describes projection_dim's companions in a comment in the influence
+    block (they are not set there, so the sweep's cell keys do not change); the values it states are the scorer's."""
     text = (ROOT / "conf/base/parameters_influence_scoring.yml").read_text()
-    assert yaml.safe_load(text)["influence_scoring"]["large_head"] is None
-    stated = yaml.safe_load(re.search(r"large_head: null\s+#.*?(\{[^}]*\})", text, re.S).group(1).replace("#", ""))
-    defaults = {name: q.default for name, q in inspect.signature(large_head_influence).parameters.items()}
-    assert stated and all(defaults[key] == value for key, value in stated.items())
+    assert "projection_dim" not in yaml.safe_load(text)["influence_scoring"]["influence"]
+    defaults = {name: q.default for name, q in inspect.signature(last_layer_influence).parameters.items()}
+    stated = dict(re.findall(r"(sketch|cg_steps|cg_tol): ([\w.+-]+)", text))
+    assert stated == {"sketch": "kronecker", "cg_steps": "100", "cg_tol": "1.0e-6"}
+    assert (defaults["sketch"], defaults["cg_steps"], defaults["cg_tol"]) == ("kronecker", 100, 1e-6)

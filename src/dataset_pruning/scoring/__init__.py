@@ -12,6 +12,7 @@ from dataset_pruning.scoring import (  # noqa: F401  (registration)
     influence,
     influence_norm,
     large_head,
+    last_layer,
     moso,
     random_score,
     sgd_influence,

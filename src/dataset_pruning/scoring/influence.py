@@ -13,9 +13,8 @@ z_i, so ``||sum of removed S_i||_2`` is the paper's eps.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Iterable, Iterator
-from typing import Annotated, Literal
+from collections.abc import Iterable, Iterator
+from typing import Annotated
 
 import torch
 from pydantic import Field
@@ -24,7 +23,6 @@ from tqdm.auto import tqdm
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.models.base import Classifier, feature_batches
 from dataset_pruning.runtime import resolve_device, torch_generator
-from dataset_pruning.scoring.base import SampleScores, Scorer, as_indices, scorer
 
 BLOCK_BATCHES = 16  # batches per block of the Hessian's sum (the unit a shard is made of)
 
@@ -172,87 +170,12 @@ def lissa_inverse_hvp(
     return estimate / repeats
 
 
-def influence_info(hessian: str, m: int, **options) -> dict:
+def influence_info(hessian: str, m: int, *, weight_decay: float, damping: float, lissa: dict | None = None,
+                   projection_dim: int | None = None, sketch: str = "kronecker") -> dict:
     """The ``info`` of last-layer influence scoring: the Hessian path, the rows scored and the system solved."""
-    return {"hessian": hessian, "scored_samples": m, "effective_damping": effective_damping(hessian, **options),
-            "solves": solved_system(hessian, **options)}
-
-
-RowsOf = Callable[[int, int, Iterator[tuple[int, torch.Tensor]]], torch.Tensor]  # (m, d, batches) -> values
-
-
-def last_layer_scorer(name: str, *, output: Literal["scalar", "vector"], keep: Literal["highest"] | None,
-                      rows_of: RowsOf, summary: str) -> Scorer:
-    """Register ``name``: a scorer that computes the rows of S (Eq. 2 on the linear head, the options below) batch
-    by batch and hands them to ``rows_of(m, d, batches) -> values``, ``batches`` yielding (first row, S rows (b, d)
-    float32 on the CPU). S itself (``last_layer_influence``) and its row norms (``influence_norm``) read one
-    computation, with one set of options declared here. ``summary`` heads the scorer's docstring."""
-
-    def score(
-        model: Classifier,
-        train: TensorData,
-        *,
-        hessian: str = "exact",
-        weight_decay: float = 5e-4,
-        damping: float = 0.001,
-        lissa: dict | None = None,
-        batch_size: int = 1024,
-        max_exact_dim: int = 20000,
-        indices=None,
-        device: str = "auto",
-        seed: int = 0,
-        progress: bool = True,
-    ) -> SampleScores:
-        """``hessian='exact'`` forms H (d x d), adds ``damping`` and inverts it by Cholesky; ``hessian='lissa'`` uses
-        the stochastic recursion with ``lissa`` = {damping, scale, steps, repeats, batch_size} (the paper's choice;
-        its damping adds scale * damping to H, 0.25 with the reference's 0.01 and 25: a different, much more damped
-        answer than the exact path's; ``info`` says which matrix was inverted: ``effective_damping``).
-        ``indices`` scores only these samples (rows in this order) against the full data's Hessian and n. The exact
-        path yields one batch of rows at a time (only the float32 rows a caller keeps exist at once); LiSSA, one
-        block of all m rows.
-        """
-        u, p = head_inputs(model, train, batch_size, device)
-        n = len(train)
-        rows = slice(None) if indices is None else as_indices(indices, n).to(u.device)
-        scored = u[rows], p[rows], train.y.to(u.device)[rows]  # (m, a+1), (m, C), (m,): views when indices is None
-        m, d = len(scored[0]), p.shape[1] * u.shape[1]
-        if hessian == "exact":
-            if d > max_exact_dim:
-                raise ValueError(
-                    f"the head has d = {d} parameters; forming a {d} x {d} Hessian is too large "
-                    f"(max_exact_dim = {max_exact_dim}): use hessian: lissa"
-                )
-            inverse = damped_inverse(head_hessian(u, p, batch_size), weight_decay + damping)
-            batches = tqdm(influence_rows(*scored, inverse, n, batch_size), total=-(-m // batch_size),
-                           desc="influence", disable=not progress, leave=False)
-        elif hessian == "lissa":
-            opts = {**LISSA_DEFAULTS, **(lissa or {})}
-            batches = iter([(0, (lissa_inverse_hvp(head_gradients(*scored), u, p, regularization=weight_decay,
-                                                   seed=seed, progress=progress, **opts) / n).float().cpu())])
-        else:
-            raise ValueError(f"unknown hessian {hessian!r}; known: exact, lissa")
-        info = influence_info(hessian, m, weight_decay=weight_decay, damping=damping, lissa=lissa)
-        return SampleScores(rows_of(m, d, batches), method=name, keep=keep, info=info)
-
-    score.__doc__ = f"{summary}\n\n{inspect.cleandoc(score.__doc__)}"
-    # named as the module attribute it is bound to (where ``rows_of`` is), so that it pickles by reference
-    score.__name__ = score.__qualname__ = name
-    score.__module__ = rows_of.__module__
-    return scorer(name, output=output)(score)
-
-
-def influence_matrix(m: int, d: int, batches: Iterator[tuple[int, torch.Tensor]]) -> torch.Tensor:
-    """S of shape (m, d), float32, from its batches of rows."""
-    influence = torch.empty(m, d, dtype=torch.float32)
-    for i, block in batches:
-        influence[i : i + len(block)] = block
-    return influence
-
-
-last_layer_influence = last_layer_scorer(
-    "last_layer_influence", output="vector", keep=None, rows_of=influence_matrix,
-    summary="S of shape (n, d): the paper's parameter influence of each sample on the linear head (Eq. 2).",
-)
+    damped = {"weight_decay": weight_decay, "damping": damping, "lissa": lissa}
+    return {"hessian": hessian, "scored_samples": m, "effective_damping": effective_damping(hessian, **damped),
+            "solves": solved_system(hessian, projection_dim=projection_dim, sketch=sketch, **damped)}
 
 
 def hessian_factor(hessian: torch.Tensor, shift: float) -> torch.Tensor:
@@ -294,13 +217,21 @@ def effective_damping(
     return float(weight_decay + damping)
 
 
-def solved_system(hessian: str = "exact", **options) -> str:
-    """A plain sentence of the system solved, for ``info`` and the logs."""
+SOLVED_BY = {"exact": "Cholesky (exact)", "lissa": "LiSSA (stochastic, truncated)", "kfac": "K-FAC (approximate)",
+             "ekfac": "EK-FAC (approximate)",
+             "cg": "EK-FAC-preconditioned block CG on Hessian-vector products (exact to cg_tol)"}
+
+
+def solved_system(hessian: str = "exact", *, projection_dim: int | None = None, sketch: str = "kronecker",
+                  **options) -> str:
+    """A plain sentence of the system solved, for ``info`` and the logs (S, or S P with ``projection_dim``)."""
     total = effective_damping(hessian, **options)
-    how = "Cholesky (exact)" if hessian == "exact" else "LiSSA (stochastic, truncated)"
-    return f"S_i = (1/n) (H + {total:.4g} I)^-1 grad l_i by {how}"
+    if projection_dim is None:
+        return f"S_i = (1/n) (H + {total:.4g} I)^-1 grad l_i by {SOLVED_BY[hessian]}"
+    return (f"S_i P = (1/n) (H + {total:.4g} I)^-1 grad l_i P, P a {sketch} sketch to k = {projection_dim}, "
+            f"by {SOLVED_BY[hessian]}")
 
 
-__all__ = ["LISSA_DEFAULTS", "class_pair_weights", "damped_inverse", "effective_damping", "head_gradients",
-           "head_hessian", "head_hvp", "hessian_block_sums", "hessian_factor", "influence_info", "influence_matrix",
-           "influence_rows", "last_layer_influence", "last_layer_scorer", "lissa_inverse_hvp", "mean_hessian", "solved_system"]
+__all__ = ["LISSA_DEFAULTS", "SOLVED_BY", "class_pair_weights", "damped_inverse", "effective_damping",
+           "head_gradients", "head_hessian", "head_hvp", "hessian_block_sums", "hessian_factor", "influence_info",
+           "influence_rows", "lissa_inverse_hvp", "mean_hessian", "solved_system"]

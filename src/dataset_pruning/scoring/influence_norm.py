@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import torch
 
-from dataset_pruning.scoring.influence import last_layer_scorer
+from dataset_pruning.scoring.last_layer import last_layer_scorer
 
 
 def row_norms(rows: torch.Tensor) -> torch.Tensor:

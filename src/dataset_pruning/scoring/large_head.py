@@ -1,4 +1,5 @@
-"""Last-layer influence for heads too large to hold (issue 29): S projected to k dimensions, streamed.
+"""Last-layer influence for heads too large to hold (issue 29): S projected to k dimensions, streamed (the scorers'
+``projection_dim``, ``last_layer.py``).
 
 The exact path (``influence.py``) forms the d x d Hessian of the head [W | b] (d = C (a+1)) and S of n x d; at
 CIFAR-100's ResNet-18 head (a = 512, C = 100, d = 51,300, n = 50,000) those are 21 GB and 10 GB. Here neither
@@ -8,7 +9,7 @@ exists. H is symmetric, so the projected influence is
 
 and only k columns are solved; S P is then streamed over the samples in batches into an (n, k) float32 array.
 
-Curvature (``curvature``):
+Curvature (the scorers' ``hessian``):
   kfac   H ~ G (x) U + shift I with G = mean_j A_j (C x C), A_j = diag p_j - p_j p_j^T, and U = mean_j u_j u_j^T
          ((a+1) x (a+1)); the two eigendecompositions G = Q_G L_G Q_G^T, U = Q_U L_U Q_U^T invert it exactly:
          (Q_G (x) Q_U) diag(L_G (x) L_U + shift)^-1 (Q_G (x) Q_U)^T.
@@ -24,13 +25,12 @@ P_G (C, k1) and P_U (a+1, k2) Gaussian, k = k1 k2: with kfac/ekfac, S_i P is the
 r_i and u_i alone, k1 C (a+1) + k1 (a+1) k2 operations per sample instead of d k.
 
 ``removal_norms`` gives the eps of removed sets without S: the removed gradients' sum is a C x (a+1) matrix, so
-||sum of removed S_i|| is one solve. The defaults (ekfac, kronecker, k = 64) and their figures: docs/scoring.md,
+||sum of removed S_i|| is one solve. The measured choice (ekfac, kronecker, k = 64) and its figures: docs/scoring.md,
 "Large heads" (benchmarks/large_head.py).
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -39,11 +39,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from dataset_pruning.data.base import TensorData
-from dataset_pruning.models.base import Classifier
 from dataset_pruning.runtime import torch_generator
-from dataset_pruning.scoring.base import SampleScores, as_indices, scorer
-from dataset_pruning.scoring.influence import head_gradients, head_hessian, head_hvp, head_inputs, hessian_factor
+from dataset_pruning.scoring.influence import head_gradients, head_hessian, head_hvp, hessian_factor
 from dataset_pruning.scoring.whole_network import block_conjugate_gradient
 
 Curvature = Literal["kfac", "ekfac", "cg", "exact"]
@@ -232,56 +229,5 @@ def projected_influence(
     return out, info
 
 
-@scorer("large_head_influence", output="vector")
-def large_head_influence(
-    model: Classifier,
-    train: TensorData,
-    *,
-    curvature: Curvature = "ekfac",
-    projection_dim: int = 64,
-    sketch: Sketch = "kronecker",
-    weight_decay: float = 5e-4,
-    damping: float = 0.001,
-    cg_steps: int = 100,
-    cg_tol: float = 1e-6,
-    batch_size: int = 1024,
-    max_exact_dim: int = 20000,
-    indices=None,
-    device: str = "auto",
-    seed: int = 0,
-    progress: bool = True,
-) -> SampleScores:
-    """S P of shape (n, projection_dim): last-layer influence (Eq. 2) projected by a seeded sketch, never forming
-    d x d nor n x d (``curvature: exact`` forms d x d, up to ``max_exact_dim``). ``indices`` scores these rows
-    against the full data's curvature and n. ``||sum of removed S_i P||`` estimates eps (Johnson-Lindenstrauss)."""
-    u, p = head_inputs(model, train, batch_size, device)
-    d = u.shape[1] * p.shape[1]
-    if curvature == "exact" and d > max_exact_dim:
-        raise ValueError(f"the head has d = {d} parameters; curvature: exact forms a {d} x {d} Hessian "
-                         f"(max_exact_dim = {max_exact_dim}): use curvature: ekfac, kfac or cg")
-    rows = None if indices is None else as_indices(indices, len(train))
-    values, info = projected_influence(
-        u, p, train.y.to(u.device), curvature=curvature, projection_dim=projection_dim, sketch=sketch,
-        shift=weight_decay + damping, rows=rows, cg_steps=cg_steps, cg_tol=cg_tol, batch_size=batch_size, seed=seed,
-        progress=progress,
-    )
-    info["effective_damping"] = float(weight_decay + damping)
-    info["solves"] = large_head_system(curvature=curvature, projection_dim=projection_dim, sketch=sketch,
-                                       weight_decay=weight_decay, damping=damping)
-    return SampleScores(values, method="large_head_influence", info=info)
-
-
-SOLVED_BY = {"kfac": "K-FAC (approximate)", "ekfac": "EK-FAC (approximate)", "exact": "Cholesky (exact)",
-             "cg": "EK-FAC-preconditioned block CG on Hessian-vector products (exact to cg_tol)"}
-
-
-def large_head_system(**options) -> str:
-    """A plain sentence of what ``large_head_influence`` solves with ``options`` (other keys are ignored)."""
-    defaults = {name: q.default for name, q in inspect.signature(large_head_influence).parameters.items()}
-    o = {**defaults, **{key: value for key, value in options.items() if key in defaults}}
-    return (f"S_i P = (1/n) (H + {o['weight_decay'] + o['damping']:.4g} I)^-1 grad l_i P, P a {o['sketch']} sketch "
-            f"to k = {o['projection_dim']}, by {SOLVED_BY[o['curvature']]}")
-
-
-__all__ = ["KroneckerEigen", "gaussian_rows", "kronecker_eigen", "kronecker_factors", "kronecker_shape",
-           "inverse_operator", "large_head_influence", "large_head_system", "projected_influence", "removal_norms"]
+__all__ = ["Curvature", "KroneckerEigen", "Sketch", "gaussian_rows", "kronecker_eigen", "kronecker_factors",
+           "kronecker_shape", "inverse_operator", "projected_influence", "removal_norms"]

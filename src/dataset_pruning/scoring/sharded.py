@@ -242,9 +242,9 @@ def sharded_scores(
         return SampleScores(rank_scores(members, orders, n), method=method, keep="highest",
                             info={"space": opts["space"], **info})
     if method == "influence_norm":
-        if opts["hessian"] != "exact" or opts["indices"] is not None:
+        if opts["hessian"] != "exact" or opts["indices"] is not None or opts["projection_dim"] is not None:
             raise ValueError("sharded influence_norm computes the exact Hessian's norms of every sample: set "
-                             "hessian: exact and no indices, or sharding: null")
+                             "hessian: exact, no indices nor projection_dim, or sharding: null")
         shards = _scatter_shards(client, train, bounds)
         inverse = _head_inverse(client, model, shards, n, weight_decay=opts["weight_decay"], damping=opts["damping"],
                               batch_size=batch_size, threads=threads)

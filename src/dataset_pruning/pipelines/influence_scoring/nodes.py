@@ -17,11 +17,10 @@ from dataset_pruning import steps
 from dataset_pruning.config import ErmTrainingParams, ScoringParams, block
 from dataset_pruning.data import TensorData
 from dataset_pruning.pipelines import tracked
-from dataset_pruning.scoring import TrainingTrace, score_samples, scorer_options
+from dataset_pruning.scoring import TrainingTrace, score_samples
 from dataset_pruning.scoring.extrapolation import check_extrapolation, extrapolate_scores
 from dataset_pruning.runtime import dask_client
 from dataset_pruning.scoring.influence import effective_damping, solved_system
-from dataset_pruning.scoring.large_head import large_head_system
 from dataset_pruning.scoring.sharded import SHARDED_METHODS, sharded_last_layer_influence, sharded_scores
 from dataset_pruning.training import load_model
 
@@ -35,14 +34,11 @@ def _options(method: str, own: dict[str, Any], p: ScoringParams, erm: ErmTrainin
 
 
 def score_influence(erm_model: dict[str, Any], train_set: TensorData, params: dict, erm_params: dict) -> np.ndarray:
-    """influence_vectors : ndarray of shape (n_samples, d), float32: last-layer S with ``influence`` options; with
-    ``sharding`` computed in shards on Dask workers into a temporary ``.npy`` and returned memory-mapped."""
+    """influence_vectors : ndarray of shape (n_samples, d), float32: last-layer S with ``influence`` options (S P of
+    shape (n_samples, k) with ``influence.projection_dim``); with ``sharding`` computed in shards on Dask workers
+    into a temporary ``.npy`` and returned memory-mapped."""
     p: ScoringParams = block("influence_scoring", params)
     options = _options("last_layer_influence", p.influence, p, block("erm_training", erm_params))
-    if p.large_head is not None:  # S P of shape (n, k): heads too large for the exact path (scoring/large_head.py)
-        shared = {key: value for key, value in options.items() if key in scorer_options("large_head_influence")}
-        return score_samples("large_head_influence", load_model(erm_model), train_set,
-                             **{**shared, **p.large_head}).values.numpy()
     if p.sharding is None:
         return score_samples("last_layer_influence", load_model(erm_model), train_set, **options).values.numpy()
     exact = {key: options[key] for key in ("weight_decay", "damping", "batch_size") if key in options}
@@ -90,12 +86,11 @@ def score_method(
     erm: ErmTrainingParams = block("erm_training", erm_params)
     extrapolation = check_extrapolation(p.extrapolation)
     influence_options = _options("last_layer_influence", p.influence, p, erm)
-    influence = {k: v for k, v in influence_options.items() if k in ("hessian", "weight_decay", "damping", "lissa")}
+    damped = {k: v for k, v in influence_options.items() if k in ("hessian", "weight_decay", "damping", "lissa")}
+    projected = {k: v for k, v in influence_options.items() if k in ("projection_dim", "sketch")}
     influence_info = {
-        "effective_damping": effective_damping(**influence), "solves": solved_system(**influence),
+        "effective_damping": effective_damping(**damped), "solves": solved_system(**damped, **projected),
     }
-    if p.large_head is not None:
-        influence_info["solves"] = large_head_system(**{**influence, **p.large_head})
     if p.method == "last_layer_influence" and not extrapolation.enabled:
         info = {"same_as": "influence_vectors", "influence_vectors": influence_info}
         return {"method": p.method, "keep": None, "values": None, "info": info}, tracked(numeric_metrics(info))
