@@ -14,7 +14,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
 
 GROUP = ["preset", "dataset", "model", "retrain_model", "budget"]  # one section (and figure panel) each
 
@@ -83,6 +82,8 @@ def correlations(x, y) -> dict[str, float]:
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return {"pearson": math.nan, "spearman": math.nan, "n": len(x)}
+    from scipy import stats  # imported on use (SciPy's stats: ~60 MB at every start)
+
     return {"pearson": float(stats.pearsonr(x, y).statistic), "spearman": float(stats.spearmanr(x, y).statistic),
             "n": len(x)}
 

@@ -25,7 +25,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
@@ -222,6 +221,8 @@ def spearman(a, b) -> float:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
+    from scipy import stats  # imported on use (SciPy's stats: ~60 MB at every start)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(stats.spearmanr(a, b).statistic)

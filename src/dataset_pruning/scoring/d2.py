@@ -23,7 +23,6 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 from pydantic import Field
-from sklearn.neighbors import NearestNeighbors
 
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.runtime import resolve_device
@@ -38,6 +37,8 @@ def d2_order(features: np.ndarray, importance: np.ndarray, *, n_neighbor: int, g
     k = min(n_neighbor, n - 1)
     if k < 1:
         return np.arange(n, dtype=np.int64)
+    from sklearn.neighbors import NearestNeighbors  # imported on use: scikit-learn and SciPy at every start cost ~0.1 GB
+
     distances, neighbours = NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features)
     distances, neighbours = distances[:, 1:], neighbours[:, 1:]  # the sample itself comes first
     weights = np.exp(-gamma * distances)

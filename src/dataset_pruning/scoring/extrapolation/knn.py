@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 from dataset_pruning.runtime import numpy_rng
 
@@ -151,6 +150,8 @@ def agreement(predicted: torch.Tensor, true: torch.Tensor) -> dict[str, float]:
         p, t = p.norm(dim=1), t.norm(dim=1)
     if len(t) < 3 or float(t.std()) == 0 or float(p.std()) == 0:
         return {**out, "spearman": float("nan"), "pearson": float("nan")}
+    from scipy.stats import spearmanr  # imported on use (SciPy's stats: ~60 MB at every start)
+
     out["spearman"] = float(spearmanr(p.numpy(), t.numpy()).statistic)
     out["pearson"] = float(np.corrcoef(p.numpy(), t.numpy())[0, 1])
     return out

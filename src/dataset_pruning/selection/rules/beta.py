@@ -18,7 +18,6 @@ from typing import Annotated
 
 import numpy as np
 from pydantic import Field
-from scipy.stats import beta as beta_distribution
 
 from dataset_pruning.selection.rules.base import RuleContext, rule
 
@@ -35,6 +34,8 @@ def beta_sampling(
     mu = np.clip(context.columns["mean_probability"], 1e-6, 1.0 - 1e-6)
     top = np.argsort(-scores, kind="stable")[:ANCHORS]
     b = max(15.0 * (1.0 - float(mu[top].mean())) * (1.0 - context.ratio**c_d), 1e-3)
+    from scipy.stats import beta as beta_distribution  # imported on use (SciPy's stats: ~60 MB at every start)
+
     weights = beta_distribution.pdf(mu, 16.0 - b, b) * scores
     weights = np.maximum(weights, 1e-12 * max(float(weights.max()), 1e-300))
     kept = context.rng.choice(len(scores), size=count, replace=False, p=weights / weights.sum())
