@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from kedro.io import AbstractVersionedDataset, Version
 
+from dataset_pruning.runtime import all_finite
 from dataset_pruning.tensor_files import load_tensors, save_array, save_tensors, write_atomically
 
 
@@ -75,7 +76,7 @@ class NpyDataset(_LocalVersionedDataset):
     def _load(self) -> np.ndarray:
         """Refuses NaN or infinite floats too: no run writes them (scorers refuse them), so the file is damaged."""
         array = _load_npy(Path(self._get_load_path()), mmap=self._mmap)
-        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        if np.issubdtype(array.dtype, np.floating) and not all_finite(array):
             raise damaged_file(self._get_load_path(), "it holds NaN or infinite values, which no run writes")
         return array
 

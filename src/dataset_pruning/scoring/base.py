@@ -18,6 +18,7 @@ from typing import Any, Callable, Literal
 import torch
 
 from dataset_pruning.registry import Registry
+from dataset_pruning.runtime import all_finite
 from dataset_pruning.training_trace import TRACE_PARTS
 
 
@@ -37,7 +38,7 @@ class SampleScores:
     def __post_init__(self) -> None:
         if self.values.ndim not in (1, 2):
             raise ValueError(f"scores must have shape (n,) or (n, d), got {tuple(self.values.shape)}")
-        if not torch.isfinite(self.values).all():
+        if not all_finite(self.values):
             raise FloatingPointError(
                 f"{self.method}: scores contain NaN or infinite values; check the trained model (its loss may "
                 "have diverged) or raise the damping"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataset_pruning.runtime import all_finite
+
 
 def check_influence(influence: np.ndarray) -> np.ndarray:
     """float32 stays float32 (half the memory traffic), anything else becomes float64; NaN is refused."""
@@ -14,7 +16,7 @@ def check_influence(influence: np.ndarray) -> np.ndarray:
         influence = influence.astype(np.float64)
     if influence.ndim != 2:
         raise ValueError(f"influence must have shape (n_samples, d), got {influence.shape}")
-    if not np.isfinite(influence).all():
+    if not all_finite(influence):
         raise FloatingPointError("influence contains NaN or infinite values; rescore with a larger damping")
     return influence
 
