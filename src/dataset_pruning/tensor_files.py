@@ -10,8 +10,11 @@ tagged dicts and rebuilt by name from ``STORED_CLASSES``; nothing else is rebuil
 from __future__ import annotations
 
 import dataclasses
+import mmap
 import os
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any, Callable
 
@@ -87,7 +90,11 @@ def save_tensors(obj: Any, path: str | Path) -> None:
 
 
 def save_array(array: np.ndarray, path: str | Path) -> None:
-    """One ndarray as ``.npy`` without pickles (object arrays are refused)."""
+    """One ndarray as ``.npy`` without pickles (object arrays are refused). A whole ``.npy`` file memory-mapped by
+    ``np.load`` (a streamed S) is copied as a file: reading it through the mapping would page all of it in."""
+    if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap) and _whole_npy(array):
+        write_atomically(Path(path), lambda temporary: shutil.copyfile(array.filename, temporary))
+        return
     array = np.asarray(array)
 
     def write(temporary: str) -> None:
@@ -97,10 +104,39 @@ def save_array(array: np.ndarray, path: str | Path) -> None:
     write_atomically(Path(path), write)
 
 
+def scratch_npy(name: str, write: Callable[[Path], np.ndarray]) -> np.ndarray:
+    """``write(path)``'s array, memory-mapped from a ``.npy`` it writes at ``path`` (a new folder under TMPDIR),
+    which is removed when that array is garbage-collected (after the catalog has copied the file), or at once if
+    ``write`` raises."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{name}."))
+    try:
+        array = write(folder / f"{name}.npy")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    weakref.finalize(array, shutil.rmtree, folder, True)
+    return array
+
+
+def _whole_npy(array: np.memmap) -> bool:
+    """Whether ``array`` is all of the ``.npy`` file it maps (not a slice or view of it)."""
+    with open(array.filename, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version not in ((1, 0), (2, 0)):
+            return False
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(handle)
+        offset = handle.tell()
+    return (array.offset == offset and array.shape == shape and array.dtype == dtype and not fortran
+            and array.flags.c_contiguous)
+
+
 def load_tensors(path: str | Path) -> Any:
+    """The stored object, its tensors memory-mapped (copy on write): a node reads only the pages it touches, so
+    the selection, which needs train_set's labels, does not hold its 0.19 GB of Fashion-MNIST images."""
     path = Path(path)
     try:
-        return decode(torch.load(path, map_location="cpu", weights_only=True))
+        return decode(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
     except Exception as error:
         raise ValueError(
             f"{path} is not a tensor file this project wrote ({type(error).__name__}: {str(error)[:200]}); "

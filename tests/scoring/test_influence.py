@@ -120,3 +120,23 @@ def test_lissa_matches_exact_at_matching_effective_damping():
         device="cpu", progress=False,
     ).values
     assert (lissa - wrong).norm() / wrong.norm() > 3 * relative
+
+
+def test_write_influence_streams_the_scorers_s_to_a_npy(tiny_spec, tiny_data, tmp_path):
+    """The pipeline's influence_vectors (``write_influence``: rows written batch by batch, then memory-mapped) are
+    the scorer's S to the bit, exact and projected; the catalog stores that file by copying it."""
+    import numpy as np
+
+    from dataset_pruning.scoring.last_layer import write_influence
+    from dataset_pruning.tensor_files import save_array
+
+    model = _trained(tiny_spec, tiny_data, epochs=5)
+    for options in ({"batch_size": 7}, {"hessian": "ekfac", "projection_dim": 6, "batch_size": 7}):
+        options = {**options, "device": "cpu", "progress": False}
+        s = score_samples("last_layer_influence", model, tiny_data, **options).values.numpy()
+        streamed = write_influence(tmp_path / "S.npy", model, tiny_data, **options)
+        assert isinstance(streamed, np.memmap) and streamed.dtype == np.float32
+        assert np.array_equal(streamed, s)
+        save_array(streamed, tmp_path / "stored.npy")
+        assert (tmp_path / "stored.npy").read_bytes() == (tmp_path / "S.npy").read_bytes()
+        del streamed

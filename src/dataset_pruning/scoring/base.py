@@ -22,6 +22,11 @@ from dataset_pruning.runtime import all_finite
 from dataset_pruning.training_trace import TRACE_PARTS
 
 
+def scores_not_finite(method: str) -> FloatingPointError:
+    return FloatingPointError(f"{method}: scores contain NaN or infinite values; check the trained model (its loss "
+                              "may have diverged) or raise the damping")
+
+
 @dataclass
 class SampleScores:
     """values : Tensor of shape (n_samples,) or (n_samples, d); keep : which end of a scalar score is kept;
@@ -39,10 +44,7 @@ class SampleScores:
         if self.values.ndim not in (1, 2):
             raise ValueError(f"scores must have shape (n,) or (n, d), got {tuple(self.values.shape)}")
         if not all_finite(self.values):
-            raise FloatingPointError(
-                f"{self.method}: scores contain NaN or infinite values; check the trained model (its loss may "
-                "have diverged) or raise the damping"
-            )
+            raise scores_not_finite(self.method)
         if self.values.ndim == 1 and self.keep not in ("highest", "lowest"):
             raise ValueError(f"{self.method}: a scalar score must say which end is kept ('highest' or 'lowest')")
         if self.values.ndim == 2 and self.keep is not None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ from dataset_pruning.data import TensorData
 from dataset_pruning.pipelines import tracked
 from dataset_pruning.scoring import TrainingTrace, score_samples
 from dataset_pruning.scoring.extrapolation import check_extrapolation, extrapolate_scores
+from dataset_pruning.scoring.last_layer import write_influence
+from dataset_pruning.tensor_files import scratch_npy
 from dataset_pruning.runtime import dask_client
 from dataset_pruning.scoring.influence import effective_damping, solved_system
 from dataset_pruning.scoring.sharded import SHARDED_METHODS, sharded_last_layer_influence, sharded_scores
@@ -35,17 +36,20 @@ def _options(method: str, own: dict[str, Any], p: ScoringParams, erm: ErmTrainin
 
 def score_influence(erm_model: dict[str, Any], train_set: TensorData, params: dict, erm_params: dict) -> np.ndarray:
     """influence_vectors : ndarray of shape (n_samples, d), float32: last-layer S with ``influence`` options (S P of
-    shape (n_samples, k) with ``influence.projection_dim``); with ``sharding`` computed in shards on Dask workers
-    into a temporary ``.npy`` and returned memory-mapped."""
+    shape (n_samples, k) with ``influence.projection_dim``), written batch by batch to a temporary ``.npy`` (in
+    shards on Dask workers with ``sharding``) and returned memory-mapped: the catalog copies the file."""
     p: ScoringParams = block("influence_scoring", params)
     options = _options("last_layer_influence", p.influence, p, block("erm_training", erm_params))
-    if p.sharding is None:
-        return score_samples("last_layer_influence", load_model(erm_model), train_set, **options).values.numpy()
-    exact = {key: options[key] for key in ("weight_decay", "damping", "batch_size") if key in options}
-    with tempfile.TemporaryDirectory() as folder, dask_client(p.sharding.address, p.sharding.n_workers) as client:
-        # the file is unlinked when the folder goes; the mapping stays readable until the catalog has saved it
-        return sharded_last_layer_influence(erm_model, train_set, client, Path(folder) / "S.npy",
-                                            blocks_per_shard=p.sharding.blocks_per_shard, **exact)
+
+    def write(path: Path) -> np.ndarray:
+        if p.sharding is None:
+            return write_influence(path, load_model(erm_model), train_set, **options)
+        exact = {key: options[key] for key in ("weight_decay", "damping", "batch_size") if key in options}
+        with dask_client(p.sharding.address, p.sharding.n_workers) as client:
+            return sharded_last_layer_influence(erm_model, train_set, client, path,
+                                                blocks_per_shard=p.sharding.blocks_per_shard, **exact)
+
+    return scratch_npy("influence_vectors", write)
 
 
 def numeric_metrics(info: dict[str, Any], prefix: str = "") -> dict[str, float]:
