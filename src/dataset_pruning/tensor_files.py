@@ -118,6 +118,14 @@ def scratch_npy(name: str, write: Callable[[Path], np.ndarray]) -> np.ndarray:
     return array
 
 
+def release_pages(array: np.ndarray) -> None:
+    """Drop the pages of an array memory-mapped by ``np.load`` from this process's resident set (they stay in the
+    page cache and come back when read): a pass over a mapped S otherwise keeps all of it resident. Other arrays:
+    nothing."""
+    if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap):
+        array.base.madvise(mmap.MADV_DONTNEED)
+
+
 def _whole_npy(array: np.memmap) -> bool:
     """Whether ``array`` is all of the ``.npy`` file it maps (not a slice or view of it)."""
     with open(array.filename, "rb") as handle:

@@ -134,3 +134,23 @@ def test_senet_gates_every_block():
 def test_unknown_model_lists_known_names():
     with pytest.raises(ValueError, match="resnet18"):
         build_model("resnet19", IMAGE, 10)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn2d"])
+def test_image_passes_in_chunks_give_the_same_bits(name, monkeypatch):
+    """feature_batches and predict_logits take images IMAGE_ROWS at a time (memory): features, head inputs and
+    logits are bit for bit those of whole batches, so S and every figure stay the same."""
+    import dataset_pruning.models.base as base
+    import dataset_pruning.training as training
+    from dataset_pruning.data import TensorData
+    from dataset_pruning.scoring.influence import head_inputs
+
+    torch.manual_seed(0)
+    model = build_model(name, (1, 28, 28), 10)
+    data = TensorData(torch.randn(700, 1, 28, 28), torch.randint(0, 10, (700,)), num_classes=10, name="noise")
+    chunked = head_inputs(model, data, 512, "cpu"), training.predict_logits(model, data.x, 512, "cpu")
+    assert base.IMAGE_ROWS < 512
+    monkeypatch.setattr(base, "IMAGE_ROWS", 10**9)
+    monkeypatch.setattr(training, "IMAGE_ROWS", 10**9)
+    whole = head_inputs(model, data, 512, "cpu"), training.predict_logits(model, data.x, 512, "cpu")
+    assert all(torch.equal(a, b) for a, b in zip([*chunked[0], chunked[1]], [*whole[0], whole[1]]))
