@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
-from dataset_pruning.models.base import IMAGE_ROWS, Classifier, build_model
+from dataset_pruning.models.base import Classifier, build_model, pass_rows
 from dataset_pruning.runtime import resolve_device, seeded_global_rng, torch_generator
 
 
@@ -199,11 +199,11 @@ def retraining_recipe(recipe: TrainingConfig, n_full: int, budget: str = "epochs
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device: str = "auto") -> torch.Tensor:
-    """Logits of shape (n_samples, num_classes), computed in eval mode, returned on the CPU; images at most
-    ``IMAGE_ROWS`` at a time (the activations' memory; the logits are bit for bit those of larger batches)."""
+    """Logits of shape (n_samples, num_classes), computed in eval mode, returned on the CPU; images a few at a
+    time (``pass_rows``: the activations' memory; the logits are bit for bit those of larger batches)."""
     dev = resolve_device(device)
     model.to(dev).eval()
-    step = min(batch_size, IMAGE_ROWS) if x.ndim == 4 else batch_size
+    step = pass_rows(x, batch_size)
     return torch.cat([model(x[i : i + step].to(dev)).float().cpu() for i in range(0, len(x), step)])
 
 

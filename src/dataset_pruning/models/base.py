@@ -26,6 +26,11 @@ class Classifier(nn.Module):
 IMAGE_ROWS = 128  # images per forward pass (feature_batches, predict_logits): memory, and speed on CPU caches
 
 
+def pass_rows(x: torch.Tensor, batch_size: int) -> int:
+    """Rows per forward pass of ``x``: ``batch_size``, at most ``IMAGE_ROWS`` for images (n, c, h, w)."""
+    return min(batch_size, IMAGE_ROWS) if x.ndim == 4 else batch_size
+
+
 @torch.no_grad()
 def feature_batches(
     model: Classifier, x: torch.Tensor, batch_size: int, device: torch.device
@@ -38,7 +43,7 @@ def feature_batches(
     the default run's scoring peak, and the pass over 60,000 took 15.5 s at 1,024, ~10 s at 256, ~7 s at 128 and
     64 (one run, 2 cores); the features are bit for bit those of whole batches (mlp, cnn2d, resnet18 measured)."""
     layout = torch.channels_last if x.ndim == 4 else torch.contiguous_format
-    step = min(batch_size, IMAGE_ROWS) if x.ndim == 4 else batch_size
+    step = pass_rows(x, batch_size)
     model.to(device, memory_format=layout).eval()
     try:
         for i in range(0, len(x), step):
