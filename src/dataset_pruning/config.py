@@ -119,7 +119,7 @@ def _check_options(method: str, options: dict[str, Any], where: str) -> None:
     """``SCORERS.check``, then LiSSA's nested options against ``lissa_inverse_hvp``'s signature, and the head's
     curvature against its projection (last-layer influence's options)."""
     SCORERS.check(method, options, where)
-    if "hessian" in SCORERS.options(method) and "projection_dim" in SCORERS.options(method):
+    if {"hessian", "projection_dim"} <= SCORERS.options(method).keys():
         try:
             check_curvature(**options)
         except ValueError as error:

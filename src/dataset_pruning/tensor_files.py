@@ -92,7 +92,7 @@ def save_tensors(obj: Any, path: str | Path) -> None:
 def save_array(array: np.ndarray, path: str | Path) -> None:
     """One ndarray as ``.npy`` without pickles (object arrays are refused). A whole ``.npy`` file memory-mapped by
     ``np.load`` (a streamed S) is copied as a file: reading it through the mapping would page all of it in."""
-    if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap) and _whole_npy(array):
+    if _npy_mapping(array) is not None and _whole_npy(array):
         write_atomically(Path(path), lambda temporary: shutil.copyfile(array.filename, temporary))
         return
     array = np.asarray(array)
@@ -122,8 +122,13 @@ def release_pages(array: np.ndarray) -> None:
     """Drop the pages of an array memory-mapped by ``np.load`` from this process's resident set (they stay in the
     page cache and come back when read): a pass over a mapped S otherwise keeps all of it resident. Other arrays:
     nothing."""
-    if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap):
-        array.base.madvise(mmap.MADV_DONTNEED)
+    if (mapping := _npy_mapping(array)) is not None:
+        mapping.madvise(mmap.MADV_DONTNEED)
+
+
+def _npy_mapping(array: np.ndarray) -> mmap.mmap | None:
+    """The mapping of an array ``np.load(mmap_mode=...)`` returned (not of a view of it), else None."""
+    return array.base if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap) else None
 
 
 def _whole_npy(array: np.memmap) -> bool:
