@@ -43,7 +43,7 @@ from dataset_pruning.runtime import torch_generator
 from dataset_pruning.scoring.influence import head_gradients, head_hessian, head_hvp, hessian_factor
 from dataset_pruning.scoring.whole_network import block_conjugate_gradient
 
-Curvature = Literal["kfac", "ekfac", "cg", "exact"]
+Curvature = Literal["exact", "kfac", "ekfac", "cg"]
 Sketch = Literal["gaussian", "kronecker"]
 COLUMN_BLOCK = 256  # Gaussian columns per seeded generator, and columns per CG solve
 PASS_BYTES = 2**29  # at most this much of H^-1 P (float64) per pass over the samples

@@ -12,7 +12,7 @@ import functools
 import inspect
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -32,10 +32,10 @@ from dataset_pruning.scoring.influence import (
     influence_rows,
     lissa_inverse_hvp,
 )
-from dataset_pruning.scoring.large_head import Sketch, projected_influence
+from dataset_pruning.scoring.large_head import Curvature, Sketch, projected_influence
 
-Hessian = Literal["exact", "lissa", "kfac", "ekfac", "cg"]
-PROJECTED_ONLY = ("kfac", "ekfac", "cg")  # curvatures that give S P, never S
+Hessian = Literal[Curvature, "lissa"]  # exact, kfac, ekfac, cg, lissa
+PROJECTED_ONLY = tuple(c for c in get_args(Curvature) if c != "exact")  # curvatures that give S P, never S
 RowsOf = Callable[[int, int, Iterator[tuple[int, torch.Tensor]]], torch.Tensor]  # (m, d, batches) -> values
 
 
