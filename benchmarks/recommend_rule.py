@@ -34,9 +34,12 @@ def validation_means(presets: list[str], methods: list[str]) -> pd.DataFrame:
     for name in presets:
         for cell in expand_grid(sweep.presets[name].model_dump(), methods_of, base):
             result = Path(sweep.cache) / "cells" / cell.key / "result.json"
-            if cell.method in methods and result.is_file():
+            if cell.method not in methods:
+                continue
+            if result.is_file():
                 rows.append({**json.loads(result.read_text()), "method": cell.method})
-            missing += cell.method in methods and not result.is_file()
+            else:
+                missing += 1
     if missing:
         print(f"({missing} cells of these presets are not in the cache: run them first)")
     cells = pd.DataFrame(rows)
