@@ -107,15 +107,30 @@ def test_hybrid_takes_the_pooled_route_from_pool_n_rows_on():
     smallest = np.isin(np.arange(500), np.argsort(squares, kind="stable")[:250])
     start = min((rounded, smallest), key=lambda mask: removal_norm(S, mask))
     by_hand = pool_descent(S, start, codes, pool=16, squares=squares)
-    options = {"pool_iterations": 40, "whiten": 1e-3, "pool": 16}
+    options = {"pool_iterations": 40, "whiten": 1e-3, "pool": 16, "pool_start": "whitened"}
     pooled = SOLVERS.get("hybrid")(pool_n=500, **options).cardinality(S, 250)
     assert np.array_equal(pooled, np.flatnonzero(by_hand))
     other = SOLVERS.get("hybrid")(pool_n=501, stall=20, **options).cardinality(S, 250)
     assert len(other) == 250 and not np.array_equal(other, pooled)
 
 
+@pytest.mark.parametrize("groups, m", [(None, 250), (np.arange(500) % 2, [100, 150])])
+def test_pooled_route_descends_from_hybrids_start_by_default(groups, m):
+    S = heavy_tailed(n=500, d=10, seed=4)
+    codes, quota = as_quota(500, m, groups)
+    squares = row_squares(S)
+    solver = SOLVERS.get("hybrid")(pool_n=500, pool=16)
+    smallest = np.zeros(500, dtype=bool)
+    for g, q in enumerate(quota):
+        smallest[np.flatnonzero(codes == g)[np.argsort(squares[codes == g], kind="stable")[:q]]] = True
+    start = min((solver._start(S, codes, quota, squares, None), smallest), key=lambda mask: removal_norm(S, mask))
+    by_hand = pool_descent(S, start, codes, pool=16, squares=squares)
+    assert np.array_equal(solver.cardinality(S, m, groups), np.flatnonzero(by_hand))
+
+
 @pytest.mark.parametrize(
-    "options", [{"pool": 0}, {"pool_iterations": -1}, {"pool_n": 1.5}, {"whiten": 0.0}, {"whiten": "x"}]
+    "options",
+    [{"pool": 0}, {"pool_iterations": -1}, {"pool_n": 1.5}, {"whiten": 0.0}, {"whiten": "x"}, {"pool_start": "x"}],
 )
 def test_hybrid_rejects_bad_pool_options(options):
     with pytest.raises(ValueError, match="hybrid's"):

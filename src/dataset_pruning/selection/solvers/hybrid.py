@@ -16,11 +16,13 @@ re-balancing) and, with the time left, the relaxation route (bisection on the co
 ``core_n`` rows on (where the greedy path through all samples costs O(n^2 d / batch)), bisection on the count with
 Eq. 4's start at every probe, then growth with swap re-balancing.
 
-From ``pool_n`` rows on, Eq. 4 takes the pooled route instead (``_pooled``): FISTA in the metric that weighs every
-direction of S alike (``bounds.whitening``), rounding in norm order that keeps the relaxed residual
-(``relaxation.round_in_order``), swap descent within pools of candidates (``pool.pool_descent``). On the real
-Fashion-MNIST S (n = 60,000, d = 1,290) the route above spends 181 of its 201 s in a swap descent that pays a pass over S
-per swap; the pooled route ends lower in a fraction of the time (docs/selection.md).
+From ``pool_n`` rows on, Eq. 4 takes the pooled route instead (``_pooled``): the start of (1), or each class's
+smallest rows where they are lower, refined by swap descent within pools of candidates (``pool.pool_descent``), with
+no relaxation and no tabu search. On the real Fashion-MNIST S (n = 60,000, d = 1,290) the route above spends most
+of its 2 minutes in a swap descent that pays a pass over S per swap; the pooled descent reaches the same set in 8 s
+(docs/selection.md). ``pool_start: whitened`` starts instead from FISTA in the metric that weighs every direction of
+S alike (``bounds.whitening``), rounded in norm order (``relaxation.round_in_order``): it ends far lower (0.60x at
+50 % there) by removing large rows that cancel, and the kept half retrains worse, so it is not the default.
 
 Every stage stops on counts (``core_iterations`` and ``iterations`` FISTA steps, swap search to a local optimum,
 ``exact_queries`` nearest-neighbour queries, ``stall`` / ``tabu_steps`` tabu steps), so a seed gives the same set
@@ -46,6 +48,9 @@ from dataset_pruning.selection.solvers.pool import pool_descent
 from dataset_pruning.selection.solvers.relaxation import RelaxationSolver, round_in_order, round_relaxed
 from dataset_pruning.selection.solvers.moves import swap_refine, tabu_search
 from dataset_pruning.selection.solvers.swap import SwapSolver
+
+
+POOL_STARTS = ("greedy", "whitened")  # the pooled route's starts besides each class's smallest rows
 
 
 @SOLVERS.register("hybrid")
@@ -76,6 +81,7 @@ class HybridSolver(Solver):
         pool: int = 128,
         pool_rounds: int | None = None,
         whiten: float = 1e-4,
+        pool_start: str = "greedy",
     ) -> None:
         super().__init__(seed, time_budget_s)
         self.iterations = check_count("hybrid's iterations", iterations)
@@ -100,6 +106,9 @@ class HybridSolver(Solver):
                 f"hybrid's whiten must be a number > 0 (a fraction of S^T S's mean diagonal), got {whiten!r}"
             )
         self.whiten = float(whiten)
+        if pool_start not in POOL_STARTS:
+            raise ValueError(f"hybrid's pool_start must be one of {', '.join(POOL_STARTS)}, got {pool_start!r}")
+        self.pool_start = pool_start
         self.status = None
 
     def _exact(self, influence, incumbent, codes, quota, deadline) -> tuple[np.ndarray, bool]:
@@ -146,20 +155,22 @@ class HybridSolver(Solver):
         return min(starts)[2]
 
     def _pooled(self, influence, codes, quota, squares, deadline, trace) -> np.ndarray:
-        """Eq. 4 from ``pool_n`` rows on, a bool mask (n,): whitened FISTA (``pool_iterations`` steps) and rounding
-        in norm order that keeps the relaxed residual, or each class's smallest rows where that start is lower (at
-        low ratios the smallest rows nearly cancel: on the real Fashion-MNIST S at 0.3, 0.0021 against 0.01 for the
-        rounding), then pooled swap descent from the lower start (docs/selection.md)."""
-        weights, _, _, _ = relax_cardinality(
-            influence, codes, quota, self.pool_iterations, deadline, metric=whitening(influence, self.whiten)
-        )
+        """Eq. 4 from ``pool_n`` rows on, a bool mask (n,): pooled swap descent from the lower of two starts, each
+        class's smallest rows (at low ratios they nearly cancel: on the real Fashion-MNIST S at 0.3, 0.0021 against
+        0.0018 after the descent) and, by ``pool_start``, Eq. 4's start (``_start``) or whitened FISTA
+        (``pool_iterations`` steps) rounded in norm order."""
         smallest = np.zeros(len(influence), dtype=bool)  # each class's quota of smallest ||S_i||
         ascending = np.argsort(squares, kind="stable")
         for g, q in enumerate(quota):
             smallest[ascending[codes[ascending] == g][:q]] = True
-        starts = [(removal_norm(influence, m), k, m) for k, m in
-                  enumerate((round_in_order(influence, weights, codes, quota, squares), smallest))]
-        value, _, mask = min(starts)
+        if self.pool_start == "whitened":
+            weights = relax_cardinality(
+                influence, codes, quota, self.pool_iterations, deadline, metric=whitening(influence, self.whiten)
+            )[0]
+            first = round_in_order(influence, weights, codes, quota, squares)
+        else:
+            first = self._start(influence, codes, quota, squares, deadline)
+        value, _, mask = min((removal_norm(influence, m), k, m) for k, m in enumerate((first, smallest)))
         trace.record(value)
         return pool_descent(
             influence, mask, codes, pool=self.pool, max_rounds=self.pool_rounds, deadline=deadline, squares=squares,
