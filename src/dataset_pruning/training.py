@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
-from dataset_pruning.models.base import Classifier, build_model, pass_rows
+from dataset_pruning.models.base import Classifier, build_model, pass_rows, relu_in_place
 from dataset_pruning.runtime import resolve_device, seeded_global_rng, torch_generator
 
 
@@ -204,7 +204,8 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, de
     dev = resolve_device(device)
     model.to(dev).eval()
     step = pass_rows(x, batch_size)
-    return torch.cat([model(x[i : i + step].to(dev)).float().cpu() for i in range(0, len(x), step)])
+    with relu_in_place(model):
+        return torch.cat([model(x[i : i + step].to(dev)).float().cpu() for i in range(0, len(x), step)])
 
 
 def evaluate(model: nn.Module, data: TensorData, batch_size: int = 1024, device: str = "auto") -> dict[str, float]:

@@ -153,3 +153,22 @@ def test_image_passes_in_chunks_give_the_same_bits(name, monkeypatch):
     monkeypatch.setattr(base, "IMAGE_ROWS", 10**9)
     whole = head_inputs(model, data, 512, "cpu"), training.predict_logits(model, data.x, 512, "cpu")
     assert all(torch.equal(a, b) for a, b in zip([*chunked[0], chunked[1]], [*whole[0], whole[1]]))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_passes_with_relu_in_place_give_the_same_bits_and_leave_the_model_as_it_was(name):
+    """relu_in_place (feature_batches, predict_logits) saves an allocation per ReLU: features and logits are bit
+    for bit those of the model as built, and its ReLUs are not in place afterwards."""
+    from dataset_pruning.models.base import relu_in_place
+
+    spec = tiny_spec(name)
+    model = spec.build(seed=0).eval()
+    x = torch.randn(6, *spec.input_shape)
+    with torch.no_grad():
+        before = model.features(x), model(x)
+        with relu_in_place(model):
+            assert any(isinstance(m, nn.ReLU) for m in model.modules()) <= all(
+                m.inplace for m in model.modules() if isinstance(m, nn.ReLU))
+            inside = model.features(x), model(x)
+    assert all(torch.equal(a, b) for a, b in zip(before, inside))
+    assert not any(m.inplace for m in model.modules() if isinstance(m, nn.ReLU))
