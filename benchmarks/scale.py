@@ -6,7 +6,8 @@ conf/fashion_mnist (cnn2d), the pipeline's default scoring (last-layer influence
     python benchmarks/scale.py --sizes 60000 --no-retraining --scorers herding   # a scalar scorer against ERM
     python benchmarks/scale.py --sizes 60000 --no-retraining --scorers all --previous-scoring
 
-Per stage: seconds and the process's peak resident memory during it (VmHWM, reset before each stage through
+Each size runs in a fresh interpreter, as each `kedro run` does. Per stage: seconds and the process's peak resident
+memory during it (VmHWM, reset before each stage through
 /proc/self/clear_refs); on stderr as each stage ends, with the process's CPU seconds (on a shared machine the wall
 seconds count the waiting too, the CPU seconds the work: the scorers' and R's ratios are printed in both). Then the log-log slope of each stage's seconds over n, each stage projected to n = 1.28 M
 (ImageNet's size) on one machine and on k Dask workers (shards divide scoring and ERM-free work by k; selection is
@@ -24,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -191,12 +194,26 @@ def one_size(n: int, seed: int, retraining: bool, ratio: float, scorers: list[st
     return record
 
 
+def fresh_size(n: int, seed: int, *args) -> dict:
+    """``one_size`` in the interpreter it runs in, set up as `kedro run` sets up its own (one malloc arena)."""
+    steady_allocator()
+    torch.manual_seed(seed)
+    return one_size(n, seed, *args)
+
+
+def in_fresh_process(n: int, seed: int, *args) -> dict:
+    """One size in a new interpreter, as each `kedro run` is: no heap, caches or threads left by the sizes before
+    (in one process the fourth size's scoring took 13.4 s where a fresh process took 11.4 s, and the peaks counted
+    the memory the earlier sizes left)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fresh_size, n, seed, *args).result()
+
+
 def slope(sizes: list[int], seconds: list[float]) -> float:
     return float(np.polyfit(np.log(sizes), np.log(seconds), 1)[0])
 
 
 def main() -> None:
-    steady_allocator()  # as `kedro run` does (startup.py): the peaks are the pipeline's
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[7500, 15000, 30000, 60000])
     parser.add_argument("--ratio", type=float, default=0.5)
@@ -209,11 +226,10 @@ def main() -> None:
                         help="also time last-layer influence by the route before commit 8c86131")
     args = parser.parse_args()
     scorers = scalar_scorers(args.scorers)
-    torch.manual_seed(args.seed)
     records = {}
     print(f"{'n':>7} | " + " | ".join(f"{s:>17}" for s in STAGES) + " | accuracy full / pruned")
     for n in args.sizes:
-        records[n] = r = one_size(n, args.seed, args.retraining, args.ratio, scorers, args.previous_scoring)
+        records[n] = r = in_fresh_process(n, args.seed, args.retraining, args.ratio, scorers, args.previous_scoring)
         cells = [f"{r[s][0]:7.1f} s {r[s][1]:5.0f} MB" if s in r else f"{'-':>17}" for s in STAGES]
         accuracy = f"{r['full_accuracy']:.4f} / {r.get('pruned_accuracy', float('nan')):.4f}"
         print(f"{n:>7} | " + " | ".join(cells) + f" | {accuracy}", flush=True)
