@@ -19,7 +19,7 @@ Eq. 4's start at every probe, then growth with swap re-balancing.
 From ``pool_n`` rows on, Eq. 4 takes the pooled route instead (``_pooled``): the start of (1), or each class's
 smallest rows where they are lower, refined by swap descent within pools of candidates (``pool.pool_descent``), with
 no relaxation and no tabu search. On the real Fashion-MNIST S (n = 60,000, d = 1,290) the route above spends most
-of its 2 minutes in a swap descent that pays a pass over S per swap; the pooled descent reaches the same set in 8 s
+of its 105 s in a swap descent that pays a pass over S per swap; the pooled descent reaches the same set in 6.6 s
 (docs/selection.md). ``pool_start: whitened`` starts instead from FISTA in the metric that weighs every direction of
 S alike (``bounds.whitening``), rounded in norm order (``relaxation.round_in_order``): it ends far lower (0.60x at
 50 % there) by removing large rows that cancel, and the kept half retrains worse, so it is not the default.
@@ -156,8 +156,8 @@ class HybridSolver(Solver):
 
     def _pooled(self, influence, codes, quota, squares, deadline, trace) -> np.ndarray:
         """Eq. 4 from ``pool_n`` rows on, a bool mask (n,): pooled swap descent from the lower of two starts, each
-        class's smallest rows (at low ratios they nearly cancel: on the real Fashion-MNIST S at 0.3, 0.0021 against
-        0.0018 after the descent) and, by ``pool_start``, Eq. 4's start (``_start``) or whitened FISTA
+        class's smallest rows (at low ratios they nearly cancel: 0.0021 on the real Fashion-MNIST S at 0.3, where
+        the whitened rounding gave 0.01) and, by ``pool_start``, Eq. 4's start (``_start``) or whitened FISTA
         (``pool_iterations`` steps) rounded in norm order."""
         smallest = np.zeros(len(influence), dtype=bool)  # each class's quota of smallest ||S_i||
         ascending = np.argsort(squares, kind="stable")
