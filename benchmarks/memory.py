@@ -33,7 +33,7 @@ def peak(command: list[str]) -> tuple[int, float]:
     start = time.perf_counter()
     child = subprocess.Popen(command, cwd=ROOT)
     _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: Popen must not wait again
     if child.returncode != 0:
         sys.exit(f"{' '.join(command)} ended with status {child.returncode}: nothing measured")
     return usage.ru_maxrss * 1024, time.perf_counter() - start  # ru_maxrss is in KiB on Linux
