@@ -200,7 +200,8 @@ def _wait_for_running_run(workdir: Path, process: subprocess.Popen, timeout: flo
 
 def test_an_interrupted_run_ends_killed_not_finished(kedro_project, tiny_prune_params):
     slow = {**tiny_prune_params, "erm_training": {"model": {"name": "mlp"}, "training": {"epochs": 100000}}}
-    process = kedro_cli(kedro_project, slow)
+    # A shell without job control starts background jobs with SIGINT ignored, and the child would inherit that.
+    process = kedro_cli(kedro_project, slow, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for_running_run(kedro_project, process)
     time.sleep(5)  # well into ERM (ingest takes about a second)
     process.send_signal(signal.SIGINT)
