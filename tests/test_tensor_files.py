@@ -113,22 +113,3 @@ def test_a_whole_mapped_npy_is_stored_by_copying_the_file_and_a_view_by_value(tm
     for name, view, expected in (("rows", mapped[10:], a[10:]), ("t", mapped.T, a.T)):
         save_array(view, tmp_path / f"{name}.npy")
         assert np.array_equal(np.load(tmp_path / f"{name}.npy"), expected)
-
-
-@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the resident set from Linux /proc")
-def test_release_pages_drops_a_mapped_array_from_the_resident_set(tmp_path):
-    from dataset_pruning.tensor_files import release_pages
-
-    def mapped_mb() -> float:
-        line = next(x for x in open("/proc/self/status") if x.startswith("RssFile:"))
-        return int(line.split()[1]) / 1024
-
-    a = np.random.default_rng(0).standard_normal((8000, 1000)).astype(np.float32)  # 32 MB
-    np.save(tmp_path / "s.npy", a)
-    mapped = np.load(tmp_path / "s.npy", mmap_mode="r")
-    before = mapped_mb()
-    total = float(mapped.sum(dtype=np.float64))
-    assert mapped_mb() - before > 24
-    release_pages(mapped)
-    assert mapped_mb() - before < 8 and float(mapped.sum(dtype=np.float64)) == total
-    release_pages(a)  # not mapped: nothing to do

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from dataset_pruning.runtime import row_blocks  # noqa: E402
 from dataset_pruning.selection.objective import row_squares  # noqa: E402
 
 
@@ -42,7 +43,8 @@ def pruning_figure(influence: np.ndarray, removed: np.ndarray, metrics: dict[str
                    title: str = ""):
     """Left: ||S_i|| of kept and removed samples (log axis). Middle: kept samples per class. Right: test accuracy
     before and after. ``title`` says what the run is (``run_label``)."""
-    norms = np.sqrt(row_squares(influence))  # no (n, d) temporary
+    # a block at a time: of a memory-mapped S, one block is resident
+    norms = np.sqrt(np.concatenate([row_squares(block) for block in row_blocks(influence)]))
     mask = np.zeros(len(norms), dtype=bool)
     mask[np.asarray(removed, dtype=np.int64)] = True
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))

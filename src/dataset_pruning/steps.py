@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from dataset_pruning.data import TensorData, kept_indices
+from dataset_pruning.runtime import release_pages
 from dataset_pruning.scoring import TraceRecorder, TrainingTrace, scorer_options
 from dataset_pruning.training import ModelSpec, TrainingConfig, fit
 
@@ -63,6 +64,7 @@ def retrain(train: TensorData, removed: np.ndarray | list[int], spec: ModelSpec,
     (``training.retraining_recipe``'s, for the budget). (model, mean training loss per epoch)."""
     model = spec.build(seed=recipe.seed)
     kept = train.subset(torch.as_tensor(kept_indices(len(train), removed)), name=f"{train.name}-pruned")
+    release_pages(train.x)  # the kept copy is what training reads: a memory-mapped full set need not stay resident
     history = fit(model, kept, recipe, progress=progress, desc="retraining", on_epoch_end=on_epoch_end)
     return model, history
 

@@ -118,14 +118,6 @@ def scratch_npy(name: str, write: Callable[[Path], np.ndarray]) -> np.ndarray:
     return array
 
 
-def release_pages(array: np.ndarray) -> None:
-    """Drop the pages of an array memory-mapped by ``np.load`` from this process's resident set (they stay in the
-    page cache and come back when read): a pass over a mapped S otherwise keeps all of it resident. Other arrays:
-    nothing."""
-    if (mapping := _npy_mapping(array)) is not None:
-        mapping.madvise(mmap.MADV_DONTNEED)
-
-
 def _npy_mapping(array: np.ndarray) -> mmap.mmap | None:
     """The mapping of an array ``np.load(mmap_mode=...)`` returned (not of a view of it), else None."""
     return array.base if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap) else None

@@ -20,7 +20,7 @@ import numpy as np
 from kedro.io import AbstractVersionedDataset, Version
 
 from dataset_pruning.runtime import all_finite
-from dataset_pruning.tensor_files import load_tensors, release_pages, save_array, save_tensors, write_atomically
+from dataset_pruning.tensor_files import load_tensors, save_array, save_tensors, write_atomically
 
 
 def damaged_file(path: Path, error: BaseException | str) -> ValueError:
@@ -78,7 +78,6 @@ class NpyDataset(_LocalVersionedDataset):
         array = _load_npy(Path(self._get_load_path()), mmap=self._mmap)
         if np.issubdtype(array.dtype, np.floating) and not all_finite(array):
             raise damaged_file(self._get_load_path(), "it holds NaN or infinite values, which no run writes")
-        release_pages(array)  # the check read all of it; the node pages in what it reads, when it reads it
         return array
 
     def _save(self, data: np.ndarray) -> None:

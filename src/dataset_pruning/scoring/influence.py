@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.models.base import Classifier, feature_batches
-from dataset_pruning.runtime import resolve_device, torch_generator
+from dataset_pruning.runtime import release_pages, resolve_device, torch_generator
 
 BLOCK_BATCHES = 16  # batches per block of the Hessian's sum (the unit a shard is made of)
 
@@ -32,7 +32,8 @@ def head_inputs(model: Classifier, data: TensorData, batch_size: int = 1024, dev
     """Features u = [h; 1] of shape (n, a+1) and softmax probabilities p of shape (n, C), float64 on ``device``.
 
     Both are allocated once and filled batch by batch: small per-batch results kept between the large, freed
-    activations pinned glibc's heap, and the pass rose by 1.3 GB at n = 60,000 (docs/scale.md, "Memory")."""
+    activations pinned glibc's heap, and the pass rose by 1.3 GB at n = 60,000 (docs/scale.md, "Memory"). Inputs
+    memory-mapped from a file leave the resident set after the pass (``runtime.release_pages``)."""
     dev = resolve_device(device)
     n = len(data)
     u = p = None
@@ -43,6 +44,7 @@ def head_inputs(model: Classifier, data: TensorData, batch_size: int = 1024, dev
             p = torch.empty(n, logits.shape[1], dtype=torch.float64, device=dev)
         u[i : i + len(h), :-1] = h
         p[i : i + len(h)] = torch.softmax(logits.double(), dim=1)
+    release_pages(data.x)
     return u, p
 
 

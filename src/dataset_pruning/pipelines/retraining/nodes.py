@@ -12,6 +12,7 @@ from dataset_pruning.data import TensorData, kept_indices
 from dataset_pruning.pipelines import tracked
 from dataset_pruning.provenance import check_indices
 from dataset_pruning.reporting import pruning_figure, run_label
+from dataset_pruning.runtime import release_pages
 from dataset_pruning.selection import theorem_quantities
 from dataset_pruning.training import ModelSpec, evaluate, load_model, retraining_recipe, save_model
 
@@ -45,6 +46,7 @@ def measure_pruning(
     full, pruned = evaluate(load_model(erm_model), test_set), evaluate(load_model(retrained_model), test_set)
     metrics = steps.pruning_metrics(len(influence_vectors), removed, full, pruned,
                                     theorem_quantities(influence_vectors, removed))
+    release_pages(influence_vectors)  # eps read the removed rows: the figure reads S again a block at a time
     figure = pruning_figure(influence_vectors, removed, metrics, train_set.y.numpy(), run_label(parameters))
     exports = {"kept_indices": kept_indices(len(train_set), removed), "removed_indices": removed}
     return metrics, tracked(metrics), figure, exports
