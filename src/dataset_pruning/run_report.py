@@ -22,6 +22,7 @@ from kedro.framework.hooks import hook_impl
 
 from dataset_pruning.data import kept_indices
 from dataset_pruning.reporting import run_label
+from dataset_pruning.startup import return_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class RunReport:
     @hook_impl
     def before_node_run(self, node) -> None:
         self._mark(node)
+        return_free_memory()  # what the nodes before freed, not stacked under this one's large arrays
 
     @hook_impl
     def after_dataset_saved(self, node) -> None:

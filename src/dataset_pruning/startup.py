@@ -54,6 +54,19 @@ def steady_allocator(arenas: int = 1) -> bool:
     return bool(mallopt(M_ARENA_MAX, int(arenas)))
 
 
+def return_free_memory() -> bool:
+    """Hand the pages glibc's heap holds free back to the system (``malloc_trim(0)``); False where the C library is
+    not glibc. Run before every node (``run_report.RunReport``): a stage's freed temporaries otherwise stay resident
+    (55-93 MB after ERM, scoring and selection in the default Fashion-MNIST run), and the next stage's large arrays,
+    which glibc maps anew, stack on top of them."""
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return False
+    trim(0)
+    return True
+
+
 def start() -> None:
     """What runs as ``kedro`` starts: ``quiet_start`` and ``steady_allocator``."""
     quiet_start()
