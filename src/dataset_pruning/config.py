@@ -210,6 +210,7 @@ class SelectionParams(_Block):
     class_floor: float = Field(0.0, ge=0.0, le=1.0)
     projection_dim: int | None = Field(None, ge=1)  # solve on a random projection of S to this many dimensions
     bound_iterations: int = Field(100, ge=0)  # relaxation bound reported beside the solve; 0 skips it
+    bound_tolerance: float | None = Field(0.005, ge=0)  # Eq. 4: stop once 5 iterations raise it by < this fraction
     options: dict[str, Any] = Field(default_factory=dict)
     # selection/rules: score (the scorer's end; vectors: the solver) | ccs | ratio_aware | moderate | beta
     rule: RuleName = "score"

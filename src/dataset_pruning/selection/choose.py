@@ -74,6 +74,7 @@ def select_for_method(
     class_floor: float = 0.0,
     projection_dim: int | None = None,
     bound_iterations: int = 100,
+    bound_tolerance: float | None = 0.005,
     options: dict[str, Any] | None = None,
     rule: str = "score",
     rule_options: dict[str, Any] | None = None,
@@ -133,7 +134,7 @@ def select_for_method(
         vectors, problem=problem, solver=solver, ratio=ratio, eps=eps, labels=labels, class_balanced=class_balanced,
         class_floor=class_floor, groups=groups, n_groups=n_groups, group_budget=group_budget,
         group_features=features, projection_dim=projection_dim, bound_iterations=bound_iterations,
-        options={"seed": seed, **(options or {})},
+        bound_tolerance=bound_tolerance, options={"seed": seed, **(options or {})},
     )
     metrics = {key: float(value) for key, value in result.metrics().items()}
     if vectors is not influence:  # Theorem 1's eps stays the last-layer one

@@ -89,6 +89,7 @@ def solve_selection(
     group_features: np.ndarray | None = None,
     projection_dim: int | None = None,
     bound_iterations: int = 100,
+    bound_tolerance: float | None = 0.005,
     options: dict[str, Any] | None = None,
 ) -> SelectionResult:
     """Solve Eq. 4 (m = ratio * n) or Eq. 3 (eps) under per-group budgets and report objective, relaxation bound
@@ -101,6 +102,7 @@ def solve_selection(
     ('proportional' or 'coverage') per group, Eq. 3 keeps ``class_floor`` of every group. Strata are taken on
     ``group_scores`` (default ||S_i||), clusters on ``group_features`` (default the unit rows of S).
     ``projection_dim``: solve on a Gaussian random projection of S (the objective is always measured on S).
+    ``bound_iterations`` / ``bound_tolerance``: the relaxation bound's budget (``bounds.relaxation_bound``).
     """
     influence = check_influence(influence)
     n = len(influence)
@@ -149,7 +151,8 @@ def solve_selection(
             removed = _restore_feasibility(influence, removed, float(eps))
             objective = removal_norm(influence, removed)
     if problem == "cardinality":
-        bound, note = relaxation_bound(influence, problem, groups=codes, m=quota, iterations=bound_iterations)
+        bound, note = relaxation_bound(influence, problem, groups=codes, m=quota, iterations=bound_iterations,
+                                       tolerance=bound_tolerance)
     else:
         bound, note = relaxation_bound(
             influence, problem, groups=codes, eps=float(eps), caps=caps, iterations=bound_iterations

@@ -192,10 +192,15 @@ def relaxation_bound(
     eps: float | None = None,
     caps=None,
     iterations: int = 100,
+    tolerance: float | None = None,
     max_copy_gb: float = 0.25,
 ) -> tuple[float, str]:
     """(bound, note). Eq. 4: a lower bound on min ||W^T S||; Eq. 3: an upper bound on the removable count.
-    The note is 'informative', or says why the bound certifies nothing; iterations 0 skips it (nan). The
+    The note is 'informative', or says why the bound certifies nothing; iterations 0 skips it (nan). Eq. 4 stops
+    early with ``tolerance`` (``relax_cardinality``): once five iterations raised the bound by less than this
+    fraction. On the real Fashion-MNIST S at 50 % the bound stays 0 for all 100 iterations (the relaxation is
+    still above the solvers' objective, 0.0229 against 0.0212): 3.7 s beside a solve of 0.7 s; with 0.005 it stops
+    at the eleventh (0.6 s); at 90 % it ends 1.7 % lower (0.1799 against 0.1830) in 1.4 s instead of 3.8 s. The
     iterations run on a float64 copy of S when it takes at most ``max_copy_gb`` (0.25 GB: MNIST-1D's S is 0.04 GB,
     Fashion-MNIST's 0.62 GB, which would be the selection stage's largest allocation), on S itself otherwise; the
     bound is certified with exact float64 products either way."""
@@ -206,7 +211,7 @@ def relaxation_bound(
     n = len(influence)
     if problem == "cardinality":
         codes, quota = as_quota(n, m, groups)
-        _, relaxed, _, direction = relax_cardinality(work, codes, quota, iterations)
+        _, relaxed, _, direction = relax_cardinality(work, codes, quota, iterations, tolerance=tolerance)
         bound = max(smallest_sum(exact_matvec(influence, direction), codes, quota), 0.0)
         if bound <= 0.0:
             return 0.0, (
