@@ -10,9 +10,9 @@ speed-up of the default solver over annealing, class-balanced effect; Eq. 3 at t
 optimum at n = 40; (4) synthetic n = 50,000, d = 512 (with a random projection); (5) n = 1,000,000, d = 128 on Dask
 buckets vs one machine; (6) Eq. 3 at scale (``--sections 6`` runs it alone); (7) the real Fashion-MNIST S
 (n = 60,000, d = 1,290: cnn2d trained by the recipe of conf/fashion_mnist, last-layer influence): the default and
-its whitened start (``pool_start: whitened``) against the route the pooled route replaced from ``pool_n`` rows on
-(``pool_n: null``), each to its own stopping rule with no time budget, then retraining on each distinct kept set at
-ratio 0.5 (``--sections 7 --fashion-ratios 0.5 --retrain-seeds 3`` runs it alone, ~15 min on 2 cores).
+its other starts (``pool_start: greedy``, ``whitened``) against the route the pooled route replaced from ``pool_n``
+rows on (``pool_n: null``), each to its own stopping rule with no time budget, then retraining on each distinct
+kept set at ratio 0.5 (``--sections 7 --fashion-ratios 0.5 --retrain-seeds 3`` runs it alone, ~15 min on 2 cores).
 BLAS runs with --threads threads for every solver alike.
 """
 
@@ -357,16 +357,18 @@ def fashion_section(args):
     n = len(S)
     source = f"read from {args.influence}" if args.influence else f"ERM + scoring {time.perf_counter() - start:.0f} s"
     print(f"\n(7) real Fashion-MNIST S, n = {n}, d = {S.shape[1]} ({source}): "
-          f"{DEFAULT} (default) and {DEFAULT} with pool_start: whitened against {DEFAULT} with pool_n: null (the route "
-          "before), no time budget")
+          f"{DEFAULT} (default: pool_start auto) and {DEFAULT} with pool_start greedy and whitened against {DEFAULT} "
+          "with pool_n: null (the route before), no time budget")
     kept_sets = {}
     for ratio in args.fashion_ratios:
         m = int(round(ratio * n))
         with threadpool_limits(args.threads):
             before = run(DEFAULT, S, m, pool_n=None)
             after = run(DEFAULT, S, m)
+            greedy = run(DEFAULT, S, m, pool_start="greedy")
             whitened = run(DEFAULT, S, m, pool_start="whitened")
-        for name, route in (("default", after), ("pool_start: whitened", whitened)):
+        routes = {"default": after, "pool_start: greedy": greedy, "pool_start: whitened": whitened}
+        for name, route in routes.items():
             overlap = len(np.intersect1d(before["removed"], route["removed"])) / len(
                 np.union1d(before["removed"], route["removed"]))
             print(f"    ratio {ratio}: before {fmt(before['value'])} in {before['seconds']:.1f} s; {name} "
@@ -375,11 +377,12 @@ def fashion_section(args):
                   f"{route['value'] / before['value']:.4f} [goal <= 1.01]; removed sets' Jaccard {overlap:.3f}",
                   flush=True)
         if ratio == 0.5 and args.retrain_seeds > 0:
-            kept_sets = {"before": before["removed"], "default": after["removed"], "whitened": whitened["removed"]}
-    if kept_sets and np.array_equal(np.sort(kept_sets["before"]), np.sort(kept_sets["default"])):
-        print("    before and default removed the same set: one retraining per seed stands for both (training is "
-              "seeded)")
-        kept_sets = {"before and default": kept_sets.pop("default"), "whitened": kept_sets["whitened"]}
+            for name, removed in (("before", before["removed"]), *((k, r["removed"]) for k, r in routes.items())):
+                same = next((k for k, r in kept_sets.items() if np.array_equal(np.sort(r), np.sort(removed))), None)
+                if same is None:
+                    kept_sets[name] = removed
+                else:  # one retraining per seed stands for both (training is seeded)
+                    kept_sets[f"{same} = {name}"] = kept_sets.pop(same)
     for name, removed in kept_sets.items():
         keep = torch.as_tensor(np.setdiff1d(np.arange(n), removed))
         accuracies = []

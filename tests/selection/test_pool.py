@@ -114,18 +114,29 @@ def test_hybrid_takes_the_pooled_route_from_pool_n_rows_on():
     assert len(other) == 250 and not np.array_equal(other, pooled)
 
 
-@pytest.mark.parametrize("groups, m", [(None, 250), (np.arange(500) % 2, [100, 150])])
-def test_pooled_route_descends_from_hybrids_start_by_default(groups, m):
+@pytest.mark.parametrize(
+    "groups, m, pool_start, greedy_start",
+    [(None, 250, "auto", False), (np.arange(500) % 2, [100, 150], "auto", False), (None, 251, "auto", True),
+     (np.arange(500) % 2, [150, 200], "auto", True), (None, 250, "greedy", True), (None, 100, "greedy", True)],
+)
+def test_pooled_route_descends_from_the_smallest_rows_or_hybrids_start(groups, m, pool_start, greedy_start):
+    """``auto`` (the default) descends from each class's smallest rows while at most half is removed, from the
+    lower of those and Eq. 4's start above half; ``greedy`` takes the lower of the two at every ratio."""
     S = heavy_tailed(n=500, d=10, seed=4)
     codes, quota = as_quota(500, m, groups)
     squares = row_squares(S)
-    solver = SOLVERS.get("hybrid")(pool_n=500, pool=16)
+    solver = SOLVERS.get("hybrid")(pool_n=500, pool=16, pool_start=pool_start)
     smallest = np.zeros(500, dtype=bool)
     for g, q in enumerate(quota):
         smallest[np.flatnonzero(codes == g)[np.argsort(squares[codes == g], kind="stable")[:q]]] = True
-    start = min((solver._start(S, codes, quota, squares, None), smallest), key=lambda mask: removal_norm(S, mask))
+    greedy = solver._start(S, codes, quota, squares, None)
+    start = min((greedy, smallest), key=lambda mask: removal_norm(S, mask)) if greedy_start else smallest
     by_hand = pool_descent(S, start, codes, pool=16, squares=squares)
     assert np.array_equal(solver.cardinality(S, m, groups), np.flatnonzero(by_hand))
+    # every case is one where the start decides: greedy's is the lower, and descending from it ends elsewhere
+    assert removal_norm(S, greedy) < removal_norm(S, smallest)
+    assert not np.array_equal(by_hand, pool_descent(S, smallest if greedy_start else greedy, codes, pool=16,
+                                                    squares=squares))
 
 
 @pytest.mark.parametrize(
