@@ -1,5 +1,6 @@
 """Each stage's seconds and peak memory as n grows: stratified Fashion-MNIST subsets, the CPU recipe of
-conf/fashion_mnist (cnn2d), the pipeline's default scoring (last-layer influence) and Eq. 4 selection.
+conf/fashion_mnist (cnn2d), the pipeline's default scoring (last-layer influence) and Eq. 4 selection (what the
+selection node runs: the solve and the relaxation bound it reports beside it).
 
     python benchmarks/scale.py                               # n = 7,500 / 15,000 / 30,000 / 60,000 (~25 min, 2 cores)
     python benchmarks/scale.py --sizes 2000 4000 --no-retraining   # a quick look
@@ -24,7 +25,6 @@ Cholesky solve per batch) on the same model, with the current route's parts and 
 from __future__ import annotations
 
 import argparse
-import math
 import multiprocessing
 import sys
 import time
@@ -40,7 +40,7 @@ from dataset_pruning.scoring import SCORERS, score_samples, scorer_needs, scorer
 from dataset_pruning.scoring.influence import (BLOCK_BATCHES, damped_inverse, head_gradients, head_hessian,
                                                head_inputs, hessian_factor, influence_rows)
 from dataset_pruning.scoring.trace import TraceRecorder
-from dataset_pruning.selection import select_removed
+from dataset_pruning.selection.choose import select_for_method
 from dataset_pruning.startup import steady_allocator
 from dataset_pruning.training import ModelSpec, TrainingConfig, fit, evaluate
 
@@ -75,9 +75,9 @@ def measure(stage: str, record: dict, fn):
     return out
 
 
-def default_solver() -> str:
-    block = yaml.safe_load((ROOT / "conf/base/parameters_optimization_selection.yml").read_text())
-    return block["optimization_selection"]["solver"]
+def selection_block() -> dict:
+    """The pipeline's selection parameters (conf/base): its solver, options and the relaxation bound it reports."""
+    return yaml.safe_load((ROOT / "conf/base/parameters_optimization_selection.yml").read_text())["optimization_selection"]
 
 
 def recipe() -> tuple[dict, TrainingConfig]:
@@ -177,9 +177,9 @@ def one_size(n: int, seed: int, retraining: bool, ratio: float, scorers: list[st
         before, record["previous_parts"] = previous_influence(model, train, config.weight_decay)
         record["previous_difference"] = float((before - S).abs().max() / S.abs().max())
         del before
-    removed = measure("selection", record, lambda: select_removed(S.numpy(), problem="cardinality",
-                                                                       solver=default_solver(), ratio=ratio))
-    del S
+    removed = measure("selection", record, lambda: select_for_method(  # what the selection node runs
+        S.numpy(), labels=train.y.numpy(), **{**selection_block(), "ratio": ratio})[0])
+    S = None  # not held through retraining
     record["full_accuracy"] = evaluate(model, test)["accuracy"]
     for name in scorers:
         options = {"device": "cpu", "progress": False, "weight_decay": config.weight_decay, "seed": seed}
