@@ -120,15 +120,17 @@ def test_hybrid_takes_the_pooled_route_from_pool_n_rows_on():
      (np.arange(500) % 2, [150, 200], "auto", True), (None, 250, "greedy", True), (None, 100, "greedy", True)],
 )
 def test_pooled_route_descends_from_the_smallest_rows_or_hybrids_start(groups, m, pool_start, greedy_start):
-    """``auto`` (the default) descends from each class's smallest rows while at most half is removed, from the
-    lower of those and Eq. 4's start above half; ``greedy`` takes the lower of the two at every ratio."""
+    """From ``core_n`` rows on, Eq. 4's start is the core route's, and greedy where the relaxation certifies nothing
+    (as on this S); ``auto`` (the default) skips that greedy while at most half is removed and descends from each
+    class's smallest rows, ``greedy`` takes the lower of the two at every ratio."""
     S = heavy_tailed(n=500, d=10, seed=4)
     codes, quota = as_quota(500, m, groups)
     squares = row_squares(S)
-    solver = SOLVERS.get("hybrid")(pool_n=500, pool=16, pool_start=pool_start)
+    solver = SOLVERS.get("hybrid")(pool_n=500, core_n=500, pool=16, pool_start=pool_start)
     smallest = np.zeros(500, dtype=bool)
     for g, q in enumerate(quota):
         smallest[np.flatnonzero(codes == g)[np.argsort(squares[codes == g], kind="stable")[:q]]] = True
+    assert solver._start(S, codes, quota, squares, None, fallback=False) is None  # the core route steps aside
     greedy = solver._start(S, codes, quota, squares, None)
     start = min((greedy, smallest), key=lambda mask: removal_norm(S, mask)) if greedy_start else smallest
     by_hand = pool_descent(S, start, codes, pool=16, squares=squares)
@@ -137,6 +139,21 @@ def test_pooled_route_descends_from_the_smallest_rows_or_hybrids_start(groups, m
     assert removal_norm(S, greedy) < removal_norm(S, smallest)
     assert not np.array_equal(by_hand, pool_descent(S, smallest if greedy_start else greedy, codes, pool=16,
                                                     squares=squares))
+
+
+def test_auto_keeps_the_core_routes_start_where_it_gives_one():
+    """Where the relaxation orders the samples (here a common offset keeps every S_i on one side), ``auto`` takes
+    the lower of the core route's start and the smallest rows, as ``greedy`` does."""
+    S = heavy_tailed(n=500, d=10, seed=4) + 0.5
+    codes, quota = as_quota(500, 200, None)
+    squares = row_squares(S)
+    options = {"pool_n": 500, "core_n": 500, "pool": 16}
+    core = SOLVERS.get("hybrid")(**options)._start(S, codes, quota, squares, None, fallback=False)
+    smallest = np.isin(np.arange(500), np.argsort(squares, kind="stable")[:200])
+    assert core is not None and removal_norm(S, core) < removal_norm(S, smallest)
+    auto = SOLVERS.get("hybrid")(**options).cardinality(S, 200)
+    assert np.array_equal(auto, SOLVERS.get("hybrid")(pool_start="greedy", **options).cardinality(S, 200))
+    assert not np.array_equal(auto, np.flatnonzero(pool_descent(S, smallest, codes, pool=16, squares=squares)))
 
 
 @pytest.mark.parametrize(

@@ -199,7 +199,7 @@ def relaxation_bound(
     The note is 'informative', or says why the bound certifies nothing; iterations 0 skips it (nan). Eq. 4 stops
     early with ``tolerance`` (``relax_cardinality``): once five iterations raised the bound by less than this
     fraction. On the real Fashion-MNIST S at 50 % the bound stays 0 for all 100 iterations (the relaxation is
-    still above the solvers' objective, 0.0229 against 0.0212): 3.7 s beside a solve of 0.7 s; with 0.005 it stops
+    still above the solvers' objective, 0.0229 against 0.0212): 3.7 s beside a solve of 1.3 s; with 0.005 it stops
     at the eleventh (0.6 s); at 90 % it ends 1.7 % lower (0.1799 against 0.1830) in 1.4 s instead of 3.8 s. The
     iterations run on a float64 copy of S when it takes at most ``max_copy_gb`` (0.25 GB: MNIST-1D's S is 0.04 GB,
     Fashion-MNIST's 0.62 GB, which would be the selection stage's largest allocation), on S itself otherwise; the

@@ -17,13 +17,15 @@ re-balancing) and, with the time left, the relaxation route (bisection on the co
 Eq. 4's start at every probe, then growth with swap re-balancing.
 
 From ``pool_n`` rows on, Eq. 4 takes the pooled route instead (``_pooled``): swap descent within pools of
-candidates (``pool.pool_descent``), with no relaxation and no tabu search, from each class's smallest rows while at
-most half is removed (``pool_start: auto``), and from the lower of those and the start of (1) above half. On the
-real Fashion-MNIST S (n = 60,000, d = 1,290) the route above spends most of its 105 s in a swap descent that pays a
-pass over S per swap; from greedy's start (``pool_start: greedy``, any ratio) the pooled descent reaches the same
-set in 6.6 s, from the smallest rows a set within 0.3 % of its objective (Jaccard 0.99) in 0.7 s, greedy being
-most of the 6.6 s; above half the smallest rows start far higher (0.90 against 0.19 at 90 %) and greedy's start
-ends 15 % lower (docs/selection.md). ``pool_start: whitened`` starts instead from FISTA in the metric that weighs
+candidates (``pool.pool_descent``), with no relaxation and no tabu search, from the lower of each class's smallest
+rows and the start of (1), except that while at most half is removed the start of (1) does not fall back to greedy
+where the core route steps aside (``pool_start: auto``). On the real Fashion-MNIST S (n = 60,000, d = 1,290) the
+route above spends most of its 105 s in a swap descent that pays a pass over S per swap; the relaxation certifies
+nothing there, and from greedy's start (``pool_start: greedy``, the fallback at any ratio) the pooled descent reaches
+the same set in 6.6 s, from the smallest rows a set within 0.3 % of its objective (Jaccard 0.99) in 0.7 s, greedy
+being most of the 6.6 s; above half the smallest rows start far higher (0.90 against 0.19 at 90 %) and greedy's
+start ends 15 % lower. On synthetic S, where the core route gives a start, the descent from it is the faster one
+(docs/selection.md). ``pool_start: whitened`` starts instead from FISTA in the metric that weighs
 every direction of S alike (``bounds.whitening``), rounded in norm order (``relaxation.round_in_order``): it ends
 far lower (0.60x at 50 % there) by removing large rows that cancel, and the kept half retrains worse.
 
@@ -131,9 +133,10 @@ class HybridSolver(Solver):
         mask[removed] = True
         return mask, proven
 
-    def _start(self, influence, codes, quota, squares, deadline, trace=None) -> np.ndarray:
+    def _start(self, influence, codes, quota, squares, deadline, trace=None, fallback=True) -> np.ndarray | None:
         """Eq. 4's start, a bool mask (n,): the better of whole-set greedy and the core route below ``core_n``
-        rows, the core route alone from there on (greedy where it steps aside); each start is recorded as it ends."""
+        rows, the core route alone from there on (greedy where it steps aside; None there without ``fallback``);
+        each start is recorded as it ends."""
         starts = []
 
         def keep(mask):
@@ -154,14 +157,17 @@ class HybridSolver(Solver):
             if core is not None:
                 keep(core)
         if not starts:  # the relaxation certified nothing: no direction to order by
+            if not fallback:
+                return None
             keep(greedy())
         return min(starts)[2]
 
     def _pooled(self, influence, codes, quota, squares, deadline, trace) -> np.ndarray:
         """Eq. 4 from ``pool_n`` rows on, a bool mask (n,): pooled swap descent from each class's smallest rows (at
         low ratios they nearly cancel: 0.0021 on the real Fashion-MNIST S at 0.3, where the whitened rounding gave
-        0.01) or, where lower, a second start: by ``pool_start``, Eq. 4's start (``_start``; ``auto`` takes it only
-        when more than half is removed) or whitened FISTA (``pool_iterations`` steps) rounded in norm order."""
+        0.01) or, where lower, a second start: by ``pool_start``, Eq. 4's start (``_start``; ``auto`` skips its
+        greedy fallback while at most half is removed) or whitened FISTA (``pool_iterations`` steps) rounded in
+        norm order."""
         smallest = np.zeros(len(influence), dtype=bool)  # each class's quota of smallest ||S_i||
         ascending = np.argsort(squares, kind="stable")
         for g, q in enumerate(quota):
@@ -172,8 +178,11 @@ class HybridSolver(Solver):
                 influence, codes, quota, self.pool_iterations, deadline, metric=whitening(influence, self.whiten)
             )[0]
             starts.insert(0, round_in_order(influence, weights, codes, quota, squares))
-        elif self.pool_start == "greedy" or 2 * int(quota.sum()) > len(influence):
-            starts.insert(0, self._start(influence, codes, quota, squares, deadline))
+        else:
+            fallback = self.pool_start == "greedy" or 2 * int(quota.sum()) > len(influence)
+            first = self._start(influence, codes, quota, squares, deadline, fallback=fallback)
+            if first is not None:
+                starts.insert(0, first)
         value, _, mask = min((removal_norm(influence, m), k, m) for k, m in enumerate(starts))
         trace.record(value)
         return pool_descent(
