@@ -122,8 +122,8 @@ def release_pages(values: np.ndarray | torch.Tensor, start: int = 0, stop: int |
     if values.ndim == 0 or stop <= start:
         return False
     if isinstance(values, np.memmap):
-        mapping = values.base
-        if not isinstance(mapping, mmap.mmap) or values.mode != "r" or not values.flags.c_contiguous:
+        mapping = npy_mapping(values)
+        if mapping is None or values.mode != "r" or not values.flags.c_contiguous:
             return False
         origin = values.offset % mmap.ALLOCATIONGRANULARITY  # where row 0 lies in the mapping (np.memmap's rule)
         row_bytes = values.strides[0]
@@ -151,6 +151,11 @@ def release_pages(values: np.ndarray | torch.Tensor, start: int = 0, stop: int |
     except (OSError, ValueError, AttributeError):
         return False
     return True
+
+
+def npy_mapping(array: np.ndarray) -> mmap.mmap | None:
+    """The mapping of an array ``np.load(mmap_mode=...)`` returned (not of a view of it), else None."""
+    return array.base if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap) else None
 
 
 def _unwritten_file_mapping(start: int, end: int) -> bool:

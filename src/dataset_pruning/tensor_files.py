@@ -10,7 +10,6 @@ tagged dicts and rebuilt by name from ``STORED_CLASSES``; nothing else is rebuil
 from __future__ import annotations
 
 import dataclasses
-import mmap
 import os
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ import torch
 
 from dataset_pruning.data import TensorData
 from dataset_pruning.errors import storage_error
+from dataset_pruning.runtime import npy_mapping
 from dataset_pruning.training_trace import TrainingTrace
 
 STORED_CLASSES = {cls.__name__: cls for cls in (TensorData, TrainingTrace)}
@@ -92,7 +92,7 @@ def save_tensors(obj: Any, path: str | Path) -> None:
 def save_array(array: np.ndarray, path: str | Path) -> None:
     """One ndarray as ``.npy`` without pickles (object arrays are refused). A whole ``.npy`` file memory-mapped by
     ``np.load`` (a streamed S) is copied as a file: reading it through the mapping would page all of it in."""
-    if _npy_mapping(array) is not None and _whole_npy(array):
+    if npy_mapping(array) is not None and _whole_npy(array):
         write_atomically(Path(path), lambda temporary: shutil.copyfile(array.filename, temporary))
         return
     array = np.asarray(array)
@@ -116,11 +116,6 @@ def scratch_npy(name: str, write: Callable[[Path], np.ndarray]) -> np.ndarray:
         raise
     weakref.finalize(array, shutil.rmtree, folder, True)
     return array
-
-
-def _npy_mapping(array: np.ndarray) -> mmap.mmap | None:
-    """The mapping of an array ``np.load(mmap_mode=...)`` returned (not of a view of it), else None."""
-    return array.base if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap) else None
 
 
 def _whole_npy(array: np.memmap) -> bool:
