@@ -14,6 +14,7 @@ package ran.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -48,14 +49,14 @@ def figures(row: dict) -> dict:
     return out
 
 
-def fingerprint(preset: str, source: Path, workers: int, params: str) -> dict:
+def fingerprint(preset: str, source: Path, workers: int, params: str, folder: Path | None = None) -> dict:
     env = {**os.environ, "PYTHONPATH": str(source / "src")}
     package = subprocess.run([sys.executable, "-c", "import dataset_pruning; print(dataset_pruning.__file__)"],
                              env=env, cwd=source, capture_output=True, text=True, check=True).stdout.strip()
     print(f"code: {package}", file=sys.stderr)
     if not Path(package).resolve().is_relative_to((source / "src").resolve()):
         sys.exit(f"{package} is not under {source / 'src'}")
-    with tempfile.TemporaryDirectory() as tmp:
+    with (contextlib.nullcontext(str(folder)) if folder else tempfile.TemporaryDirectory()) as tmp:
         extra = (f"data_root={tmp}/data,mlflow_db={tmp}/mlflow.db,sweep.preset={preset},"
                  f"sweep.dask.n_workers={workers}" + (f",{params}" if params else ""))
         start = time.perf_counter()
@@ -101,11 +102,16 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=ROOT, help="the checkout whose code runs (default: this one)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--params", default="", help="more --params for the run")
+    parser.add_argument("--folder", type=Path, help="run in this folder and keep it (a rerun resumes from its cache); "
+                        "default: a fresh temporary one")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
     args = parser.parse_args()
     if args.compare:
         sys.exit(1 if compare(*(json.loads(path.read_text()) for path in args.compare)) else 0)
-    result = fingerprint(args.preset, args.source.resolve(), args.workers, args.params)
+    if args.folder:
+        args.folder.mkdir(parents=True, exist_ok=True)
+    result = fingerprint(args.preset, args.source.resolve(), args.workers, args.params,
+                         args.folder.resolve() if args.folder else None)
     text = json.dumps(result, indent=1, sort_keys=True)
     if args.out:
         args.out.write_text(text)
