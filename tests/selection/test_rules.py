@@ -162,6 +162,16 @@ def test_beta_sampling_moves_from_hard_to_easy_samples_as_the_ratio_grows():
     assert len(select_by_rule(zero, "highest", 0.5, rule="beta", columns={"mean_probability": mu})) == 2000
 
 
+def test_beta_density_is_scipys():
+    from scipy.stats import beta
+
+    from dataset_pruning.selection.rules.beta import beta_pdf
+
+    x = np.clip(np.random.default_rng(0).random(1000), 1e-6, 1 - 1e-6)
+    for a, b in [(15.9, 0.1), (10.0, 6.0), (1.0, 15.0), (16.0 - 1e-3, 1e-3)]:
+        np.testing.assert_allclose(beta_pdf(x, a, b), beta.pdf(x, a, b), rtol=1e-12)
+
+
 def test_beta_sampling_refuses_missing_columns_and_negative_scores():
     scores, _ = data()
     with pytest.raises(ValueError, match="mean_probability.*scorer 'dual'"):
