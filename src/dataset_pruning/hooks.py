@@ -9,6 +9,7 @@
   ``provenance.json`` beside it: MLflow run id, parameters, data fingerprint.
 - ``RunTracking``: the MLflow run's name and tags say what it is; the training set is logged as an MLflow input;
   an interrupted run ends KILLED (kedro-mlflow ends a failed one FAILED, an interrupted one would stay FINISHED).
+- ``BatchedMlflowHook``: kedro-mlflow's hook, with each node's parameters logged in one batch.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from filelock import FileLock
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset, DataCatalog
+from kedro_mlflow.framework.hooks import MlflowHook
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 from dataset_pruning import errors
 from dataset_pruning.config import (RUNTIME_PARAMETERS, block, check_selection_budget, check_writable,
@@ -460,3 +463,29 @@ def end_runs(status: str) -> None:
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+class BatchedMlflowHook(MlflowHook):
+    """kedro-mlflow's hook (settings.py registers it in place of the plugin's own instance) with a node's
+    parameters logged in one MLflow batch: kedro-mlflow logs them one ``log_param`` call, one sqlite transaction,
+    each (~3 ms x 420 keys per prune run, more than its ERM on the default data). Values over MLflow's length limit
+    still take kedro-mlflow's ``long_params_strategy``."""
+
+    _batch: dict[str, Any] | None = None
+
+    @hook_impl  # an override is a new hook implementation: pluggy reads the marker on this function
+    def before_node_run(self, node, catalog, inputs, is_async) -> None:
+        import mlflow
+
+        self._batch = {}
+        try:
+            super().before_node_run(node, catalog, inputs, is_async)
+            if self._batch:
+                mlflow.log_params(self._batch)
+        finally:
+            self._batch = None
+
+    def _log_param(self, name: str, value: Any) -> None:
+        if self._batch is None or len(str(value)) > MAX_PARAM_VAL_LENGTH:
+            return super()._log_param(name, value)
+        self._batch[name] = value
