@@ -25,7 +25,7 @@ def test_a_nodes_parameters_are_one_batch_and_a_long_value_keeps_the_strategy(tm
     long = "x" * (MAX_PARAM_VAL_LENGTH + 10)
     inputs = {"params:block": {"ratio": 0.3, "inner": {"solver": "hybrid", "notes": long}}, "train_set": object()}
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=mlflow.create_experiment("params")) as run:  # not an earlier test's id
         hook.before_node_run(node=None, catalog=None, inputs=inputs, is_async=False)
     params = mlflow.get_run(run.info.run_id).data.params
     assert params == {"block.ratio": "0.3", "block.inner.solver": "hybrid",
