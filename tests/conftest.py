@@ -33,3 +33,9 @@ def kedro_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     resolves against it, and runs get ``data_root`` = tmp_path/data so every catalog output lands there too."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ``slow`` tests first (stable otherwise): xdist hands tests out in this order, so the long ones start early
+    and the short ones fill the end, instead of one worker finishing a long test alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
