@@ -20,6 +20,7 @@ import json
 import logging
 import shutil
 import signal
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from filelock import FileLock
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset, DataCatalog
+from kedro.io.core import VERSION_FORMAT
 from kedro_mlflow.framework.hooks import MlflowHook
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
@@ -48,12 +50,15 @@ class ValidateParameters:
     def after_context_created(self, context):
         errors.install()
         params = context.params
-        data_root = Path(params.get("data_root") or "data")
-        folders = [data_root if data_root.is_absolute() else context.project_path / data_root]
-        folders.append(Path(params.get("mlflow_db") or "mlflow.db").absolute().parent)
+        folders = [_data_root(context), Path(params.get("mlflow_db") or "mlflow.db").absolute().parent]
         validate_parameters(params, write_to=folders)
         with _store_lock(context):
             return (yield)
+
+
+def _data_root(context) -> Path:
+    data_root = Path(context.params.get("data_root") or "data")
+    return data_root if data_root.is_absolute() else context.project_path / data_root
 
 
 def _store_lock(context):
@@ -101,6 +106,33 @@ def _versions_on_disk(dataset: AbstractVersionedDataset) -> list[str]:
     root = _versions_root(dataset)
     found = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     return [v for v in found if Path(dataset._get_versioned_path(v)).exists()]
+
+
+CLAIMS = ".save_versions"  # under the data root: the save versions of runs in progress, and their lock
+
+
+def _claim_save_version(data_root: Path, roots: list[Path], version: str) -> str:
+    """A save version that no run in progress holds and no version folder in ``roots`` has: Kedro's is the
+    session's start to the millisecond, which two runs started together share (the second would fail at its first
+    save). Under a lock, the next free millisecond from ``version`` on, held as an empty folder
+    ``<data_root>/.save_versions/<version>`` until the run ends (``_release_save_version``)."""
+    if not roots:
+        return version
+    claims = data_root / CLAIMS
+    claims.mkdir(parents=True, exist_ok=True)
+    with FileLock(claims / ".lock"):
+        while (claims / version).exists() or any((root / version).exists() for root in roots):
+            later = datetime.strptime(version, VERSION_FORMAT) + timedelta(milliseconds=1)
+            version = later.strftime(VERSION_FORMAT)[:-4] + "Z"  # Kedro's form: milliseconds
+        (claims / version).mkdir()
+    return version
+
+
+def _release_save_version(data_root: Path, version: str | None) -> None:
+    """Once a run has ended its version folders say which versions are taken."""
+    if version:
+        with contextlib.suppress(OSError):
+            (data_root / CLAIMS / version).rmdir()
 
 
 def _version_of_run(name: str, dataset: AbstractVersionedDataset, run_id: str) -> str:
@@ -192,6 +224,7 @@ def _pin_versions(catalog, versions: dict[str, str], save_version: str) -> None:
                                      save_version=save_version)
     quiet = logging.getLogger("kedro.io.data_catalog")
     level, quiet.level = quiet.level, logging.ERROR  # "Replacing dataset" is what we mean to do
+    catalog._save_version = save_version  # it refuses datasets of another save version; Kedro 1.7 has no setter
     try:
         for name in versions:
             catalog[name] = pinned[name]
@@ -201,15 +234,17 @@ def _pin_versions(catalog, versions: dict[str, str], save_version: str) -> None:
 
 class RunIsolation:
     def __init__(self) -> None:
+        self.data_root = Path("data")
         self._reset()
 
     def _reset(self) -> None:
-        self.save_version, self.run_id, self.params, self.fingerprint = None, None, {}, None
+        _release_save_version(self.data_root, getattr(self, "claimed", None))
+        self.save_version, self.claimed, self.run_id, self.params, self.fingerprint = None, None, None, {}, None
         self.catalog, self.inputs_read, self.selection, self.produced = None, {}, None, set()
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        self.params = context.params
+        self.params, self.data_root = context.params, _data_root(context)
 
     @hook_impl(trylast=True)  # after kedro-mlflow's hook has started the MLflow run
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
@@ -217,6 +252,8 @@ class RunIsolation:
             self._pin_and_check(run_params, pipeline, catalog)
         except BaseException:  # Kedro calls no on_pipeline_error for a hook's error: the run would stay open
             end_runs("FAILED")
+            _release_save_version(self.data_root, self.claimed)
+            self.claimed = None
             raise
 
     def _pin_and_check(self, run_params: dict[str, Any], pipeline, catalog) -> None:
@@ -232,6 +269,9 @@ class RunIsolation:
         produced, versions = pipeline.all_outputs(), {}
         self.produced = {name for name in produced if _versioned(catalog, name) is not None}
         _check_output_folders(catalog, produced)
+        self.save_version = self.claimed = _claim_save_version(
+            self.data_root, [_versions_root(_versioned(catalog, name)) for name in sorted(self.produced)],
+            self.save_version)
         for name in sorted(pipeline.datasets()):
             dataset = _versioned(catalog, name)
             if dataset is None:

@@ -74,15 +74,23 @@ def test_prune_pipeline_end_to_end(kedro_project, tiny_prune_params, capsys):
     assert json.loads(contexts["training-subset"].profile)["features_shape"][0] == n - len(removed)
 
 
-def test_second_run_keeps_the_first(kedro_project, tiny_prune_params):
-    """Versioned outputs: a second run adds a version beside the first instead of overwriting it."""
+def test_second_run_keeps_the_first(kedro_project, tiny_prune_params, monkeypatch):
+    """Versioned outputs: a second run adds a version beside the first instead of overwriting it, also when both
+    started in the same millisecond (Kedro's save version; two runs started together met it): the second takes the
+    next free millisecond."""
+    import kedro.framework.session.session as kedro_session
+
+    monkeypatch.setattr(kedro_session, "generate_timestamp", lambda: "2026-12-07T12.50.56.113Z")
     _run(kedro_project, tiny_prune_params)
     _run(kedro_project, tiny_prune_params)
     mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")
-    assert len(mlflow.search_runs(experiment_names=["dataset_pruning"])) == 2  # one MLflow run per kedro run
+    runs = mlflow.search_runs(experiment_names=["dataset_pruning"])
+    assert len(runs) == 2 and (runs["status"] == "FINISHED").all()  # one MLflow run per kedro run
     for entry in ("02_intermediate/train_set.pt", "06_models/erm_model.pt", "07_model_output/influence_vectors.npy",
                   "07_model_output/removed_indices.json", "08_reporting/pruning_metrics.json"):
-        assert len(list((kedro_project / "data" / entry).iterdir())) == 2, entry
+        versions = sorted(p.name for p in (kedro_project / "data" / entry).iterdir())
+        assert versions == ["2026-12-07T12.50.56.113Z", "2026-12-07T12.50.56.114Z"], entry
+    assert not [p for p in (kedro_project / "data/.save_versions").iterdir() if p.is_dir()]  # claims end with runs
 
 
 @pytest.mark.parametrize(
