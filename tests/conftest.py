@@ -36,6 +36,6 @@ def kedro_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The ``slow`` tests first (stable otherwise): xdist hands tests out in this order, so the long ones start early
-    and the short ones fill the end, instead of one worker finishing a long test alone."""
+    """The ``slow`` tests first (stable otherwise), so the long ones start early and the short ones fill the end
+    (xdist's work stealing moves pending short ones to the idle worker), instead of one worker ending on a long one."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
