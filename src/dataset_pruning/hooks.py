@@ -508,8 +508,8 @@ def _interrupt(signum, frame) -> None:
 class BatchedMlflowHook(MlflowHook):
     """kedro-mlflow's hook (settings.py registers it in place of the plugin's own instance) with a node's
     parameters logged in one MLflow batch: kedro-mlflow logs them one ``log_param`` call, one sqlite transaction,
-    each (~3 ms x 420 keys per prune run, more than its ERM on the default data). Values over MLflow's length limit
-    still take kedro-mlflow's ``long_params_strategy``."""
+    each (~3 ms x 420 keys per prune run: about 1 s of a 4-second run on 600 samples). Values over MLflow's length
+    limit still take kedro-mlflow's ``long_params_strategy``."""
 
     _batch: dict[str, Any] | None = None
 
