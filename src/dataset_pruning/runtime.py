@@ -14,6 +14,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from dataset_pruning.startup import libc_function
+
 
 DEVICE_FORMS = "auto, cpu, cuda or cuda:<index>"
 
@@ -136,8 +138,12 @@ def release_pages(values: np.ndarray | torch.Tensor, start: int = 0, stop: int |
         if not _unwritten_file_mapping(storage.data_ptr(), storage.data_ptr() + storage.nbytes()):
             return False
 
+        madvise = libc_function("madvise")
+        if madvise is None:
+            return False
+
         def advise(low: int, length: int) -> None:
-            if ctypes.CDLL(None).madvise(ctypes.c_void_p(low), ctypes.c_size_t(length), mmap.MADV_DONTNEED):
+            if madvise(ctypes.c_void_p(low), ctypes.c_size_t(length), mmap.MADV_DONTNEED):
                 raise OSError("madvise failed")
     else:
         return False

@@ -47,7 +47,7 @@ def steady_allocator(arenas: int = 1) -> bool:
     resident: at n = 60,000 Fashion-MNIST the feature pass of scoring (``influence.head_inputs``) rose by 1.4 GB and
     kept 1.1 GB, the run's peak going from 1.3 to 2.8 GB; with one arena it rose by 0.3 GB (docs/scale.md, "Memory").
     Training is no slower (fewer page faults). Call it before torch starts its threads."""
-    mallopt = _glibc("mallopt")
+    mallopt = libc_function("mallopt")
     return mallopt is not None and bool(mallopt(M_ARENA_MAX, int(arenas)))
 
 
@@ -56,15 +56,16 @@ def return_free_memory() -> bool:
     not glibc. Run before every node (``run_report.RunReport``): a stage's freed temporaries otherwise stay resident
     (55-93 MB after ERM, scoring and selection in the default Fashion-MNIST run), and the next stage's large arrays,
     which glibc maps anew, stack on top of them."""
-    trim = _glibc("malloc_trim")
+    trim = libc_function("malloc_trim")
     if trim is None:
         return False
     trim(0)
     return True
 
 
-def _glibc(name: str):
-    """The C library's function ``name``, or None where it has none (not glibc)."""
+def libc_function(name: str):
+    """The C library's function ``name``, or None where it has none (not glibc); startup's allocator settings and
+    ``runtime.release_pages`` call through it."""
     try:
         return getattr(ctypes.CDLL(ctypes.util.find_library("c")), name)
     except (OSError, AttributeError, TypeError):
