@@ -50,14 +50,14 @@ class ValidateParameters:
     def after_context_created(self, context):
         errors.install()
         params = context.params
-        folders = [_data_root(context), Path(params.get("mlflow_db") or "mlflow.db").absolute().parent]
+        folders = [_data_root(params, context), Path(params.get("mlflow_db") or "mlflow.db").absolute().parent]
         validate_parameters(params, write_to=folders)
         with _store_lock(context):
             return (yield)
 
 
-def _data_root(context) -> Path:
-    data_root = Path(context.params.get("data_root") or "data")
+def _data_root(params: dict[str, Any], context) -> Path:
+    data_root = Path(params.get("data_root") or "data")
     return data_root if data_root.is_absolute() else context.project_path / data_root
 
 
@@ -234,17 +234,18 @@ def _pin_versions(catalog, versions: dict[str, str], save_version: str) -> None:
 
 class RunIsolation:
     def __init__(self) -> None:
-        self.data_root = Path("data")
+        self.data_root, self.claimed = Path("data"), None
         self._reset()
 
     def _reset(self) -> None:
-        _release_save_version(self.data_root, getattr(self, "claimed", None))
+        _release_save_version(self.data_root, self.claimed)
         self.save_version, self.claimed, self.run_id, self.params, self.fingerprint = None, None, None, {}, None
         self.catalog, self.inputs_read, self.selection, self.produced = None, {}, None, set()
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        self.params, self.data_root = context.params, _data_root(context)
+        self.params = context.params
+        self.data_root = _data_root(self.params, context)
 
     @hook_impl(trylast=True)  # after kedro-mlflow's hook has started the MLflow run
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
