@@ -101,3 +101,39 @@ def test_a_bad_table_is_reported_by_parameter_validation_not_a_traceback():
     assert resolved["influence_scoring"]["method"] == EQ3.scorer
     with pytest.raises(ValueError, match=r"recommend\.by_ratio\.0\.method: Field required"):
         validate_parameters(resolved)
+
+
+HELD_OUT_TABLE = [TABLE[0], {"up_to": 1.0, "method": "held_out", "scorer": "held_out_choice",
+                             "options": {"candidates": ["tdds", "herding"]}, "why": "measured"}]
+SWEEP_METHODS = {"tdds": {"scorer": "tdds"}, "herding": {"scorer": "herding"}, "random": {"scorer": "random"}}
+
+
+def test_a_held_out_choice_gets_the_runs_ratio_budget_candidates_and_their_trace():
+    given = {**params(0.8), "recommend": {"by_ratio": HELD_OUT_TABLE}, "retraining": {"budget": "steps"},
+             "sweep": {"methods": SWEEP_METHODS}}
+    out = resolve(given)
+    scoring = out["influence_scoring"]
+    assert scoring["method"] == "held_out_choice" and scoring["recommended"]["method"] == "held_out"
+    assert scoring["options"] == {"candidates": ["tdds", "herding"], "ratio": 0.8, "budget": "steps",
+                                  "methods": {"tdds": {"scorer": "tdds"}, "herding": {"scorer": "herding"}}}
+    assert out["erm_training"]["trace"]["dynamics"] is True  # what tdds reads
+    named = resolve({**given, "influence_scoring": {"method": "held_out_choice", "options": {"candidates": ["herding"]}}})
+    assert named["influence_scoring"]["options"]["ratio"] == 0.8  # named directly: filled in the same way
+    assert resolve({**given, "optimization_selection": {"ratio": 0.3}})["influence_scoring"]["method"] == \
+        "last_layer_influence"
+
+
+def test_a_sweep_held_out_choice_is_measured_under_each_cells_budget():
+    loader = ProjectConfigLoader(str(CONF), **CONFIG_LOADER_ARGS)
+    p = validate_parameters(loader["parameters"])
+    base = {name: p[name].model_dump() for name in
+            ("ingest", "erm_training", "influence_scoring", "optimization_selection")}
+    base["recommend"] = {"by_ratio": HELD_OUT_TABLE}
+    preset = {"datasets": ["mnist1d"], "models": [], "methods": ["recommended"], "ratios": [0.9], "eps": [],
+              "seeds": [0], "budgets": ["epochs", "steps"], "training": {}, "track_accuracy": False,
+              "theorem1_random": False}
+    cells = expand_grid(preset, {"recommended": {"scorer": "recommended"}, **SWEEP_METHODS}, base)
+    assert [(c.score.scorer, c.score.options["budget"], c.score.options["ratio"]) for c in cells] == [
+        ("held_out_choice", "epochs", 0.9), ("held_out_choice", "steps", 0.9)]
+    assert cells[0].score.key != cells[1].score.key
+    assert cells[0].score.erm.trace["dynamics"] is True

@@ -37,8 +37,9 @@ from dataset_pruning.config import (RUNTIME_PARAMETERS, block, check_selection_b
                                     validate_parameters)
 from dataset_pruning.catalog.storage import damaged_file
 from dataset_pruning.provenance import describe, fingerprint
-from dataset_pruning.recommendation import settings
+from dataset_pruning.recommendation import HELD_OUT, settings
 from dataset_pruning.reporting import run_fields, run_label
+from dataset_pruning.run_report import held_out_record
 from dataset_pruning.tensor_files import write_atomically
 
 log = logging.getLogger(__name__)
@@ -464,6 +465,20 @@ class RunTracking:
         if self.running:
             end_runs("KILLED")
         self.running = False
+
+    @hook_impl
+    def after_node_run(self, outputs: dict[str, Any]) -> None:
+        """A held-out choice (scoring/held_out.py) is known once scored: its winner goes into the run's name
+        (``held_out_choice:<winner>``) and tags (``recommended.chosen``, ``recommended.held_out_accuracy``)."""
+        record = held_out_record(outputs)
+        import mlflow
+
+        if record is None or mlflow.active_run() is None:
+            return
+        name = mlflow.get_run(mlflow.active_run().info.run_id).data.tags.get("mlflow.runName", "")
+        mlflow.set_tags({"mlflow.runName": name.replace(HELD_OUT, f"{HELD_OUT}:{record['chosen']}"),
+                         "recommended.chosen": record["chosen"],
+                         "recommended.held_out_accuracy": json.dumps(record["accuracy"], sort_keys=True)})
 
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:

@@ -23,6 +23,7 @@ from dataset_pruning.scoring import trace_options
 
 RECOMMENDED = "recommended"
 RECORD = "recommended"  # influence_scoring.recommended: what was chosen and why (a record, not a setting)
+HELD_OUT = "held_out_choice"  # the scorer that measures its candidates on a held-out split (scoring/held_out.py)
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,31 @@ def choose(ratio: float | None, by_ratio: list[dict[str, Any]]) -> Choice:
                      "with up_to: 1.0")
 
 
+def run_form(method: dict[str, Any], ratio: float | None, budget: str, methods: dict[str, Any]) -> dict[str, Any]:
+    """``method`` ({scorer, options, selection}) as a run at ``ratio`` with retraining ``budget`` runs it: a
+    ``held_out_choice`` gets its candidates' definitions from ``methods`` (sweep.methods), the ratio and the
+    budget; any other method is returned as it is."""
+    if method["scorer"] != HELD_OUT:
+        return method
+    options = dict(method.get("options") or {})
+    known = {name: dict(methods[name]) for name in options.get("candidates") or () if name in methods}
+    options.update(methods=known, ratio=ratio, budget=budget)
+    return {**method, "options": options}
+
+
+def scorers_run(method: dict[str, Any]) -> list[str]:
+    """The scorers ``method`` (in ``run_form``) runs, for the ERM trace they read: a held_out_choice's candidates'
+    too."""
+    inner = (method.get("options") or {}).get("methods") or {} if method["scorer"] == HELD_OUT else {}
+    return [method["scorer"], *(candidate["scorer"] for candidate in inner.values())]
+
+
 def resolve(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` (all parameter blocks) with ``influence_scoring.method: recommended`` replaced by the chosen
     method (module docstring); unchanged otherwise."""
     scoring = params.get("influence_scoring") or {}
+    if scoring.get("method") == HELD_OUT:
+        return _held_out(copy.deepcopy(params), dict(scoring.get("options") or {}))
     if scoring.get("method") != RECOMMENDED:
         return params
     if scoring.get("options"):
@@ -77,8 +99,24 @@ def resolve(params: dict[str, Any]) -> dict[str, Any]:
     out["influence_scoring"] = {**scoring, "method": choice.scorer, "options": choice.options,
                                 RECORD: {"ratio": ratio, "method": choice.method, "why": choice.why}}
     selection.update(copy.deepcopy(choice.selection))
+    if choice.scorer == HELD_OUT:
+        return _held_out(out, dict(choice.options))
     erm = out.setdefault("erm_training", {})
     erm["trace"] = trace_options([choice.scorer], erm.get("trace") or {})
+    return out
+
+
+def _held_out(out: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """``out`` (a copy) running held_out_choice with ``options``: filled in by ``run_form`` from the run's ratio,
+    retraining budget and sweep.methods, with the ERM trace its candidates read."""
+    selection = out.get("optimization_selection") or {}
+    ratio = selection.get("ratio") if selection.get("problem", "cardinality") == "cardinality" else None
+    budget = (out.get("retraining") or {}).get("budget", "epochs")
+    methods = (out.get("sweep") or {}).get("methods") or {}
+    method = run_form({"scorer": HELD_OUT, "options": options}, ratio, budget, methods)
+    out["influence_scoring"] = {**out["influence_scoring"], "options": method["options"]}
+    erm = out.setdefault("erm_training", {})
+    erm["trace"] = trace_options(scorers_run(method), erm.get("trace") or {})
     return out
 
 
@@ -90,4 +128,4 @@ def settings(block: str, values: Any) -> Any:
     return values
 
 
-__all__ = ["Choice", "RECOMMENDED", "RECORD", "choose", "resolve", "settings"]
+__all__ = ["Choice", "HELD_OUT", "RECOMMENDED", "RECORD", "choose", "resolve", "run_form", "scorers_run", "settings"]

@@ -50,17 +50,35 @@ def stage_of(node_name: str) -> str:
     return STAGES.get(namespace, namespace)
 
 
+def held_out_record(outputs: dict[str, Any]) -> dict[str, Any] | None:
+    """What a ``held_out_choice`` scorer measured and chose ({chosen, accuracy: {candidate: validation accuracy},
+    validation, ratio, budget}), from a node's outputs with its ``sample_scores``; None otherwise."""
+    scores = outputs.get("sample_scores")
+    info = scores.get("info") if isinstance(scores, dict) else None
+    return info.get("held_out") if isinstance(info, dict) else None
+
+
+def held_out_line(record: dict[str, Any]) -> str:
+    """One line: the held-out choice and each candidate's accuracy on the held-out part."""
+    measured = ", ".join(f"{name} {100 * accuracy:.1f} %" for name, accuracy in record["accuracy"].items())
+    return (f"held-out choice: {record['chosen']} (accuracy on {100 * record['validation']:.0f} % of the training "
+            f"set held out, {record['budget']} budget: {measured})")
+
+
 def format_summary(metrics: dict[str, Any] | None, n: int | None, times: dict[str, float], peak_mb: float,
                    label: str, run: tuple[str, str] | None, store: str, lineage: dict[str, str] | None = None,
-                   recommended: dict[str, Any] | None = None) -> str:
+                   recommended: dict[str, Any] | None = None, held_out: dict[str, Any] | None = None) -> str:
     """The lines printed at the end of a run: what was removed (of ``n`` training samples) and what it cost in
     accuracy, eps/n and the gap, each stage's seconds and the peak memory, inputs of a mixed lineage (the
     ``lineage.*`` tags of hooks.RunIsolation), how to see the run in MLflow (``run``: (name, id) or None), and which
-    method ``influence_scoring.method: recommended`` chose and why (``recommended``: {ratio, method, why})."""
+    method ``influence_scoring.method: recommended`` chose and why (``recommended``: {ratio, method, why}), and what
+    a held-out choice measured (``held_out``: ``held_out_record``'s)."""
     lines = [f"== {label} =="]
     if recommended:
         lines.append(f"recommended method at ratio {recommended['ratio']}: {recommended['method']} "
                      f"({recommended['why']}; recommend.by_ratio)")
+    if held_out:
+        lines.append(held_out_line(held_out))
     if lineage and lineage.get("lineage.mixed") == "true":
         lines.append(f"inputs from MLflow runs {lineage.get('lineage.runs')} (mixed lineage"
                      + (f": {lineage['lineage.differences']}" if lineage.get("lineage.differences") else "") + ")")
@@ -90,6 +108,7 @@ class RunReport:
         self.spans: dict[str, list[float]] = {}  # node name -> [first event, last event]
         self.memory: dict[str, float] = {}  # stage -> the process's peak resident MB when it ended
         self.metrics: dict[str, Any] | None = None
+        self.held_out: dict[str, Any] | None = None
         self.n: int | None = None
         self.subset_logged = False  # retrain and measure_pruning both read the kept set: log it once
 
@@ -127,6 +146,7 @@ class RunReport:
         self._mark(node)
         if "pruning_metrics" in outputs:
             self.metrics = outputs["pruning_metrics"]
+        self.held_out = held_out_record(outputs) or self.held_out
         train_set = outputs.get("train_set", inputs.get("train_set"))
         if train_set is not None:
             self.n = len(train_set)
@@ -164,12 +184,13 @@ class RunReport:
 
         self._log_costs()
         active = mlflow.active_run()
-        run = (active.info.run_name, active.info.run_id) if active is not None else None
         lineage = mlflow.get_run(active.info.run_id).data.tags if active is not None else None
+        run = (lineage.get("mlflow.runName", active.info.run_name), active.info.run_id) if active is not None else None
         store = f"sqlite:///{self.params.get('mlflow_db') or 'mlflow.db'}"
         chosen = (self.params.get("influence_scoring") or {}).get("recommended")
         summary = format_summary(self.metrics, self.n, self.times(), peak_memory_mb(), run_label(self.params), run,
-                                 store, lineage, chosen if self.metrics else None)  # only where it selected
+                                 store, lineage, chosen if self.metrics else None,  # only where it selected
+                                 self.held_out if self.metrics else None)
         print(summary, file=sys.stdout, flush=True)
 
     @hook_impl(tryfirst=True)

@@ -14,7 +14,7 @@ import torch
 
 from dataset_pruning.data import TensorData, kept_indices
 from dataset_pruning.runtime import release_pages
-from dataset_pruning.scoring import TraceRecorder, TrainingTrace, scorer_options
+from dataset_pruning.scoring import TraceRecorder, TrainingTrace, run_options
 from dataset_pruning.training import ModelSpec, TrainingConfig, fit
 
 EpochCallback = Callable[[int, torch.nn.Module], None]
@@ -40,22 +40,6 @@ def train_erm(train: TensorData, spec: ModelSpec, recipe: TrainingConfig, trace:
         callbacks["on_epoch_end"] = both
     fit(model, train, recipe, progress=progress, desc="ERM training", **callbacks)
     return model, recorder.finish()
-
-
-def run_options(method: str, own: dict[str, Any], recipe: Any, *, device: str | None = None,
-                seed: int | None = None, progress: bool = True, store: str | None = None) -> dict[str, Any]:
-    """The keyword options of scorer ``method``: its ``own`` (the parameter block's), over what the run gives every
-    scorer that takes it: the device and seed (``recipe``'s, the ERM training recipe, unless given), progress bars,
-    the ERM weight decay as the Hessian's L2 term, and ``store`` (where EL2N and GraNd keep their short runs)."""
-    given = {
-        "device": recipe.device if device is None else device,
-        "seed": recipe.seed if seed is None else seed,
-        "progress": progress,
-        "weight_decay": recipe.weight_decay,
-    }
-    if store is not None:
-        given["store"] = store
-    return {**{key: value for key, value in given.items() if key in scorer_options(method)}, **own}
 
 
 def retrain(train: TensorData, removed: np.ndarray | list[int], spec: ModelSpec, recipe: TrainingConfig, *,

@@ -74,6 +74,29 @@ def test_prune_pipeline_end_to_end(kedro_project, tiny_prune_params, capsys):
     assert json.loads(contexts["training-subset"].profile)["features_shape"][0] == n - len(removed)
 
 
+def test_the_default_above_half_says_which_candidate_the_held_out_split_chose(kedro_project, tiny_prune_params,
+                                                                                capsys):
+    """At 90 % the default measures its candidates on a held-out split (scoring/held_out.py): the winner is in the
+    MLflow run's name and tags and in the summary, each candidate's accuracy is a metric, and the run removes the
+    winner's own selection (the exact count)."""
+    _run(kedro_project, {**tiny_prune_params, "optimization_selection": {"ratio": 0.9}})
+    printed = capsys.readouterr().out
+    data = kedro_project / "data"
+    n = len(_load_latest(data / "02_intermediate" / "train_set.pt"))
+    removed = json.loads(_latest(data / "07_model_output" / "removed_indices.json").read_text())
+    assert len(removed) == round(0.9 * n)
+    mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")
+    run = mlflow.search_runs(experiment_names=["dataset_pruning"]).iloc[0]
+    chosen = run["tags.recommended.chosen"]
+    accuracy = json.loads(run["tags.recommended.held_out_accuracy"])
+    assert set(accuracy) == {"tdds", "herding", "d2_cut04"} and accuracy[chosen] == max(accuracy.values())
+    assert run[f"metrics.scoring.held_out.accuracy.{chosen}"] == pytest.approx(accuracy[chosen])
+    assert run["tags.mlflow.runName"] == f"mnist1d·mlp·held_out_choice:{chosen}·hybrid·r0.90·s0"
+    assert run["tags.recommended.method"] == "held_out"
+    assert f"held-out choice: {chosen} (accuracy on 20 % of the training set held out, epochs budget: " in printed
+    assert f"MLflow run 'mnist1d·mlp·held_out_choice:{chosen}·hybrid·r0.90·s0'" in printed
+
+
 def test_second_run_keeps_the_first(kedro_project, tiny_prune_params, monkeypatch):
     """Versioned outputs: a second run adds a version beside the first instead of overwriting it, also when both
     started in the same millisecond (Kedro's save version; two runs started together met it): the second takes the

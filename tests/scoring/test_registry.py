@@ -26,6 +26,8 @@ FAST = {
     "last_layer_influence": {"hessian": "exact"},
     "dynamic_uncertainty": {"window": 3},
     "tdds": {"window": 3},
+    "held_out_choice": {"candidates": ["random", "herding"], "ratio": 0.5,
+                        "methods": {"random": {"scorer": "random"}, "herding": {"scorer": "herding"}}},
 }
 
 

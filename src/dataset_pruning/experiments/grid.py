@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from dataset_pruning.recommendation import RECOMMENDED, choose
+from dataset_pruning.recommendation import RECOMMENDED, choose, run_form, scorers_run
 from dataset_pruning.scoring import scorer_output, trace_options
 
 
@@ -100,17 +100,19 @@ def expand_grid(preset: dict[str, Any], methods: dict[str, dict[str, Any]], base
     """
     ingest, erm, selection_base = base["ingest"], base["erm_training"], base["optimization_selection"]
 
-    def at(name: str, value: float | None) -> dict[str, Any]:
-        """Method ``name`` at ratio ``value`` (``scorer: recommended``: the row of recommend.by_ratio there)."""
+    def at(name: str, value: float | None, budget: str) -> dict[str, Any]:
+        """Method ``name`` at ratio ``value`` under retraining ``budget`` (``scorer: recommended``: the row of
+        recommend.by_ratio there), as ``run_form`` runs it."""
         method = methods[name]
-        if method["scorer"] != RECOMMENDED:
-            return method
-        choice = choose(value, base["recommend"]["by_ratio"])
-        return {"scorer": choice.scorer, "options": choice.options, "selection": choice.selection}
+        if method["scorer"] == RECOMMENDED:
+            choice = choose(value, base["recommend"]["by_ratio"])
+            method = {"scorer": choice.scorer, "options": choice.options, "selection": choice.selection}
+        return run_form(method, value, budget, methods)
 
     values = sorted({*preset["ratios"], *preset["eps"]})
-    used = [at(name, value) for name in preset["methods"] for value in values]
-    trace = trace_options([m["scorer"] for m in used] + ["random"] * preset["theorem1_random"], erm["trace"])
+    used = [at(name, value, budget) for name in preset["methods"] for value in values for budget in preset["budgets"]]
+    scorers = [scorer for method in used for scorer in scorers_run(method)]
+    trace = trace_options(scorers + ["random"] * preset["theorem1_random"], erm["trace"])
     recipe_base = {**erm["training"], **(preset.get("training") or {})}
     cells: list[CellSpec] = []
     for data_name in preset["datasets"]:
@@ -128,9 +130,9 @@ def expand_grid(preset: dict[str, Any], methods: dict[str, dict[str, Any]], base
                     problem = (methods[name].get("selection") or {}).get("problem", selection_base["problem"])
                     budgets = preset["eps"] if problem == "generalization" else preset["ratios"]
                     for value in budgets:
-                        method = at(name, None if problem == "generalization" else value)
-                        score = ScoreSpec(erm_spec, method["scorer"], method.get("options") or {})
                         for budget in preset["budgets"]:
+                            method = at(name, None if problem == "generalization" else value, budget)
+                            score = ScoreSpec(erm_spec, method["scorer"], method.get("options") or {})
                             chosen = {**selection_base, "seed": seed, "bound_iterations": 0,
                                       **(method.get("selection") or {}),
                                       "ratio": None if problem == "generalization" else value,

@@ -8,6 +8,7 @@ from dataset_pruning.scoring import (  # noqa: F401  (registration)
     el2n,
     forgetting,
     grand,
+    held_out,
     herding,
     influence,
     influence_norm,
@@ -22,6 +23,7 @@ from dataset_pruning.scoring import (  # noqa: F401  (registration)
 from dataset_pruning.scoring.base import (
     SCORERS,
     SampleScores,
+    run_options,
     score_samples,
     scorer_needs,
     scorer_options,
@@ -35,6 +37,7 @@ __all__ = [
     "ExtrapolationConfig",
     "SCORERS",
     "SampleScores",
+    "run_options",
     "TraceRecorder",
     "TrainingTrace",
     "extrapolate",

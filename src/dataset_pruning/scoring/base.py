@@ -118,6 +118,22 @@ def scorer_needs(method: str) -> tuple[str, ...]:
     return SCORERS.meta(method)["needs"]
 
 
+def run_options(method: str, own: dict[str, Any], recipe: Any, *, device: str | None = None,
+                seed: int | None = None, progress: bool = True, store: str | None = None) -> dict[str, Any]:
+    """The keyword options of scorer ``method``: its ``own`` (the parameter block's), over what the run gives every
+    scorer that takes it: the device and seed (``recipe``'s, the ERM training recipe, unless given), progress bars,
+    the ERM weight decay as the Hessian's L2 term, and ``store`` (where EL2N and GraNd keep their short runs)."""
+    given = {
+        "device": recipe.device if device is None else device,
+        "seed": recipe.seed if seed is None else seed,
+        "progress": progress,
+        "weight_decay": recipe.weight_decay,
+    }
+    if store is not None:
+        given["store"] = store
+    return {**{key: value for key, value in given.items() if key in scorer_options(method)}, **own}
+
+
 def trace_options(scorers: list[str], base: dict[str, Any]) -> dict[str, Any]:
     """The ERM trace that every scorer of ``scorers`` needs, on top of ``base`` (erm_training.trace): each needed
     part's ``TracePart.ask`` merged in (lists joined, a setting already on kept). ``parts`` stays out when empty,

@@ -1,0 +1,121 @@
+"""The choice among candidate selections measured on a held-out part of the run's own training set (issue 26).
+
+Above 50 % removed no single method held on all three data sets measured (docs/selection.md, "The default"): the
+hard-end scores (TDDS, Eq. 4) win where the kept set is still large for the data set and collapse where it is not,
+and where that happens depends on the data. So the default there measures instead of guessing: a stratified
+``validation`` fraction V of the training set is held out, each candidate (a sweep method: scorer, options,
+selection keys; scalar scorers only) selects at ``ratio`` from its scores on the rest A, a fresh model (the ERM
+architecture, recipe and seed, the run's retraining ``budget``) is trained on that kept part of A, and its
+accuracy on V is the candidate's. The winner (the best accuracy; ties: the first listed) then selects at ``ratio``
+on the whole training set.
+
+The scores are every candidate's own, computed once on the ERM model, which was trained on all samples (V
+included): V is never trained on by the models compared, only seen by the model whose scores rank A. Cost: the
+candidates' scorers plus one training on (1 - ratio) of A per candidate (epochs budget: about 0.08 of one ERM
+each at 90 % removed).
+
+The output is a scalar score whose top n - m entries are exactly the winner's kept set (m = round(ratio * n)),
+ordered within it and within the removed part by the winner's own score: the score rule at ``ratio`` (the
+pipeline's default selection) removes exactly the winner's removed set. ``info['held_out']`` records the
+accuracies and the choice. Shapes: train of n samples; values (n,), float32; the HIGHEST are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from dataset_pruning.data.base import TensorData, kept_indices
+from dataset_pruning.scoring.base import SampleScores, run_options, score_samples, scorer, scorer_output
+from dataset_pruning.selection.rules import select_by_rule
+from dataset_pruning.selection.tuning import validation_split
+from dataset_pruning.training import ModelSpec, TrainingConfig, evaluate, fit, retraining_recipe
+
+SELECTION_KEYS = ("class_balanced", "rule", "rule_options")  # what a candidate's selection may set here
+
+
+def select_scalar(scores: SampleScores, ratio: float, labels: np.ndarray, selection: dict[str, Any],
+                  seed: int) -> np.ndarray:
+    """The removed indices (int64 (m,), sorted) of a scalar ``scores`` at ``ratio`` under a candidate's
+    ``selection`` keys (SELECTION_KEYS)."""
+    unknown = sorted(set(selection) - set(SELECTION_KEYS))
+    if unknown:
+        raise ValueError(f"held_out_choice: a candidate's selection may set {', '.join(SELECTION_KEYS)}, not "
+                         f"{', '.join(unknown)}")
+    columns = {name: column.numpy() for name, column in scores.columns.items()}
+    return select_by_rule(scores.values.numpy(), scores.keep, ratio, rule=selection.get("rule", "score"),
+                          labels=labels, class_balanced=selection.get("class_balanced", False),
+                          hard=scores.info.get("hard"), seed=seed, options=selection.get("rule_options"),
+                          columns=columns)
+
+
+def as_kept_first(scores: SampleScores, removed: np.ndarray) -> torch.Tensor:
+    """(n,) float32 scores whose top n - len(removed) are the samples not in ``removed``: 1 + the normalised rank
+    of ``scores`` at its kept end for those, the normalised rank alone for the removed (ties: by index)."""
+    values = scores.values.double().numpy()
+    oriented = values if scores.keep == "highest" else -values
+    rank = np.empty(len(values))
+    rank[np.argsort(oriented, kind="stable")] = np.arange(len(values)) / len(values)
+    kept = np.ones(len(values), dtype=bool)
+    kept[removed] = False
+    return torch.from_numpy(rank + kept).float()
+
+
+@scorer("held_out_choice", output="scalar")
+def held_out_choice(
+    model: torch.nn.Module,
+    train: TensorData,
+    trace: Any = None,
+    *,
+    candidates: Annotated[list[str], Field(min_length=1)],
+    methods: dict[str, dict[str, Any]] | None = None,
+    ratio: Annotated[float, Field(gt=0, lt=1)] | None = None,
+    budget: Literal["epochs", "steps"] = "epochs",
+    validation: Annotated[float, Field(gt=0, lt=1)] = 0.2,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = False,
+) -> SampleScores:
+    """The winner's selection at ``ratio`` as scores (module docstring). ``candidates``: names of ``methods``
+    ({name: {scorer, options?, selection?}}, the sweep's ``sweep.methods``); the run fills in ``methods``,
+    ``ratio`` (the run's removal ratio) and ``budget`` (its retraining budget): recommendation.run_form."""
+    if ratio is None:
+        raise ValueError("held_out_choice needs the removal ratio (optimization_selection.ratio, which the run gives)")
+    if trace is None:
+        raise ValueError("held_out_choice retrains with the ERM recipe and needs the ERM trace that records it")
+    methods = methods or {}
+    missing = [name for name in candidates if name not in methods]
+    if missing:
+        raise ValueError(f"held_out_choice: candidates {missing} are not defined in sweep.methods ({sorted(methods)})")
+    vectors = [name for name in candidates if scorer_output(methods[name]["scorer"]) != "scalar"]
+    if vectors:
+        raise ValueError(f"held_out_choice compares scalar scorers only; {vectors} give influence vectors")
+    recipe = TrainingConfig(**trace.config)
+    spec = ModelSpec(**{**trace.spec, "input_shape": tuple(trace.spec["input_shape"])})
+    labels = train.y.numpy()
+    part, held = validation_split(labels, validation, seed)
+    part_data, held_data = train.subset(torch.from_numpy(part)), train.subset(torch.from_numpy(held))
+    short = retraining_recipe(replace(recipe, seed=seed), len(part), budget)
+    scores, accuracy = {}, {}
+    for name in candidates:
+        method = methods[name]
+        own = method.get("options") or {}
+        scores[name] = score_samples(method["scorer"], model, train, trace=trace,
+                                     **run_options(method["scorer"], own, recipe, device=device, seed=seed,
+                                                   progress=progress))
+        part_scores = SampleScores(scores[name].values[part], name, scores[name].keep, scores[name].info,
+                                   {key: column[part] for key, column in scores[name].columns.items()})
+        removed = select_scalar(part_scores, ratio, labels[part], method.get("selection") or {}, seed)
+        fresh = spec.build(seed=seed)
+        fit(fresh, part_data.subset(torch.from_numpy(kept_indices(len(part), removed))), short, progress=progress,
+            desc=f"held-out choice: {name}")
+        accuracy[name] = evaluate(fresh, held_data, device=short.device)["accuracy"]
+    chosen = max(candidates, key=lambda name: accuracy[name])  # the first of equals
+    removed = select_scalar(scores[chosen], ratio, labels, methods[chosen].get("selection") or {}, seed)
+    info = {"held_out": {"chosen": chosen, "accuracy": accuracy, "validation": validation, "ratio": ratio,
+                         "budget": budget}, "chosen_info": scores[chosen].info}
+    return SampleScores(as_kept_first(scores[chosen], removed), "held_out_choice", "highest", info)

@@ -1,0 +1,83 @@
+"""held_out_choice (scoring/held_out.py): each candidate measured on a held-out part of the training set as the
+docs say, the best one chosen, and its own selection on the whole training set returned as the kept end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dataset_pruning.data import kept_indices
+from dataset_pruning.scoring import TraceRecorder, run_options, score_samples
+from dataset_pruning.scoring.held_out import select_scalar
+from dataset_pruning.selection import remove_by_score, validation_split
+from dataset_pruning.training import ModelSpec, TrainingConfig, evaluate, fit
+
+from .conftest import blobs
+
+METHODS = {
+    "random": {"scorer": "random"},
+    "herding": {"scorer": "herding"},
+    "d2_cut04": {"scorer": "d2", "options": {"hard_cut": 0.4}, "selection": {"class_balanced": True}},
+    "eq4": {"scorer": "last_layer_influence"},
+}
+
+
+@pytest.fixture(scope="module")
+def trained():
+    data = blobs(n=90, features=6, classes=3, seed=2, spread=1.0)
+    spec = ModelSpec("mlp", data.input_shape, data.num_classes, {"hidden": 8, "depth": 1})
+    recipe = TrainingConfig(epochs=8, batch_size=16, lr=0.05, amp=False, device="cpu", seed=3)
+    model = spec.build(seed=3)
+    recorder = TraceRecorder(model, data, recipe, spec, dynamics=True)
+    fit(model, data, recipe, progress=False, **recorder.callbacks())
+    return model.eval(), data, recorder.finish()
+
+
+def choice(trained, candidates, ratio=0.7, **options):
+    model, data, trace = trained
+    return score_samples("held_out_choice", model, data, trace=trace, candidates=candidates, methods=METHODS,
+                         ratio=ratio, device="cpu", seed=3, **options)
+
+
+def test_the_kept_end_is_the_winners_own_selection_on_the_whole_set(trained):
+    model, data, trace = trained
+    out = choice(trained, ["herding", "d2_cut04"])
+    record = out.info["held_out"]
+    assert record["chosen"] == max(record["accuracy"], key=record["accuracy"].get)
+    method = METHODS[record["chosen"]]
+    own = score_samples(method["scorer"], model, data, trace=trace,
+                        **run_options(method["scorer"], method.get("options", {}), TrainingConfig(**trace.config),
+                                      device="cpu", seed=3, progress=False))
+    expected = select_scalar(own, 0.7, data.y.numpy(), method.get("selection", {}), seed=3)
+    removed = remove_by_score(out.values.numpy(), out.keep, 0.7)  # the pipeline's default selection
+    assert np.array_equal(removed, expected)
+    assert torch.equal(out.values, choice(trained, ["herding", "d2_cut04"]).values)  # deterministic for a seed
+
+
+def test_each_candidate_is_measured_on_the_held_out_part_it_never_trains_on(trained):
+    """The recorded accuracy of a candidate is: select at the ratio on the rest, train a fresh model (the ERM's
+    architecture, recipe and seed) on what it keeps, evaluate on the held-out 20 %."""
+    model, data, trace = trained
+    record = choice(trained, ["herding"], validation=0.2, budget="epochs").info["held_out"]
+    part, held = validation_split(data.y.numpy(), 0.2, 3)
+    scores = score_samples("herding", model, data, device="cpu")
+    removed = remove_by_score(scores.values.numpy()[part], scores.keep, 0.7)
+    fresh = ModelSpec(**trace.spec).build(seed=3)
+    kept = torch.from_numpy(part[kept_indices(len(part), removed)])
+    assert not set(kept.tolist()) & set(held.tolist())
+    fit(fresh, data.subset(kept), TrainingConfig(**{**trace.config, "seed": 3}), progress=False)
+    assert record["accuracy"]["herding"] == evaluate(fresh, data.subset(torch.from_numpy(held)))["accuracy"]
+    assert record["chosen"] == "herding" and record["validation"] == 0.2
+
+
+def test_bad_candidates_are_named(trained):
+    model, data, trace = trained
+    with pytest.raises(ValueError, match=r"\['tdds_typo'\] are not defined in sweep.methods"):
+        choice(trained, ["herding", "tdds_typo"])
+    with pytest.raises(ValueError, match=r"scalar scorers only; \['eq4'\]"):
+        choice(trained, ["eq4", "herding"])
+    with pytest.raises(ValueError, match="needs the removal ratio"):
+        choice(trained, ["herding"], ratio=None)
+    with pytest.raises(ValueError, match="needs the ERM trace"):
+        score_samples("held_out_choice", model, data, candidates=["herding"], methods=METHODS, ratio=0.5)
