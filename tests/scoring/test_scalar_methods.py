@@ -10,7 +10,7 @@ from scipy.stats import spearmanr
 
 from dataset_pruning.scoring import TraceRecorder, TrainingTrace, score_samples
 from dataset_pruning.scoring.gradients import reinitialised
-from dataset_pruning.scoring.herding import herding_order
+from dataset_pruning.scoring.herding import herding_order, kernel_herding_order
 from dataset_pruning.training import ModelSpec, TrainingConfig, fit
 
 from .conftest import blobs
@@ -186,6 +186,26 @@ def test_herding_order_is_greedy_argmin_mean_matching():
     assert herding_order(torch.tensor(f)).tolist() == chosen
     assert herding_order(torch.tensor(f), max_gram_bytes=0).tolist() == chosen  # the matrix-vector route
     assert chosen[0] == int(np.argmin(np.linalg.norm(f - mean, axis=1))), "the first pick is the closest to the mean"
+
+
+def test_kernel_herding_is_greedy_and_follows_the_class_distribution():
+    """Chen et al.'s greedy rule, checked by brute force, and what it is for: on a class with a 10 % mode far from
+    the mean, the first 10 picks hold one sample of it (linear herding, matching the mean, holds none)."""
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=(12, 3))
+    d2 = ((f[:, None] - f[None]) ** 2).sum(-1)
+    positive = np.sort(d2[d2 > 0])
+    k = np.exp(-d2 / positive[(len(positive) - 1) // 2])  # the lower median, as torch's
+    chosen = []
+    for t in range(1, 13):
+        best = max((j for j in range(12) if j not in chosen), key=lambda j: k[j].mean() - k[j, chosen].sum() / t)
+        chosen.append(best)
+    assert kernel_herding_order(torch.tensor(f)).tolist() == chosen
+    assert kernel_herding_order(torch.tensor(f), max_gram_bytes=0).tolist() == chosen  # one kernel row per pick
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([0.3 * torch.randn(180, 2, generator=g), 0.3 * torch.randn(20, 2, generator=g) + torch.tensor([6.0, 0])])
+    assert int((kernel_herding_order(x)[:10] >= 180).sum()) == 1
+    assert int((herding_order(x)[:10] >= 180).sum()) == 0
 
 
 def test_herding_scores_rank_within_each_class(tiny_spec, tiny_data):
