@@ -350,7 +350,8 @@ class RecommendParams(_CellRecipe):
     each, with the sweep's ``models`` / ``training`` overrides; ``tolerance``: the tolerance pipeline."""
 
     by_ratio: list[RecommendEntry] = Field(min_length=1)
-    candidates: list[str] = Field(default_factory=lambda: ["random", "eq4", "tdds", "herding", "dual", "dual_beta"])
+    candidates: list[str] = Field(default_factory=lambda: ["random", "eq4", "tdds", "herding", "kernel_herding", "dual",
+                                                           "dual_beta"])
     ratios: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default_factory=lambda: [0.3, 0.5, 0.7, 0.9])
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     validation: float = Field(0.2, gt=0, lt=1)

@@ -89,7 +89,7 @@ def test_the_default_above_half_says_which_candidate_the_held_out_split_chose(ke
     run = mlflow.search_runs(experiment_names=["dataset_pruning"]).iloc[0]
     chosen = run["tags.recommended.chosen"]
     accuracy = json.loads(run["tags.recommended.held_out_accuracy"])
-    assert set(accuracy) == {"tdds", "herding", "d2_cut04"} and accuracy[chosen] == max(accuracy.values())
+    assert set(accuracy) == {"tdds", "kernel_herding"} and accuracy[chosen] == max(accuracy.values())
     assert run[f"metrics.scoring.held_out.accuracy.{chosen}"] == pytest.approx(accuracy[chosen])
     assert run["tags.mlflow.runName"] == f"mnist1d·mlp·held_out_choice:{chosen}·hybrid·r0.90·s0"
     assert run["tags.recommended.method"] == "held_out"
