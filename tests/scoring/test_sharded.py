@@ -107,6 +107,11 @@ def test_sharded_scalar_scores_are_the_one_process_scores(trained, processes):
                 one = score_samples("moso", model, train, trace=trace, **surrogates)
             sharded = sharded_scores("moso", saved, train, client, trace=trace, options=surrogates)
             assert torch.equal(sharded.values, one.values) and sharded.info["shards"] == 3
+            kernel = {"kernel": "rbf", "device": "cpu"}  # kernel herding, per class on the gathered features too
+            with limit_threads(1):
+                one = score_samples("herding", model, train, **kernel)
+            sharded = sharded_scores("herding", saved, train, client, options=kernel, batch_size=16)
+            assert torch.equal(sharded.values, one.values) and sharded.info["kernel"] == "rbf"
     assert SHARDED_METHODS == ("aum", "dynamic_uncertainty", "el2n", "forgetting", "grand", "herding", "influence_norm",
                                "moso", "tdds")
 

@@ -85,6 +85,9 @@ def kernel_herding_order(features: torch.Tensor, max_gram_bytes: int = 2**29) ->
     return torch.from_numpy(order)
 
 
+ORDERS = {"linear": herding_order, "rbf": kernel_herding_order}  # herding's ``kernel`` option -> its pick order
+
+
 @torch.no_grad()
 def feature_matrix(model: torch.nn.Module, train: TensorData, batch_size: int, device: torch.device) -> torch.Tensor:
     """Penultimate features ``model.features(x)`` (n, a), float64, or the flattened inputs for a model without."""
@@ -132,11 +135,10 @@ def herding(
     dev = resolve_device(device)
     features = herding_space(model, train, space, batch_size, dev)
     members = class_members(train.y, train.num_classes)
-    order = herding_order if kernel == "linear" else kernel_herding_order
-    orders = [order(features[index.to(dev)]) for index in members]
+    orders = [ORDERS[kernel](features[index.to(dev)]) for index in members]
     scores = rank_scores(members, orders, len(train))
     return SampleScores(scores, method="herding", keep="highest", info={"space": space, "kernel": kernel})
 
 
-__all__ = ["class_members", "feature_matrix", "herding", "herding_order", "herding_space",
+__all__ = ["ORDERS", "class_members", "feature_matrix", "herding", "herding_order", "herding_space",
            "kernel_herding_order", "rank_scores"]
