@@ -20,6 +20,7 @@ from dataset_pruning.runtime import check_device
 from dataset_pruning.options import option_problems
 from dataset_pruning.scoring import SCORERS, scorer_needs, scorer_output
 from dataset_pruning.scoring.influence import LISSA_DEFAULTS, lissa_inverse_hvp
+from dataset_pruning.scoring.held_out import HELD_OUT, candidate_problems
 from dataset_pruning.scoring.last_layer import check_curvature
 from dataset_pruning.selection import RULES, SOLVERS, check_rule_options, rule_needs
 from dataset_pruning.selection.objective import build_solver, removal_count
@@ -515,6 +516,15 @@ def validate_parameters(parameters: dict[str, Any], write_to: list[Path] = ()) -
             if name not in known:
                 problems.append(f"  recommend: {name!r} is not a method of sweep.methods; {_closest(name, known)}"
                                 "(conf/base/parameters_recommend.yml or --params)")
+        defined = {name: method.model_dump() for name, method in known.items()}
+        held_out = [(f"recommend.by_ratio.{i}", entry) for i, entry in enumerate(parsed["recommend"].by_ratio)]
+        held_out += [(f"sweep.methods.{name}", method) for name, method in known.items()]
+        if "influence_scoring" in parsed:
+            held_out.append(("influence_scoring", parsed["influence_scoring"]))
+        for where, method in held_out:
+            if getattr(method, "scorer", getattr(method, "method", None)) == HELD_OUT:
+                problems += [f"  {where}.options.candidates: held_out_choice: {problem} (conf/base or --params)"
+                             for problem in candidate_problems(method.options.get("candidates") or [], defined)]
     if "influence_scoring" in parsed and "optimization_selection" in parsed:
         method = parsed["influence_scoring"].method
         if scorer_output(method) == "scalar" and parsed["optimization_selection"].problem != "cardinality":

@@ -20,10 +20,10 @@ from pydantic import ValidationError
 
 from dataset_pruning.config import RecommendParams
 from dataset_pruning.scoring import trace_options
+from dataset_pruning.scoring.held_out import HELD_OUT  # the scorer that measures candidates on a held-out split
 
 RECOMMENDED = "recommended"
 RECORD = "recommended"  # influence_scoring.recommended: what was chosen and why (a record, not a setting)
-HELD_OUT = "held_out_choice"  # the scorer that measures its candidates on a held-out split (scoring/held_out.py)
 
 
 @dataclass(frozen=True)

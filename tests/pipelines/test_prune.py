@@ -146,6 +146,12 @@ def test_second_run_keeps_the_first(kedro_project, tiny_prune_params, monkeypatc
         ({"erm_training": {"model": {"name": "mlp", "options": {"hidden": 0}}}}, r"options.hidden = 0"),
         ({"influence_scoring": {"method": "el2n"}, "optimization_selection": {"problem": "generalization", "eps": 0.1}},
          "gives scalar scores"),
+        ({"influence_scoring": {"method": "held_out_choice", "options": {"candidates": ["tdds", "kernel_herdin"]}},
+          "optimization_selection": {"ratio": 0.9}},
+         r"influence_scoring.options.candidates: held_out_choice: candidates \['kernel_herdin'\] are not defined"),
+        ({"recommend": {"by_ratio": [{"up_to": 1.0, "method": "h", "scorer": "held_out_choice",
+                                      "options": {"candidates": ["eq4"]}}]}, "optimization_selection": {"ratio": 0.9}},
+         r"recommend.by_ratio.0.options.candidates: held_out_choice: it compares scalar scorers only; \['eq4'\]"),
     ],
 )
 def test_bad_parameters_stop_before_any_node(kedro_project, params, message):

@@ -30,22 +30,39 @@ import torch
 from pydantic import Field
 
 from dataset_pruning.data.base import TensorData, kept_indices
-from dataset_pruning.scoring.base import SampleScores, run_options, score_samples, scorer, scorer_output
+from dataset_pruning.scoring.base import SCORERS, SampleScores, run_options, score_samples, scorer, scorer_output
 from dataset_pruning.selection.rules import select_by_rule
 from dataset_pruning.selection.tuning import validation_split
 from dataset_pruning.training import ModelSpec, TrainingConfig, evaluate, fit, retraining_recipe
 
+HELD_OUT = "held_out_choice"  # the scorer's registered name
 SELECTION_KEYS = ("class_balanced", "rule", "rule_options")  # what a candidate's selection may set here
+
+
+def candidate_problems(candidates: list[str], methods: dict[str, dict[str, Any]]) -> list[str]:
+    """Why held_out_choice cannot compare ``candidates`` (names of ``methods``, sweep.methods' definitions); empty
+    when it can. Checked with the parameters, before any training, and by the scorer itself."""
+    problems = []
+    missing = [name for name in candidates if name not in methods]
+    if missing:
+        problems.append(f"candidates {missing} are not defined in sweep.methods")
+    defined = [name for name in candidates if name in methods]
+    vectors = [name for name in defined if methods[name]["scorer"] not in SCORERS
+               or scorer_output(methods[name]["scorer"]) != "scalar"]
+    if vectors:
+        problems.append(f"it compares scalar scorers only; {vectors} are not")
+    for name in defined:
+        unknown = sorted(set(methods[name].get("selection") or {}) - set(SELECTION_KEYS))
+        if unknown:
+            problems.append(f"candidate {name!r}'s selection may set {', '.join(SELECTION_KEYS)}, not "
+                            f"{', '.join(unknown)}")
+    return problems
 
 
 def select_scalar(scores: SampleScores, ratio: float, labels: np.ndarray, selection: dict[str, Any],
                   seed: int) -> np.ndarray:
     """The removed indices (int64 (m,), sorted) of a scalar ``scores`` at ``ratio`` under a candidate's
-    ``selection`` keys (SELECTION_KEYS)."""
-    unknown = sorted(set(selection) - set(SELECTION_KEYS))
-    if unknown:
-        raise ValueError(f"held_out_choice: a candidate's selection may set {', '.join(SELECTION_KEYS)}, not "
-                         f"{', '.join(unknown)}")
+    ``selection`` keys (SELECTION_KEYS, ``candidate_problems``)."""
     columns = {name: column.numpy() for name, column in scores.columns.items()}
     return select_by_rule(scores.values.numpy(), scores.keep, ratio, rule=selection.get("rule", "score"),
                           labels=labels, class_balanced=selection.get("class_balanced", False),
@@ -65,7 +82,7 @@ def as_kept_first(scores: SampleScores, removed: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(rank + kept).float()
 
 
-@scorer("held_out_choice", output="scalar")
+@scorer(HELD_OUT, output="scalar")
 def held_out_choice(
     model: torch.nn.Module,
     train: TensorData,
@@ -88,12 +105,8 @@ def held_out_choice(
     if trace is None:
         raise ValueError("held_out_choice retrains with the ERM recipe and needs the ERM trace that records it")
     methods = methods or {}
-    missing = [name for name in candidates if name not in methods]
-    if missing:
-        raise ValueError(f"held_out_choice: candidates {missing} are not defined in sweep.methods ({sorted(methods)})")
-    vectors = [name for name in candidates if scorer_output(methods[name]["scorer"]) != "scalar"]
-    if vectors:
-        raise ValueError(f"held_out_choice compares scalar scorers only; {vectors} give influence vectors")
+    if problems := candidate_problems(candidates, methods):
+        raise ValueError("held_out_choice: " + "; ".join(problems))
     recipe = TrainingConfig(**trace.config)
     spec = ModelSpec(**{**trace.spec, "input_shape": tuple(trace.spec["input_shape"])})
     labels = train.y.numpy()
