@@ -5,15 +5,17 @@ of the picked samples closest to the class mean, argmin_j || mu_c - (s + f_j) / 
 takes the argmax, a bug). The score is the pick order within the class, 1 - rank / n_c, so the first-picked
 (most representative) samples score highest and keeping the top fraction keeps about the same fraction of every
 class. The HIGHEST scores are kept. Cost: O(n_c^2 a) per class for features of width a (one matrix-vector product
-per pick), one forward pass.
+per pick), one forward pass. ``kernel: rbf`` is kernel herding (Chen, Welling & Smola, UAI 2010,
+``kernel_herding_order``): the picks match the class's distribution, not only its mean.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from dataset_pruning.data.base import TensorData
 from dataset_pruning.models.base import feature_batches
@@ -52,12 +54,12 @@ def herding_order(features: torch.Tensor, max_gram_bytes: int = 2**29) -> torch.
     return torch.from_numpy(order)
 
 
-def kernel_herding_order(features: torch.Tensor, max_gram_bytes: int = 2**29) -> torch.Tensor:
+def kernel_herding_order(features: torch.Tensor, max_gram_bytes: int = 2**29, bandwidth: float = 1.0) -> torch.Tensor:
     """Kernel herding (Chen, Welling & Smola, UAI 2010) of the rows of ``features`` (m, a): int64 indices (m,).
 
     Step t picks argmax_j mean_i k(f_j, f_i) - (1 / t) sum_{s picked} k(f_j, f_s) with the RBF kernel
     k = exp(-||f - f'||^2 / h), h the (lower) median of the nonzero squared distances from the first 2,048 rows (the
-    median heuristic): it matches the whole class
+    median heuristic), times ``bandwidth``: it matches the whole class
     distribution in the kernel's feature space, not just its mean (linear herding), so the picks spread over the
     class's modes. The kernel matrix is formed when it fits in ``max_gram_bytes`` (float64), else one row per pick.
     """
@@ -70,7 +72,7 @@ def kernel_herding_order(features: torch.Tensor, max_gram_bytes: int = 2**29) ->
 
     blocks = [torch.arange(m)[i: i + 2048] for i in range(0, m, 2048)]
     sample = rows(torch.arange(min(m, 2048)))
-    h = float(sample[sample > 0].median()) if (sample > 0).any() else 1.0
+    h = bandwidth * (float(sample[sample > 0].median()) if (sample > 0).any() else 1.0)
     kernel = torch.cat([rows(b).div_(-h).exp_() for b in blocks]) if m * m * 8 <= max_gram_bytes else None
     mean_similarity = (kernel.mean(1) if kernel is not None else
                        torch.cat([rows(b).div_(-h).exp_().mean(1) for b in blocks])).numpy()
@@ -85,7 +87,13 @@ def kernel_herding_order(features: torch.Tensor, max_gram_bytes: int = 2**29) ->
     return torch.from_numpy(order)
 
 
-ORDERS = {"linear": herding_order, "rbf": kernel_herding_order}  # herding's ``kernel`` option -> its pick order
+def herding_class(features: torch.Tensor, kernel: str, bandwidth: float = 1.0) -> torch.Tensor:
+    """The pick order (int64 (m,)) of one class's ``features`` (m, a) under herding's ``kernel`` option."""
+    if kernel == "linear":
+        return herding_order(features)
+    if kernel == "rbf":
+        return kernel_herding_order(features, bandwidth=bandwidth)
+    raise ValueError(f"unknown herding kernel {kernel!r}; known: linear, rbf")
 
 
 @torch.no_grad()
@@ -127,18 +135,21 @@ def herding(
     *,
     space: str = "features",
     kernel: Literal["linear", "rbf"] = "linear",
+    bandwidth: Annotated[float, Field(gt=0)] = 1.0,
     batch_size: int = 1024,
     device: str = "auto",
 ) -> SampleScores:
     """scores : Tensor of shape (n_samples,), 1 - (herding rank within the class) / n_c; keep highest.
-    ``kernel``: linear (Welling's herding: the class mean) or rbf (kernel herding, ``kernel_herding_order``)."""
+    ``kernel``: linear (Welling's herding: the class mean) or rbf (kernel herding, ``kernel_herding_order``, whose
+    width is ``bandwidth`` times the median heuristic's)."""
     dev = resolve_device(device)
     features = herding_space(model, train, space, batch_size, dev)
     members = class_members(train.y, train.num_classes)
-    orders = [ORDERS[kernel](features[index.to(dev)]) for index in members]
+    orders = [herding_class(features[index.to(dev)], kernel, bandwidth) for index in members]
     scores = rank_scores(members, orders, len(train))
-    return SampleScores(scores, method="herding", keep="highest", info={"space": space, "kernel": kernel})
+    return SampleScores(scores, method="herding", keep="highest",
+                        info={"space": space, "kernel": kernel, "bandwidth": bandwidth})
 
 
-__all__ = ["ORDERS", "class_members", "feature_matrix", "herding", "herding_order", "herding_space",
-           "kernel_herding_order", "rank_scores"]
+__all__ = ["class_members", "feature_matrix", "herding", "herding_order", "herding_space",
+           "herding_class", "kernel_herding_order", "rank_scores"]

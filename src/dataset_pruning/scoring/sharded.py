@@ -42,7 +42,7 @@ from dataset_pruning.scoring.base import SCORERS, SampleScores, score_samples
 from dataset_pruning.scoring.early_training import check_early_runs, early_model, early_schedule, mean_of_runs
 from dataset_pruning.scoring.el2n import run_error_norms
 from dataset_pruning.scoring.grand import gradient_norms
-from dataset_pruning.scoring.herding import ORDERS, class_members, herding_space, rank_scores
+from dataset_pruning.scoring.herding import class_members, herding_class, herding_space, rank_scores
 from dataset_pruning.scoring.influence import (
     BLOCK_BATCHES,
     head_inputs,
@@ -164,9 +164,9 @@ def _herding_part(saved_model: dict[str, Any], shard: TensorData, space: str, ba
         return {c: features[shard.y == c] for c in range(shard.num_classes)}
 
 
-def _herding_class(pieces: list[torch.Tensor], kernel: str, threads: int) -> torch.Tensor:
+def _herding_class(pieces: list[torch.Tensor], kernel: str, bandwidth: float, threads: int) -> torch.Tensor:
     with limit_threads(threads):
-        return ORDERS[kernel](torch.cat(pieces))
+        return herding_class(torch.cat(pieces), kernel, bandwidth)
 
 
 def _early_run_part(method: str, saved_model: dict[str, Any], train: TensorData, run: int, schedule: dict,
@@ -236,11 +236,12 @@ def sharded_scores(
         members = class_members(train.y, train.num_classes)
         orders = client.gather([
             client.submit(_herding_class, [client.submit(operator.getitem, part, int(train.y[index[0]]))
-                                           for part in parts], opts["kernel"], threads, pure=False)
+                                           for part in parts], opts["kernel"], opts["bandwidth"], threads, pure=False)
             for index in members
         ])
         return SampleScores(rank_scores(members, orders, n), method=method, keep="highest",
-                            info={"space": opts["space"], "kernel": opts["kernel"], **info})
+                            info={"space": opts["space"], "kernel": opts["kernel"], "bandwidth": opts["bandwidth"],
+                                  **info})
     if method == "influence_norm":
         if opts["hessian"] != "exact" or opts["indices"] is not None or opts["projection_dim"] is not None:
             raise ValueError("sharded influence_norm computes the exact Hessian's norms of every sample: set "
