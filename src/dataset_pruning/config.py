@@ -517,14 +517,15 @@ def validate_parameters(parameters: dict[str, Any], write_to: list[Path] = ()) -
                 problems.append(f"  recommend: {name!r} is not a method of sweep.methods; {_closest(name, known)}"
                                 "(conf/base/parameters_recommend.yml or --params)")
         defined = {name: method.model_dump() for name, method in known.items()}
-        held_out = [(f"recommend.by_ratio.{i}", entry) for i, entry in enumerate(parsed["recommend"].by_ratio)]
-        held_out += [(f"sweep.methods.{name}", method) for name, method in known.items()]
+        uses = [(f"recommend.by_ratio.{i}", entry.scorer, entry.options)
+                for i, entry in enumerate(parsed["recommend"].by_ratio)]
+        uses += [(f"sweep.methods.{name}", method.scorer, method.options) for name, method in known.items()]
         if "influence_scoring" in parsed:
-            held_out.append(("influence_scoring", parsed["influence_scoring"]))
-        for where, method in held_out:
-            if getattr(method, "scorer", getattr(method, "method", None)) == HELD_OUT:
+            uses.append(("influence_scoring", parsed["influence_scoring"].method, parsed["influence_scoring"].options))
+        for where, scorer, options in uses:  # a held-out choice's candidates, before any training
+            if scorer == HELD_OUT:
                 problems += [f"  {where}.options.candidates: held_out_choice: {problem} (conf/base or --params)"
-                             for problem in candidate_problems(method.options.get("candidates") or [], defined)]
+                             for problem in candidate_problems(options.get("candidates") or [], defined)]
     if "influence_scoring" in parsed and "optimization_selection" in parsed:
         method = parsed["influence_scoring"].method
         if scorer_output(method) == "scalar" and parsed["optimization_selection"].problem != "cardinality":
