@@ -93,13 +93,16 @@ def held_out_choice(
     ratio: Annotated[float, Field(gt=0, lt=1)] | None = None,
     budget: Literal["epochs", "steps"] = "epochs",
     validation: Annotated[float, Field(gt=0, lt=1)] = 0.2,
+    repeats: Annotated[int, Field(ge=1)] = 1,
     seed: int = 0,
     device: str = "auto",
     progress: bool = False,
 ) -> SampleScores:
     """The winner's selection at ``ratio`` as scores (module docstring). ``candidates``: names of ``methods``
     ({name: {scorer, options?, selection?}}, the sweep's ``sweep.methods``); the run fills in ``methods``,
-    ``ratio`` (the run's removal ratio) and ``budget`` (its retraining budget): recommendation.run_form."""
+    ``ratio`` (the run's removal ratio) and ``budget`` (its retraining budget): recommendation.run_form.
+    ``repeats``: held-out splits (seeds seed, seed + 1, ...), each with its own initialisation; the accuracies are
+    averaged (a less noisy choice on small data sets, ``repeats`` x the trainings)."""
     if ratio is None:
         raise ValueError("held_out_choice needs the removal ratio (optimization_selection.ratio, which the run gives)")
     if trace is None:
@@ -110,25 +113,28 @@ def held_out_choice(
     recipe = TrainingConfig(**trace.config)
     spec = ModelSpec(**{**trace.spec, "input_shape": tuple(trace.spec["input_shape"])})
     labels = train.y.numpy()
-    part, held = validation_split(labels, validation, seed)
-    part_data, held_data = train.subset(torch.from_numpy(part)), train.subset(torch.from_numpy(held))
-    short = retraining_recipe(replace(recipe, seed=seed), len(part), budget)
-    scores, accuracy = {}, {}
-    for name in candidates:
-        method = methods[name]
-        own = method.get("options") or {}
-        scores[name] = score_samples(method["scorer"], model, train, trace=trace,
-                                     **run_options(method["scorer"], own, recipe, device=device, seed=seed,
-                                                   progress=progress))
-        part_scores = SampleScores(scores[name].values[part], name, scores[name].keep, scores[name].info,
-                                   {key: column[part] for key, column in scores[name].columns.items()})
-        removed = select_scalar(part_scores, ratio, labels[part], method.get("selection") or {}, seed)
-        fresh = spec.build(seed=seed)
-        fit(fresh, part_data.subset(torch.from_numpy(kept_indices(len(part), removed))), short, progress=progress,
-            desc=f"held-out choice: {name}")
-        accuracy[name] = evaluate(fresh, held_data, device=short.device)["accuracy"]
+    scores = {name: score_samples(methods[name]["scorer"], model, train, trace=trace,
+                                  **run_options(methods[name]["scorer"], methods[name].get("options") or {}, recipe,
+                                                device=device, seed=seed, progress=progress))
+              for name in candidates}
+    measured: dict[str, list[float]] = {name: [] for name in candidates}
+    for split_seed in range(seed, seed + repeats):  # repeats > 1: other splits and initialisations, averaged
+        part, held = validation_split(labels, validation, split_seed)
+        part_data, held_data = train.subset(torch.from_numpy(part)), train.subset(torch.from_numpy(held))
+        short = retraining_recipe(replace(recipe, seed=split_seed), len(part), budget)
+        for name in candidates:
+            own = scores[name]
+            part_scores = SampleScores(own.values[part], name, own.keep, own.info,
+                                       {key: column[part] for key, column in own.columns.items()})
+            removed = select_scalar(part_scores, ratio, labels[part], methods[name].get("selection") or {},
+                                    split_seed)
+            fresh = spec.build(seed=split_seed)
+            fit(fresh, part_data.subset(torch.from_numpy(kept_indices(len(part), removed))), short,
+                progress=progress, desc=f"held-out choice: {name}")
+            measured[name].append(evaluate(fresh, held_data, device=short.device)["accuracy"])
+    accuracy = {name: float(np.mean(values)) for name, values in measured.items()}
     chosen = max(candidates, key=lambda name: accuracy[name])  # the first of equals
     removed = select_scalar(scores[chosen], ratio, labels, methods[chosen].get("selection") or {}, seed)
-    info = {"held_out": {"chosen": chosen, "accuracy": accuracy, "validation": validation, "ratio": ratio,
-                         "budget": budget}, "chosen_info": scores[chosen].info}
+    info = {"held_out": {"chosen": chosen, "accuracy": accuracy, "validation": validation, "repeats": repeats,
+                         "ratio": ratio, "budget": budget}, "chosen_info": scores[chosen].info}
     return SampleScores(as_kept_first(scores[chosen], removed), "held_out_choice", "highest", info)
