@@ -55,13 +55,13 @@ def test_the_kept_end_is_the_winners_own_selection_on_the_whole_set(trained):
     assert torch.equal(out.values, choice(trained, ["herding", "d2_cut04"]).values)  # deterministic for a seed
 
 
-def measured_by_hand(trained, split_seed: int) -> float:
+def measured_by_hand(trained, split_seed: int, ratio: float = 0.7) -> float:
     """herding's held-out accuracy as the docs say: select at the ratio on the rest, train a fresh model (the ERM's
     architecture and recipe, the split's seed) on what it keeps, evaluate on the held-out 20 %."""
     model, data, trace = trained
     part, held = validation_split(data.y.numpy(), 0.2, split_seed)
     scores = score_samples("herding", model, data, device="cpu")
-    removed = remove_by_score(scores.values.numpy()[part], scores.keep, 0.7)
+    removed = remove_by_score(scores.values.numpy()[part], scores.keep, ratio)
     fresh = ModelSpec(**trace.spec).build(seed=split_seed)
     kept = torch.from_numpy(part[kept_indices(len(part), removed)])
     assert not set(kept.tolist()) & set(held.tolist())
@@ -75,6 +75,14 @@ def test_each_candidate_is_measured_on_the_held_out_part_it_never_trains_on(trai
     assert record["chosen"] == "herding" and record["validation"] == 0.2 and record["repeats"] == 1
     repeated = choice(trained, ["herding"], repeats=2).info["held_out"]  # splits of seeds 3 and 4, averaged
     assert repeated["accuracy"]["herding"] == pytest.approx((measured_by_hand(trained, 3) + measured_by_hand(trained, 4)) / 2)
+    _, data, _ = trained
+    part, _ = validation_split(data.y.numpy(), 0.2, 3)
+    inner = 1 - 0.3 * len(data) / len(part)  # keep_count: 30 % of the whole set's size kept of the part
+    assert round((1 - inner) * len(part)) == round(0.3 * len(data))
+    counted = choice(trained, ["herding"], keep_count=True).info["held_out"]
+    assert counted["accuracy"]["herding"] == measured_by_hand(trained, 3, inner) and counted["keep_count"] is True
+    with pytest.raises(ValueError, match="keeps 90% of the data, more than the 80% left"):
+        choice(trained, ["herding"], ratio=0.1, keep_count=True)
 
 
 def test_bad_candidates_are_named(trained):

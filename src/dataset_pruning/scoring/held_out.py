@@ -94,6 +94,7 @@ def held_out_choice(
     budget: Literal["epochs", "steps"] = "epochs",
     validation: Annotated[float, Field(gt=0, lt=1)] = 0.2,
     repeats: Annotated[int, Field(ge=1)] = 1,
+    keep_count: bool = False,
     seed: int = 0,
     device: str = "auto",
     progress: bool = False,
@@ -102,7 +103,9 @@ def held_out_choice(
     ({name: {scorer, options?, selection?}}, the sweep's ``sweep.methods``); the run fills in ``methods``,
     ``ratio`` (the run's removal ratio) and ``budget`` (its retraining budget): recommendation.run_form.
     ``repeats``: held-out splits (seeds seed, seed + 1, ...), each with its own initialisation; the accuracies are
-    averaged (a less noisy choice on small data sets, ``repeats`` x the trainings)."""
+    averaged (a less noisy choice on small data sets, ``repeats`` x the trainings). ``keep_count``: the candidates
+    keep as many samples of the 80 % part as the run keeps of the whole set (the kept set's size, not its fraction,
+    sets which end of a score wins), else the same fraction."""
     if ratio is None:
         raise ValueError("held_out_choice needs the removal ratio (optimization_selection.ratio, which the run gives)")
     if trace is None:
@@ -122,11 +125,16 @@ def held_out_choice(
         part, held = validation_split(labels, validation, split_seed)
         part_data, held_data = train.subset(torch.from_numpy(part)), train.subset(torch.from_numpy(held))
         short = retraining_recipe(replace(recipe, seed=split_seed), len(part), budget)
+        # keep_count: keep as many samples of the part as the run keeps of the whole set, not the same fraction
+        inner = 1.0 - (1.0 - ratio) * len(labels) / len(part) if keep_count else ratio
+        if inner <= 0:
+            raise ValueError(f"held_out_choice keep_count: the run keeps {1 - ratio:.0%} of the data, more than the "
+                             f"{1 - validation:.0%} left beside the held-out part; lower validation or keep_count: false")
         for name in candidates:
             own = scores[name]
             part_scores = SampleScores(own.values[part], name, own.keep, own.info,
                                        {key: column[part] for key, column in own.columns.items()})
-            removed = select_scalar(part_scores, ratio, labels[part], methods[name].get("selection") or {},
+            removed = select_scalar(part_scores, inner, labels[part], methods[name].get("selection") or {},
                                     split_seed)
             fresh = spec.build(seed=split_seed)
             fit(fresh, part_data.subset(torch.from_numpy(kept_indices(len(part), removed))), short,
@@ -136,5 +144,6 @@ def held_out_choice(
     chosen = max(candidates, key=lambda name: accuracy[name])  # the first of equals
     removed = select_scalar(scores[chosen], ratio, labels, methods[chosen].get("selection") or {}, seed)
     info = {"held_out": {"chosen": chosen, "accuracy": accuracy, "validation": validation, "repeats": repeats,
+                         "keep_count": keep_count,
                          "ratio": ratio, "budget": budget}, "chosen_info": scores[chosen].info}
     return SampleScores(as_kept_first(scores[chosen], removed), "held_out_choice", "highest", info)
