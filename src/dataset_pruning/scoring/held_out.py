@@ -4,15 +4,16 @@ Above 50 % removed no single method held on all three data sets measured (docs/s
 hard-end scores (TDDS, Eq. 4) win where the kept set is still large for the data set and collapse where it is not,
 and where that happens depends on the data. So the default there measures instead of guessing: a stratified
 ``validation`` fraction V of the training set is held out, each candidate (a sweep method: scorer, options,
-selection keys; scalar scorers only) selects at ``ratio`` from its scores on the rest A, a fresh model (the ERM
-architecture, recipe and seed, the run's retraining ``budget``) is trained on that kept part of A, and its
-accuracy on V is the candidate's. The winner (the best accuracy; ties: the first listed) then selects at ``ratio``
-on the whole training set.
+selection keys; scalar scorers only) selects from its scores on the rest A (at ``ratio``, or with ``keep_count``
+as many samples as the run keeps of the whole set), a fresh model (the ERM architecture, recipe and seed, the
+run's retraining ``budget``) is trained on that kept part of A, and its accuracy on V is the candidate's
+(``repeats``: averaged over several splits). The winner (the best accuracy; ties: the first listed) then selects
+at ``ratio`` on the whole training set.
 
 The scores are every candidate's own, computed once on the ERM model, which was trained on all samples (V
 included): V is never trained on by the models compared, only seen by the model whose scores rank A. Cost: the
-candidates' scorers plus one training on (1 - ratio) of A per candidate (epochs budget: about 0.08 of one ERM
-each at 90 % removed).
+candidates' scorers plus one training per candidate and split on the kept part of A (epochs budget, keep_count:
+about 0.1 of one ERM each at 90 % removed).
 
 The output is a scalar score whose top n - m entries are exactly the winner's kept set (m = round(ratio * n)),
 ordered within it and within the removed part by the winner's own score: the score rule at ``ratio`` (the
