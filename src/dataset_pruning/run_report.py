@@ -188,7 +188,8 @@ class RunReport:
         run = (lineage.get("mlflow.runName", active.info.run_name), active.info.run_id) if active is not None else None
         store = f"sqlite:///{self.params.get('mlflow_db') or 'mlflow.db'}"
         chosen = (self.params.get("influence_scoring") or {}).get("recommended")
-        summary = format_summary(self.metrics, self.n, self.times(), peak_memory_mb(), run_label(self.params), run,
+        label = run[0] if run is not None else run_label(self.params)  # the run's name: a sweep's is sweep·<preset>
+        summary = format_summary(self.metrics, self.n, self.times(), peak_memory_mb(), label, run,
                                  store, lineage, chosen if self.metrics else None,  # only where it selected
                                  self.held_out if self.metrics else None)
         print(summary, file=sys.stdout, flush=True)

@@ -62,11 +62,12 @@ class NestedRunsBeforeTheTable:
                 [parent.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.run_id}'"))
 
 
-def test_a_tiny_sweep_runs_resumes_and_reports_from_the_store(kedro_project):
+def test_a_tiny_sweep_runs_resumes_and_reports_from_the_store(kedro_project, capsys):
     params = tiny_sweep(kedro_project)
     watch = NestedRunsBeforeTheTable()
     run(kedro_project, params, pipeline="sweep", hooks=[watch])
     assert watch.seen == 8  # each cell was logged as it finished, not when the whole sweep ended
+    assert f"== sweep·{params['sweep']['preset']} ==" in capsys.readouterr().out  # the summary names the sweep's run
     results = pd.read_csv(latest(kedro_project / "data/08_reporting/sweep_results.csv"))
     assert len(results) == 2 * 2 * 2 and results["computed"].all()
     assert set(results["method"]) == {"random", "el2n"} and set(results["ratio"]) == {0.3, 0.6}
