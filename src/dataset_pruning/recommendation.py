@@ -77,47 +77,42 @@ def scorers_run(method: dict[str, Any]) -> list[str]:
 
 def resolve(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` (all parameter blocks) with ``influence_scoring.method: recommended`` replaced by the chosen
-    method (module docstring); unchanged otherwise."""
+    method (module docstring), and a held_out_choice (chosen or named) in ``run_form``; unchanged otherwise."""
     scoring = params.get("influence_scoring") or {}
-    if scoring.get("method") == HELD_OUT:
-        return _held_out(copy.deepcopy(params), dict(scoring.get("options") or {}))
-    if scoring.get("method") != RECOMMENDED:
+    if scoring.get("method") not in (RECOMMENDED, HELD_OUT):
         return params
-    if scoring.get("options"):
-        raise ValueError("influence_scoring.options set with method 'recommended', which picks the method and its "
-                         "options by ratio: name the method (e.g. influence_scoring.method=dual) to give options")
     out = copy.deepcopy(params)
     selection = out.setdefault("optimization_selection", {})
-    ratio = selection.get("ratio") if selection.get("problem", "cardinality") == "cardinality" else None
-    valid = ratio is None or (isinstance(ratio, (int, float)) and not isinstance(ratio, bool) and 0 < ratio < 1)
-    try:
-        table = [entry.model_dump() for entry in RecommendParams.model_validate(out.get("recommend") or {}).by_ratio]
-    except ValidationError:
-        valid = False
-    # a bad ratio or table: the paper's method, so that parameter validation reports the ratio or the table itself
-    choice = choose(ratio, table) if valid else EQ3
-    out["influence_scoring"] = {**scoring, "method": choice.scorer, "options": choice.options,
-                                RECORD: {"ratio": ratio, "method": choice.method, "why": choice.why}}
-    selection.update(copy.deepcopy(choice.selection))
-    if choice.scorer == HELD_OUT:
-        return _held_out(out, dict(choice.options))
-    erm = out.setdefault("erm_training", {})
-    erm["trace"] = trace_options([choice.scorer], erm.get("trace") or {})
-    return out
-
-
-def _held_out(out: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-    """``out`` (a copy) running held_out_choice with ``options``: filled in by ``run_form`` from the run's ratio,
-    retraining budget and sweep.methods, with the ERM trace its candidates read."""
-    selection = out.get("optimization_selection") or {}
-    ratio = selection.get("ratio") if selection.get("problem", "cardinality") == "cardinality" else None
-    budget = (out.get("retraining") or {}).get("budget", "epochs")
-    methods = (out.get("sweep") or {}).get("methods") or {}
-    method = run_form({"scorer": HELD_OUT, "options": options}, ratio, budget, methods)
-    out["influence_scoring"] = {**out["influence_scoring"], "options": method["options"]}
+    if scoring["method"] == RECOMMENDED:
+        if scoring.get("options"):
+            raise ValueError("influence_scoring.options set with method 'recommended', which picks the method and "
+                             "its options by ratio: name the method (e.g. influence_scoring.method=dual) to give "
+                             "options")
+        ratio = _ratio(selection)
+        valid = ratio is None or (isinstance(ratio, (int, float)) and not isinstance(ratio, bool) and 0 < ratio < 1)
+        try:
+            table = [entry.model_dump() for entry in
+                     RecommendParams.model_validate(out.get("recommend") or {}).by_ratio]
+        except ValidationError:
+            valid = False
+        # a bad ratio or table: the paper's method, so that parameter validation reports the ratio or the table
+        choice = choose(ratio, table) if valid else EQ3
+        out["influence_scoring"] = {**scoring, "method": choice.scorer, "options": choice.options,
+                                    RECORD: {"ratio": ratio, "method": choice.method, "why": choice.why}}
+        selection.update(copy.deepcopy(choice.selection))
+    chosen = out["influence_scoring"]
+    budget, methods = (out.get("retraining") or {}).get("budget", "epochs"), (out.get("sweep") or {}).get("methods")
+    method = run_form({"scorer": chosen["method"], "options": dict(chosen.get("options") or {})}, _ratio(selection),
+                      budget, methods or {})
+    chosen["options"] = method["options"]
     erm = out.setdefault("erm_training", {})
     erm["trace"] = trace_options(scorers_run(method), erm.get("trace") or {})
     return out
+
+
+def _ratio(selection: dict[str, Any]) -> Any:
+    """The run's removal ratio (None for Eq. 3, which has a budget eps instead)."""
+    return selection.get("ratio") if selection.get("problem", "cardinality") == "cardinality" else None
 
 
 def settings(block: str, values: Any) -> Any:
