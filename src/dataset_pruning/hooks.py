@@ -471,9 +471,11 @@ class RunTracking:
         """A held-out choice (scoring/held_out.py) is known once scored: its winner goes into the run's name
         (``held_out_choice:<winner>``) and tags (``recommended.chosen``, ``recommended.held_out_accuracy``)."""
         record = held_out_record(outputs)
+        if record is None:  # every node but a held-out choice's scoring
+            return
         import mlflow
 
-        if record is None or mlflow.active_run() is None:
+        if mlflow.active_run() is None:
             return
         name = mlflow.get_run(mlflow.active_run().info.run_id).data.tags.get("mlflow.runName", "")
         mlflow.set_tags({"mlflow.runName": name.replace(HELD_OUT, f"{HELD_OUT}:{record['chosen']}"),
