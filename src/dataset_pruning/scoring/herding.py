@@ -59,9 +59,9 @@ def kernel_herding_order(features: torch.Tensor, max_gram_bytes: int = 2**29, ba
 
     Step t picks argmax_j mean_i k(f_j, f_i) - (1 / t) sum_{s picked} k(f_j, f_s) with the RBF kernel
     k = exp(-||f - f'||^2 / h), h the (lower) median of the nonzero squared distances from the first 2,048 rows (the
-    median heuristic), times ``bandwidth``: it matches the whole class
-    distribution in the kernel's feature space, not just its mean (linear herding), so the picks spread over the
-    class's modes. The kernel matrix is formed when it fits in ``max_gram_bytes`` (float64), else one row per pick.
+    median heuristic), times ``bandwidth``: it matches the whole class distribution in the kernel's feature space,
+    not just its mean (linear herding), so the picks spread over the class's modes. The kernel matrix is formed when
+    it fits in ``max_gram_bytes`` (float64), else one row per pick.
     """
     x = features.detach().cpu().double()
     m = len(x)
@@ -71,11 +71,17 @@ def kernel_herding_order(features: torch.Tensor, max_gram_bytes: int = 2**29, ba
         return (squares[index, None] + squares[None, :] - 2.0 * x[index] @ x.T).clamp_min_(0.0)
 
     blocks = [torch.arange(m)[i: i + 2048] for i in range(0, m, 2048)]
-    sample = rows(torch.arange(min(m, 2048)))
-    h = bandwidth * (float(sample[sample > 0].median()) if (sample > 0).any() else 1.0)
-    kernel = torch.cat([rows(b).div_(-h).exp_() for b in blocks]) if m * m * 8 <= max_gram_bytes else None
+    first = rows(blocks[0])  # the median heuristic's sample, then the kernel's first block
+    h = bandwidth * (float(first[first > 0].median()) if (first > 0).any() else 1.0)
+
+    def kernel_blocks():  # rows of k, 2,048 at a time, once (the first block, computed for h, turns into k in place)
+        yield first.div_(-h).exp_()
+        for block in blocks[1:]:
+            yield rows(block).div_(-h).exp_()
+
+    kernel = torch.cat(list(kernel_blocks())) if m * m * 8 <= max_gram_bytes else None
     mean_similarity = (kernel.mean(1) if kernel is not None else
-                       torch.cat([rows(b).div_(-h).exp_().mean(1) for b in blocks])).numpy()
+                       torch.cat([block.mean(1) for block in kernel_blocks()])).numpy()
     picked_sum = np.zeros(m)
     available = np.ones(m, dtype=bool)
     order = np.empty(m, dtype=np.int64)
