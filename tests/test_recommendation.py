@@ -57,15 +57,20 @@ def test_the_project_loader_resolves_the_default_at_the_ratio_given():
         validate_parameters(p)  # the resolved blocks are valid as they stand
 
 
-def test_a_sweep_method_recommended_runs_the_chosen_method_at_each_ratio():
-    loader = ProjectConfigLoader(str(CONF), **CONFIG_LOADER_ARGS)
-    p = validate_parameters(loader["parameters"])
+def recommended_cells(by_ratio: list[dict], ratios: list[float], budgets: list[str], methods: dict | None = None):
+    """The sweep cells of method ``recommended`` under the project's parameters with ``by_ratio`` as the table: one
+    data set (MNIST-1D), one seed."""
+    p = validate_parameters(ProjectConfigLoader(str(CONF), **CONFIG_LOADER_ARGS)["parameters"])
     base = {name: p[name].model_dump() for name in
             ("ingest", "erm_training", "influence_scoring", "optimization_selection")}
-    base["recommend"] = {"by_ratio": TABLE}
-    preset = {"datasets": ["mnist1d"], "models": [], "methods": ["recommended"], "ratios": [0.3, 0.9], "eps": [],
-              "seeds": [0], "budgets": ["epochs"], "training": {}, "track_accuracy": False, "theorem1_random": False}
-    cells = expand_grid(preset, {"recommended": {"scorer": "recommended"}}, base)
+    base["recommend"] = {"by_ratio": by_ratio}
+    preset = {"datasets": ["mnist1d"], "models": [], "methods": ["recommended"], "ratios": ratios, "eps": [],
+              "seeds": [0], "budgets": budgets, "training": {}, "track_accuracy": False, "theorem1_random": False}
+    return expand_grid(preset, {"recommended": {"scorer": "recommended"}, **(methods or {})}, base)
+
+
+def test_a_sweep_method_recommended_runs_the_chosen_method_at_each_ratio():
+    cells = recommended_cells(TABLE, [0.3, 0.9], ["epochs"])
     assert [(c.score.scorer, c.selection.get("rule")) for c in cells] == [("last_layer_influence", "score"),
                                                                          ("dual", "beta")]
     assert cells[0].score.erm.trace["dynamics"] is True  # one ERM for both: it records what dual reads
@@ -124,15 +129,7 @@ def test_a_held_out_choice_gets_the_runs_ratio_budget_candidates_and_their_trace
 
 
 def test_a_sweep_held_out_choice_is_measured_under_each_cells_budget():
-    loader = ProjectConfigLoader(str(CONF), **CONFIG_LOADER_ARGS)
-    p = validate_parameters(loader["parameters"])
-    base = {name: p[name].model_dump() for name in
-            ("ingest", "erm_training", "influence_scoring", "optimization_selection")}
-    base["recommend"] = {"by_ratio": HELD_OUT_TABLE}
-    preset = {"datasets": ["mnist1d"], "models": [], "methods": ["recommended"], "ratios": [0.9], "eps": [],
-              "seeds": [0], "budgets": ["epochs", "steps"], "training": {}, "track_accuracy": False,
-              "theorem1_random": False}
-    cells = expand_grid(preset, {"recommended": {"scorer": "recommended"}, **SWEEP_METHODS}, base)
+    cells = recommended_cells(HELD_OUT_TABLE, [0.9], ["epochs", "steps"], SWEEP_METHODS)
     assert [(c.score.scorer, c.score.options["budget"], c.score.options["ratio"]) for c in cells] == [
         ("held_out_choice", "epochs", 0.9), ("held_out_choice", "steps", 0.9)]
     assert cells[0].score.key != cells[1].score.key
