@@ -59,10 +59,15 @@ def held_out_record(outputs: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def held_out_line(record: dict[str, Any]) -> str:
-    """One line: the held-out choice and each candidate's accuracy on the held-out part."""
+    """One line: the held-out choice, each candidate's accuracy on the held-out part, and why the first listed
+    stayed where a better one's lead was within noise (``switch_z``)."""
     measured = ", ".join(f"{name} {100 * accuracy:.1f} %" for name, accuracy in record["accuracy"].items())
+    splits = record.get("splits", 1)
+    averaged = f", mean of {splits} splits" if splits > 1 else ""
+    kept = (f"; {record['best']}'s lead is within noise: McNemar z {record['z']:.2f} <= {record['switch_z']:g}"
+            if record.get("best", record["chosen"]) != record["chosen"] else "")
     return (f"held-out choice: {record['chosen']} (accuracy on {100 * record['validation']:.0f} % of the training "
-            f"set held out, {record['budget']} budget: {measured})")
+            f"set held out{averaged}, {record['budget']} budget: {measured}{kept})")
 
 
 def format_summary(metrics: dict[str, Any] | None, n: int | None, times: dict[str, float], peak_mb: float,

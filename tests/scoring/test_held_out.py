@@ -9,7 +9,8 @@ import torch
 
 from dataset_pruning.data import kept_indices
 from dataset_pruning.scoring import TraceRecorder, run_options, score_samples
-from dataset_pruning.scoring.held_out import select_scalar
+from dataset_pruning.run_report import held_out_line
+from dataset_pruning.scoring.held_out import mcnemar_z, select_scalar
 from dataset_pruning.selection import remove_by_score, validation_split
 from dataset_pruning.training import ModelSpec, TrainingConfig, evaluate, fit
 
@@ -75,6 +76,10 @@ def test_each_candidate_is_measured_on_the_held_out_part_it_never_trains_on(trai
     assert record["chosen"] == "herding" and record["validation"] == 0.2 and record["repeats"] == 1
     repeated = choice(trained, ["herding"], repeats=2).info["held_out"]  # splits of seeds 3 and 4, averaged
     assert repeated["accuracy"]["herding"] == pytest.approx((measured_by_hand(trained, 3) + measured_by_hand(trained, 4)) / 2)
+    # min_held_out: as many splits as that many held-out samples need (18 of the 90 per split), the same averages
+    assert choice(trained, ["herding"], min_held_out=30).info["held_out"]["accuracy"] == repeated["accuracy"]
+    assert choice(trained, ["herding"], min_held_out=30).info["held_out"]["splits"] == 2
+    assert choice(trained, ["herding"], min_held_out=18).info["held_out"] == {**record, "min_held_out": 18}
     _, data, _ = trained
     part, _ = validation_split(data.y.numpy(), 0.2, 3)
     inner = 1 - 0.3 * len(data) / len(part)  # keep_count: 30 % of the whole set's size kept of the part
@@ -83,6 +88,27 @@ def test_each_candidate_is_measured_on_the_held_out_part_it_never_trains_on(trai
     assert counted["accuracy"]["herding"] == measured_by_hand(trained, 3, inner) and counted["keep_count"] is True
     with pytest.raises(ValueError, match="keeps 90% of the data, more than the 80% left"):
         choice(trained, ["herding"], ratio=0.1, keep_count=True)
+
+
+def test_mcnemar_z_counts_only_the_samples_the_two_disagree_on():
+    right = torch.tensor([True, True, True, False, True])
+    assert mcnemar_z(right, torch.tensor([False, False, True, False, True])) == pytest.approx(2 / 2 ** 0.5)
+    assert mcnemar_z(right, torch.tensor([True, False, True, True, True])) == 0.0  # one each way
+    assert mcnemar_z(right, right) == 0.0
+
+
+def test_switch_z_keeps_the_first_listed_unless_the_best_leads_significantly(trained):
+    """random then herding at 70 %: herding is right on 7 held-out samples random misses and wrong on none
+    random gets (z = 7 / sqrt(7) = 2.65); d2_cut04 then herding: z 1.0, within noise at 1.64."""
+    plain = choice(trained, ["random", "herding"]).info["held_out"]
+    assert plain["best"] == plain["chosen"] == "herding" and plain["z"] == pytest.approx(7 / 7 ** 0.5)
+    assert choice(trained, ["random", "herding"], switch_z=1.64).info["held_out"]["chosen"] == "herding"
+    assert choice(trained, ["random", "herding"], switch_z=3.0).info["held_out"]["chosen"] == "random"
+    close = choice(trained, ["d2_cut04", "herding"], switch_z=1.64)
+    record = close.info["held_out"]
+    assert record["best"] == "herding" and record["chosen"] == "d2_cut04" and record["z"] == pytest.approx(1.0)
+    assert torch.equal(close.values, choice(trained, ["d2_cut04"]).values)  # the first listed's own selection
+    assert "herding's lead is within noise: McNemar z 1.00 <= 1.64" in held_out_line(record)
 
 
 def test_bad_candidates_are_named(trained):
