@@ -59,15 +59,19 @@ def held_out_record(outputs: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def held_out_line(record: dict[str, Any]) -> str:
-    """One line: the held-out choice, each candidate's accuracy on the held-out part, and why the first listed
-    stayed where a better one's lead was within noise (``switch_z``)."""
+    """One line: the held-out choice, each candidate's accuracy on the held-out part, and with ``switch_z`` the
+    best one's lead over the first listed (McNemar's z), which decides between the two."""
     measured = ", ".join(f"{name} {100 * accuracy:.1f} %" for name, accuracy in record["accuracy"].items())
     splits = record.get("splits", 1)
     averaged = f", mean of {splits} splits" if splits > 1 else ""
-    kept = (f"; {record['best']}'s lead is within noise: McNemar z {record['z']:.2f} <= {record['switch_z']:g}"
-            if record.get("best", record["chosen"]) != record["chosen"] else "")
+    first = next(iter(record["accuracy"]))  # the candidates in their listed order
+    lead = ""
+    if record.get("switch_z") and record["best"] != first:
+        within = record["chosen"] == first
+        lead = (f"; {record['best']}'s lead over {first}: McNemar z {record['z']:.2f} {'<=' if within else '>'} "
+                f"{record['switch_z']:g}{', within noise' if within else ''}")
     return (f"held-out choice: {record['chosen']} (accuracy on {100 * record['validation']:.0f} % of the training "
-            f"set held out{averaged}, {record['budget']} budget: {measured}{kept})")
+            f"set held out{averaged}, {record['budget']} budget: {measured}{lead})")
 
 
 def format_summary(metrics: dict[str, Any] | None, n: int | None, times: dict[str, float], peak_mb: float,

@@ -108,7 +108,9 @@ def test_switch_z_keeps_the_first_listed_unless_the_best_leads_significantly(tra
     record = close.info["held_out"]
     assert record["best"] == "herding" and record["chosen"] == "d2_cut04" and record["z"] == pytest.approx(1.0)
     assert torch.equal(close.values, choice(trained, ["d2_cut04"]).values)  # the first listed's own selection
-    assert "herding's lead is within noise: McNemar z 1.00 <= 1.64" in held_out_line(record)
+    assert "; herding's lead over d2_cut04: McNemar z 1.00 <= 1.64, within noise)" in held_out_line(record)
+    switched = choice(trained, ["random", "herding"], switch_z=1.64).info["held_out"]
+    assert "; herding's lead over random: McNemar z 2.65 > 1.64)" in held_out_line(switched)
 
 
 def test_bad_candidates_are_named(trained):
