@@ -77,8 +77,8 @@ def test_each_candidate_is_measured_on_the_held_out_part_it_never_trains_on(trai
     repeated = choice(trained, ["herding"], repeats=2).info["held_out"]  # splits of seeds 3 and 4, averaged
     assert repeated["accuracy"]["herding"] == pytest.approx((measured_by_hand(trained, 3) + measured_by_hand(trained, 4)) / 2)
     # min_held_out: as many splits as that many held-out samples need (18 of the 90 per split), the same averages
-    assert choice(trained, ["herding"], min_held_out=30).info["held_out"]["accuracy"] == repeated["accuracy"]
-    assert choice(trained, ["herding"], min_held_out=30).info["held_out"]["splits"] == 2
+    at_least_30 = choice(trained, ["herding"], min_held_out=30).info["held_out"]
+    assert at_least_30["accuracy"] == repeated["accuracy"] and at_least_30["splits"] == 2
     assert choice(trained, ["herding"], min_held_out=18).info["held_out"] == {**record, "min_held_out": 18}
     _, data, _ = trained
     part, _ = validation_split(data.y.numpy(), 0.2, 3)
@@ -102,15 +102,15 @@ def test_switch_z_keeps_the_first_listed_unless_the_best_leads_significantly(tra
     random gets (z = 7 / sqrt(7) = 2.65); d2_cut04 then herding: z 1.0, within noise at 1.64."""
     plain = choice(trained, ["random", "herding"]).info["held_out"]
     assert plain["best"] == plain["chosen"] == "herding" and plain["z"] == pytest.approx(7 / 7 ** 0.5)
-    assert choice(trained, ["random", "herding"], switch_z=1.64).info["held_out"]["chosen"] == "herding"
+    switched = choice(trained, ["random", "herding"], switch_z=1.64).info["held_out"]
+    assert switched["chosen"] == "herding"
+    assert "; herding's lead over random: McNemar z 2.65 > 1.64)" in held_out_line(switched)
     assert choice(trained, ["random", "herding"], switch_z=3.0).info["held_out"]["chosen"] == "random"
     close = choice(trained, ["d2_cut04", "herding"], switch_z=1.64)
     record = close.info["held_out"]
     assert record["best"] == "herding" and record["chosen"] == "d2_cut04" and record["z"] == pytest.approx(1.0)
     assert torch.equal(close.values, choice(trained, ["d2_cut04"]).values)  # the first listed's own selection
     assert "; herding's lead over d2_cut04: McNemar z 1.00 <= 1.64, within noise)" in held_out_line(record)
-    switched = choice(trained, ["random", "herding"], switch_z=1.64).info["held_out"]
-    assert "; herding's lead over random: McNemar z 2.65 > 1.64)" in held_out_line(switched)
 
 
 def test_bad_candidates_are_named(trained):
