@@ -16,7 +16,6 @@ import argparse
 import time
 
 import numpy as np
-import torch
 from scipy.stats import spearmanr
 
 from dataset_pruning.data import load_dataset

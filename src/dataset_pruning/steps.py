@@ -14,7 +14,8 @@ import torch
 
 from dataset_pruning.data import TensorData, kept_indices
 from dataset_pruning.runtime import release_pages
-from dataset_pruning.scoring import TraceRecorder, TrainingTrace, run_options
+# run_options: re-exported, the nodes and the sweep's tasks call steps.run_options
+from dataset_pruning.scoring import TraceRecorder, TrainingTrace, run_options  # noqa: F401
 from dataset_pruning.training import ModelSpec, TrainingConfig, fit
 
 EpochCallback = Callable[[int, torch.nn.Module], None]

@@ -19,7 +19,6 @@ from dataset_pruning.experiments import expand_grid, run_sweep
 from dataset_pruning.experiments.sweep import _submit
 from dataset_pruning.experiments.tasks import _data as split_for
 from dataset_pruning.experiments.report import build_report
-from dataset_pruning.pipelines.report.nodes import cells_from_runs
 from dataset_pruning.tensor_files import load_tensors
 
 from kedro_runs import PROJECT_ROOT, latest, run  # noqa: E402

@@ -179,7 +179,7 @@ def test_tdds_follows_the_reference_and_ignores_labels():
 def test_herding_order_is_greedy_argmin_mean_matching():
     rng = np.random.default_rng(2)
     f = rng.normal(size=(12, 3))
-    mean, chosen, order = f.mean(0), [], []
+    mean, chosen = f.mean(0), []
     for t in range(1, 13):  # brute force over candidates
         best = min((j for j in range(12) if j not in chosen), key=lambda j: np.linalg.norm(mean - (f[chosen].sum(0) + f[j]) / t))
         chosen.append(best)
