@@ -19,6 +19,7 @@ from dataset_pruning.experiments import expand_grid, run_sweep
 from dataset_pruning.experiments.sweep import _submit
 from dataset_pruning.experiments.tasks import _data as split_for
 from dataset_pruning.experiments.report import build_report
+from dataset_pruning.pipelines.report.nodes import cells_from_runs
 from dataset_pruning.tensor_files import load_tensors
 
 from kedro_runs import PROJECT_ROOT, latest, run  # noqa: E402
@@ -112,6 +113,22 @@ def test_a_tiny_sweep_runs_resumes_and_reports_from_the_store(kedro_project, cap
         del os.environ["MLFLOW_TRACKING_URI"]
     table_output = notebook.cells[2].outputs[0]["data"]["text/plain"]
     assert "el2n" in table_output and "random" in table_output
+
+
+def test_the_report_reads_each_presets_newest_sweep_run_only():
+    """A preset swept again after its configuration changed (a method's options, so another cell key) is reported
+    as its newest sweep run has it: the older run's cell of the same seed and ratio is not mixed in."""
+    def cell(parent, preset, key, minute, accuracy):
+        return {"tags.mlflow.parentRunId": parent, "tags.preset": preset, "tags.cell_key": key,
+                "start_time": pd.Timestamp(f"2026-12-07 17:{minute:02d}", tz="UTC"), "tags.method": "recommended",
+                "tags.ratio": "0.7", "tags.seed": "0", "metrics.pruned_test_accuracy": accuracy}
+    runs = pd.DataFrame([cell("old", "check", "cell-random", 1, 0.90), cell("old", "check", "cell-before", 2, 0.94),
+                         cell("new", "check", "cell-random", 10, 0.90), cell("new", "check", "cell-after", 11, 0.96),
+                         cell("other", "validation", "cell-before", 5, 0.93)])
+    cells = cells_from_runs(runs)
+    assert sorted(zip(cells["preset"], cells["cell_key"])) == [
+        ("check", "cell-after"), ("check", "cell-random"), ("validation", "cell-before")]
+    assert list(cells_from_runs(runs, "old")["cell_key"]) == ["cell-before", "cell-random"]
 
 
 BASE = {  # the pipeline's blocks, small

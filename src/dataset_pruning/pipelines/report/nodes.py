@@ -15,13 +15,18 @@ NUMERIC_TAGS = ("ratio", "eps_budget", "seed")
 
 
 def cells_from_runs(runs: pd.DataFrame, sweep_run: str | None = None) -> pd.DataFrame:
-    """The sweep's cells table back from ``mlflow.search_runs`` rows: the newest run per (preset, cell key) (of one
-    sweep run's children if ``sweep_run``; a cell that two presets share stays in both), tags and metrics under
-    their own names."""
+    """The sweep's cells table back from ``mlflow.search_runs`` rows: the cells of each preset's newest sweep run
+    (or of the one sweep run ``sweep_run``; a cell that two presets share stays in both), tags and metrics under
+    their own names. A sweep run logs every cell of its preset, cached or computed, so its newest run holds the
+    preset as configured now: a cell an earlier configuration had (another key) is not mixed in."""
+    parent = "tags.mlflow.parentRunId"
     if sweep_run:
-        runs = runs[runs["tags.mlflow.parentRunId"] == sweep_run]
+        runs = runs[runs[parent] == sweep_run]
         if runs.empty:
             raise ValueError(f"report.sweep_run {sweep_run}: the MLflow store has no sweep cells under that run")
+    elif parent in runs and "tags.preset" in runs:  # the run of each preset's newest cell
+        newest = runs.sort_values("start_time", ascending=False).drop_duplicates("tags.preset")[parent]
+        runs = runs[runs[parent].isin(set(newest))]
     key = [c for c in ("tags.preset", "tags.cell_key") if c in runs]
     runs = runs.sort_values("start_time", ascending=False).drop_duplicates(key)
     empty = pd.Series(None, index=runs.index, dtype=object)  # a tag no cell set is not a column of search_runs
