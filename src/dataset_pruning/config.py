@@ -415,7 +415,7 @@ class SweepParams(_Block):
 
 
 class ReportParams(_Block):
-    sweep_run: str | None = None  # the MLflow run id of one sweep; None: every sweep cell in the store
+    sweep_run: str | None = None  # the MLflow run id of one sweep; None: each preset's newest sweep run
     baseline: str = "random"  # the method every table sets beside the others
     target_accuracy: float = Field(0.9, gt=0, le=1)  # the efficiency table: epochs / seconds to this test accuracy
 
