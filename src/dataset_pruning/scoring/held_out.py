@@ -137,7 +137,6 @@ def held_out_choice(
                                   **run_options(methods[name]["scorer"], methods[name].get("options") or {}, recipe,
                                                 device=device, seed=seed, progress=progress))
               for name in candidates}
-    measured: dict[str, list[float]] = {name: [] for name in candidates}
     right: dict[str, list[torch.Tensor]] = {name: [] for name in candidates}  # (held,) bool per split
     split_seed, evaluated = seed, 0
     # more than one split (repeats, min_held_out): other splits and initialisations, averaged
@@ -161,9 +160,9 @@ def held_out_choice(
                 progress=progress, desc=f"held-out choice: {name}")
             logits = predict_logits(fresh, held_data.x, device=short.device)
             right[name].append(logits.argmax(1) == held_data.y)
-            measured[name].append(float(right[name][-1].float().mean()))
         split_seed, evaluated = split_seed + 1, evaluated + len(held)
-    accuracy = {name: float(np.mean(values)) for name, values in measured.items()}
+    accuracy = {name: float(np.mean([float(split.float().mean()) for split in splits]))  # the splits' mean
+                for name, splits in right.items()}
     best = max(candidates, key=lambda name: accuracy[name])  # the first of equals
     z = mcnemar_z(torch.cat(right[best]), torch.cat(right[candidates[0]]))
     chosen = candidates[0] if switch_z > 0 and z <= switch_z else best
