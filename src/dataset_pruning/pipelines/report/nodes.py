@@ -20,15 +20,16 @@ def cells_from_runs(runs: pd.DataFrame, sweep_run: str | None = None) -> pd.Data
     their own names. A sweep run logs every cell of its preset, cached or computed, so its newest run holds the
     preset as configured now: a cell an earlier configuration had (another key) is not mixed in."""
     parent = "tags.mlflow.parentRunId"
+    runs = runs.sort_values("start_time", ascending=False)  # newest first
     if sweep_run:
         runs = runs[runs[parent] == sweep_run]
         if runs.empty:
             raise ValueError(f"report.sweep_run {sweep_run}: the MLflow store has no sweep cells under that run")
     elif parent in runs and "tags.preset" in runs:  # the run of each preset's newest cell
-        newest = runs.sort_values("start_time", ascending=False).drop_duplicates("tags.preset")[parent]
+        newest = runs.drop_duplicates("tags.preset")[parent]
         runs = runs[runs[parent].isin(set(newest))]
     key = [c for c in ("tags.preset", "tags.cell_key") if c in runs]
-    runs = runs.sort_values("start_time", ascending=False).drop_duplicates(key)
+    runs = runs.drop_duplicates(key)
     empty = pd.Series(None, index=runs.index, dtype=object)  # a tag no cell set is not a column of search_runs
     cells = pd.DataFrame({name: runs.get(f"tags.{name}", empty) for name in TAGS})
     for name in NUMERIC_TAGS:
